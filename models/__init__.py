@@ -1,0 +1,10 @@
+"""Model families for 28x28 grayscale classification, behind a name registry.
+
+Importing this package registers every family; `build_model(name, ...)` and `list_models()` are
+the entry points.
+"""
+
+from models import simple_cnn  # noqa: F401  (registers its entries)
+from models.registry import build_model, list_models, register_model
+
+__all__ = ["build_model", "list_models", "register_model"]

@@ -1,0 +1,121 @@
+"""Train a Fashion-MNIST classifier and evaluate it once on the official test set.
+
+    python train.py                        # simple CNN, SWA, augmentation, default paths
+    python train.py --model wrn-16-4 --epochs 30 --optimizer sgd --lr 0.05
+    python train.py --resume RUN_NAME      # continue an interrupted run
+    python train.py --list-models
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+import types
+import typing
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from training.config import ExperimentConfig  # noqa: E402
+
+
+def _flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _base_type(annotation):
+    """`int | None` -> int; `bool` -> bool."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    return annotation
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a Fashion-MNIST classifier; selection on a validation split, test once.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(ExperimentConfig)
+    for field in dataclasses.fields(ExperimentConfig):
+        kind = _base_type(hints[field.name])
+        options = {"default": field.default, "help": field.metadata["help"]}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=kind, metavar=field.name.upper())
+            if "choices" in field.metadata:
+                options.update(choices=field.metadata["choices"], metavar=None)
+        parser.add_argument(_flag_name(field.name), **options)
+    parser.add_argument("--resume", metavar="RUN_NAME", nargs="?", const=True, default=None,
+                        help="continue an interrupted run (a name, or --run-name NAME --resume)")
+    parser.add_argument("--list-models", action="store_true",
+                        help="print the registered models with their parameter counts and exit")
+    return parser
+
+
+def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)}
+    if isinstance(args.resume, str):
+        values["run_name"] = args.resume
+    resume = args.resume is not None
+    if resume and not values["run_name"]:
+        parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
+    config = ExperimentConfig(**values)
+    if not args.list_models:
+        try:
+            config.resolved().validate()
+        except ValueError as error:
+            field_name = str(error).split(" ", 1)[0]
+            parser.error(f"argument {_flag_name(field_name)}: {error}")
+    return config, resume, args
+
+
+def list_models_table() -> str:
+    from models import build_model, list_models
+
+    rows = [f"{'model':<22}{'parameters':>14}"]
+    for name in list_models():
+        rows.append(f"{name:<22}{build_model(name).count_params():>14,}")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    config, resume, args = parse_config(argv)
+    if args.list_models:
+        print(list_models_table())
+        return 0
+
+    from training.experiment import run_experiment
+
+    try:
+        result = run_experiment(config, resume=resume, verbose=1)
+    except KeyboardInterrupt:
+        name = config.run_name or "the run (see RESULTS_PATH)"
+        print(f"\nInterrupted. The last completed epoch is saved; continue with:\n"
+              f"  python train.py --resume {name}", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    record = result.record
+    if record["status"] != "completed":
+        print(f"Run {result.name} failed: {record['error']}. Record: {result.run_dir / 'result.json'}",
+              file=sys.stderr)
+        return 1
+    swa = record.get("test_accuracy_swa")
+    print(f"\nRun {result.name}")
+    print(f"  best val accuracy  {record['best_val_accuracy']:.4f} (epoch {record['best_epoch']})")
+    print(f"  test accuracy      {record['test_accuracy']:.4f} ({record['selected_weights']} weights, "
+          f"chosen on validation)")
+    print(f"    final weights    {record['test_accuracy_final']:.4f}")
+    if swa is not None:
+        print(f"    SWA weights      {swa:.4f}")
+    print(f"  record             {result.run_dir}")
+    print(f"  checkpoints        {result.checkpoint_dir}")
+    print(f"  TensorBoard        tensorboard --logdir {result.tensorboard_dir.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

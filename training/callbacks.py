@@ -1,0 +1,55 @@
+"""Callbacks that keep the run record complete across interruptions."""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+from keras import ops
+
+from evaluation.records import atomic_write_json
+
+
+def current_learning_rate(optimizer) -> float:
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # unwrap LossScaleOptimizer
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class HistoryRecorder(keras.callbacks.Callback):
+    """Writes every epoch's logs, learning rate and duration to a JSON file, keyed by epoch.
+
+    Keras' `History` only holds the epochs of the current `fit` call; this file survives a resumed
+    run, and an epoch trained twice (killed before its backup was saved) is stored once.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.epochs = self.load(self.path)
+        self._started = 0.0
+
+    @staticmethod
+    def load(path: Path) -> dict[int, dict]:
+        path = Path(path)
+        if not path.exists():
+            return {}
+        return {int(epoch): logs for epoch, logs in json.loads(path.read_text()).items()}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {key: float(value) for key, value in (logs or {}).items()}
+        entry = {key: (value if math.isfinite(value) else None) for key, value in entry.items()}
+        entry["learning_rate"] = current_learning_rate(self.model.optimizer)
+        entry["seconds"] = time.perf_counter() - self._started
+        self.epochs[epoch + 1] = entry
+        atomic_write_json(self.path, {str(k): v for k, v in sorted(self.epochs.items())})
+
+    def best(self, key: str = "val_accuracy") -> tuple[float | None, int | None]:
+        scored = [(logs[key], epoch) for epoch, logs in self.epochs.items() if logs.get(key) is not None]
+        if not scored:
+            return None, None
+        value, epoch = max(scored, key=lambda pair: (pair[0], -pair[1]))
+        return value, epoch

@@ -1,0 +1,145 @@
+"""The experiment configuration: one dataclass whose fields are the CLI flags of `train.py`."""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.schedules import CYCLIC_MODES
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "swa", *CYCLIC_MODES)
+
+
+def _flag(help_text: str, **extra):
+    return field(default=extra.pop("default"), metadata={"help": help_text, **extra})
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines a run. Resolved values are saved beside every run."""
+
+    model: str = _flag("registered model name (see --list-models)", default="simple-cnn")
+    optimizer: str = _flag("optimizer", default="adam", choices=OPTIMIZERS)
+    lr: float = _flag("initial learning rate (base rate for cyclical modes)", default=1e-3)
+    momentum: float = _flag("momentum for sgd", default=0.9)
+    nesterov: bool = _flag("Nesterov momentum for sgd", default=True)
+    weight_decay: float = _flag("decoupled weight decay (0 disables)", default=0.0)
+    epochs: int = _flag("number of training epochs", default=15)
+    batch_size: int = _flag("training batch size", default=128)
+    lr_schedule: str = _flag(
+        "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017)",
+        default="swa",
+        choices=LR_SCHEDULES,
+    )
+    max_lr: float = _flag("peak learning rate of the cyclical schedules", default=6e-3)
+    cycle_epochs: float = _flag("epochs per half cycle of the cyclical schedules", default=2.0)
+    clr_gamma: float = _flag("per-step decay of the exp_range schedule", default=0.99994)
+    swa: bool = _flag("average weights from --swa-start on (Izmailov et al. 2018)", default=True)
+    swa_start: int | None = _flag(
+        "first epoch (1-based) averaged; default: 75%% of --epochs, rounded up", default=None
+    )
+    swa_freq: int = _flag("epochs between SWA snapshots", default=1)
+    swa_lr: float | None = _flag(
+        "learning rate while averaging (swa schedule); default: --lr / 10", default=None
+    )
+    early_stopping: int | None = _flag(
+        "stop after this many epochs without val_accuracy gain (off by default)", default=None
+    )
+    reduce_lr_patience: int | None = _flag(
+        "halve the rate after this many epochs without val_loss gain (constant schedule only)",
+        default=None,
+    )
+    rotation_range: float = _flag("augmentation: max rotation in degrees", default=0.0)
+    zoom_range: float = _flag("augmentation: max zoom as a fraction", default=0.0)
+    width_shift_range: float = _flag("augmentation: max horizontal shift fraction", default=0.1)
+    height_shift_range: float = _flag("augmentation: max vertical shift fraction", default=0.1)
+    horizontal_flip: float = _flag("augmentation: probability of a mirror image", default=0.5)
+    random_erasing: float = _flag(
+        "augmentation: probability of random erasing (Zhong et al. 2017)", default=0.0
+    )
+    val_size: int = _flag("validation images carved from the 60k training set", default=5000)
+    limit_train: int | None = _flag(
+        "train on a stratified subset of this many images (smoke runs)", default=None
+    )
+    input_size: int | None = _flag("resize images inside the model to this side", default=None)
+    seed: int = _flag("random seed for the split, initialization and shuffling", default=0)
+    deterministic: bool = _flag("make TensorFlow ops deterministic (slower)", default=False)
+    run_name: str | None = _flag("name of the run folder; default <model>-<optimizer>-<time>", default=None)
+
+    def resolved(self) -> "ExperimentConfig":
+        """A copy with defaults that depend on other fields filled in."""
+        values = dataclasses.asdict(self)
+        if values["swa_start"] is None:
+            values["swa_start"] = max(1, -(-3 * self.epochs // 4))
+        if values["swa_lr"] is None:
+            values["swa_lr"] = self.lr / 10
+        return ExperimentConfig(**values)
+
+    def validate(self) -> "ExperimentConfig":
+        """Raises ValueError naming the field and its allowed range; returns self."""
+        from models import list_models
+
+        def check(ok: bool, name: str, allowed: str):
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}")
+
+        check(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
+        check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
+        check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        check(self.lr > 0, "lr", "> 0")
+        check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", ">= 0")
+        check(self.epochs >= 1, "epochs", ">= 1")
+        check(self.batch_size >= 1, "batch_size", ">= 1")
+        check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr})")
+        check(self.cycle_epochs > 0, "cycle_epochs", "> 0")
+        check(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
+        check(self.swa_freq >= 1, "swa_freq", ">= 1")
+        if self.swa and self.swa_start is not None:
+            check(1 <= self.swa_start <= self.epochs, "swa_start", f"in [1, epochs={self.epochs}]")
+        if self.swa_lr is not None:
+            check(0 < self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
+        for name in ("early_stopping", "reduce_lr_patience"):
+            check(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 or unset")
+        if self.reduce_lr_patience is not None:
+            check(self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience")
+        check(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")
+        for name in ("zoom_range", "width_shift_range", "height_shift_range"):
+            check(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
+        for name in ("horizontal_flip", "random_erasing"):
+            check(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
+        check(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
+        if self.limit_train is not None:
+            available = 60_000 - self.val_size
+            check(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
+        if self.input_size is not None:
+            check(self.input_size >= 8, "input_size", ">= 8")
+        if self.run_name is not None:
+            check(
+                bool(self.run_name) and Path(self.run_name).name == self.run_name
+                and not self.run_name.startswith("."),
+                "run_name",
+                "a plain folder name (no '/' and not starting with '.')",
+            )
+        return self
+
+    def augmentation_settings(self) -> dict:
+        names = ("rotation_range", "zoom_range", "width_shift_range", "height_shift_range",
+                 "horizontal_flip", "random_erasing")
+        return {name: getattr(self, name) for name in names}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ExperimentConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown config fields: {sorted(unknown)}. Received: {values}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: Path) -> "ExperimentConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
