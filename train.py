@@ -1,9 +1,9 @@
 """Train a Fashion-MNIST classifier and evaluate it once on the official test set.
 
-    python train.py                        # simple CNN, SWA, augmentation, default paths
-    python train.py --model wrn-16-4 --epochs 30 --optimizer sgd --lr 0.05
-    python train.py --resume RUN_NAME      # continue an interrupted run
-    python train.py --list-models
+python train.py                        # simple CNN, SWA, augmentation, default paths
+python train.py --model wrn-16-4 --epochs 30 --optimizer sgd --lr 0.05
+python train.py --resume RUN_NAME      # continue an interrupted run
+python train.py --list-models
 """
 
 import argparse
@@ -45,10 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
         parser.add_argument(_flag_name(field.name), **options)
-    parser.add_argument("--resume", metavar="RUN_NAME", nargs="?", const=True, default=None,
-                        help="continue an interrupted run (a name, or --run-name NAME --resume)")
-    parser.add_argument("--list-models", action="store_true",
-                        help="print the registered models with their parameter counts and exit")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_NAME",
+        nargs="?",
+        const=True,
+        default=None,
+        help="continue an interrupted run (a name, or --run-name NAME --resume)",
+    )
+    parser.add_argument(
+        "--list-models",
+        action="store_true",
+        help="print the registered models with their parameter counts and exit",
+    )
     return parser
 
 
@@ -92,22 +101,31 @@ def main(argv=None) -> int:
         result = run_experiment(config, resume=resume, verbose=1)
     except KeyboardInterrupt:
         name = config.run_name or "the run (see RESULTS_PATH)"
-        print(f"\nInterrupted. The last completed epoch is saved; continue with:\n"
-              f"  python train.py --resume {name}", file=sys.stderr)
+        print(
+            f"\nInterrupted. The last completed epoch is saved; continue with:\n"
+            f"  python train.py --resume {name}",
+            file=sys.stderr,
+        )
         return 130
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     record = result.record
     if record["status"] != "completed":
-        print(f"Run {result.name} failed: {record['error']}. Record: {result.run_dir / 'result.json'}",
-              file=sys.stderr)
+        print(
+            f"Run {result.name} failed: {record['error']}. "
+            f"Record: {result.run_dir / 'result.json'}",
+            file=sys.stderr,
+        )
         return 1
     swa = record.get("test_accuracy_swa")
     print(f"\nRun {result.name}")
     print(f"  best val accuracy  {record['best_val_accuracy']:.4f} (epoch {record['best_epoch']})")
-    print(f"  test accuracy      {record['test_accuracy']:.4f} ({record['selected_weights']} weights, "
-          f"chosen on validation)")
+    print(
+        f"  test accuracy      {record['test_accuracy']:.4f} "
+        f"({record['selected_weights']} weights, "
+        f"chosen on validation)"
+    )
     print(f"    final weights    {record['test_accuracy_final']:.4f}")
     if swa is not None:
         print(f"    SWA weights      {swa:.4f}")

@@ -68,7 +68,7 @@ def build_augmentation(
     if width_shift_range or height_shift_range:
         layers.append(keras.layers.RandomTranslation(height_shift_range, width_shift_range, **fill))
     if random_erasing:
-        # A (p, p) factor applies erasing with probability exactly p; a scalar would draw it from [0, p].
+        # A (p, p) factor erases with probability exactly p; a scalar p draws it from [0, p].
         layers.append(
             keras.layers.RandomErasing(
                 factor=(random_erasing, random_erasing), value_range=(0, 255), seed=seed

@@ -1,6 +1,11 @@
 """Test-set evaluation, figures and run records."""
 
-from evaluation.metrics import Evaluation, classification_report_frame, evaluate_model, evaluate_predictions
+from evaluation.metrics import (
+    Evaluation,
+    classification_report_frame,
+    evaluate_model,
+    evaluate_predictions,
+)
 from evaluation.records import atomic_write_json, atomic_write_text, create_run_dir, system_info
 
 __all__ = [

@@ -46,4 +46,6 @@ def evaluate_predictions(y_true, probabilities, class_names) -> Evaluation:
 
 def evaluate_model(model, images, labels, class_names, batch_size=512) -> Evaluation:
     """Predicts `images` once and scores the predictions against `labels`."""
-    return evaluate_predictions(labels, model.predict(images, batch_size=batch_size, verbose=0), class_names)
+    return evaluate_predictions(
+        labels, model.predict(images, batch_size=batch_size, verbose=0), class_names
+    )

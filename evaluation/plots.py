@@ -7,14 +7,23 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def confusion_figure(confusion: np.ndarray, class_names, title: str = "Confusion matrix"):
     figure, axis = plt.subplots(figsize=(8, 7))
     sns.heatmap(
-        confusion, annot=True, fmt="d", cmap="Blues", cbar=False, square=True,
-        xticklabels=class_names, yticklabels=class_names, ax=axis,
+        confusion,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        square=True,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=axis,
     )
     axis.set_xlabel("Predicted label")
     axis.set_ylabel("True label")
@@ -28,3 +37,78 @@ def figure_to_png(figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def reproducible_png(figure) -> bytes:
+    """Like `figure_to_png`, without matplotlib's version in the metadata, so that the same figure
+    gives the same bytes whichever matplotlib version drew it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def image_grid_figure(images, titles=None, columns: int = 10, cell_inches: float = 1.2):
+    """Grayscale images (N x H x W or N x H x W x 1, pixels in [0, 255]) in a grid, row by row."""
+    images = np.asarray(images)
+    titles = list(titles) if titles is not None else [""] * len(images)
+    rows = -(-len(images) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(columns * cell_inches, rows * (cell_inches + 0.25)), squeeze=False
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, title in zip(axes.flat, images, titles):
+        axis.imshow(image.reshape(image.shape[:2]), cmap="gray", vmin=0, vmax=255)
+        axis.set_title(title, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def class_examples_figure(images, labels, class_names, per_class: int = 3):
+    """The first `per_class` images of every class, one column per class."""
+    labels = np.asarray(labels)
+    columns = [np.flatnonzero(labels == label)[:per_class] for label in range(len(class_names))]
+    # Rows hold the 1st, 2nd, ... example of each class, so each column is one class.
+    order = np.stack(columns, axis=1).ravel()
+    return image_grid_figure(
+        images[order], titles=[class_names[labels[i]] for i in order], columns=len(class_names)
+    )
+
+
+def augmentation_figure(images, augmentation, draws: int = 3):
+    """The original images in the first row, then `draws` rows of random augmentations of them."""
+    images = np.asarray(images, dtype=np.float32)
+    rows = [images, *(np.asarray(augmentation(images, training=True)) for _ in range(draws))]
+    titles = ["original"] * len(images) + [
+        f"draw {draw}" for draw in range(1, draws + 1) for _ in images
+    ]
+    return image_grid_figure(np.concatenate(rows), titles, columns=len(images))
+
+
+def accuracy_curves_figure(records):
+    """Validation accuracy per epoch of each run record (dicts with `run_name` and `history`)."""
+    rows = [
+        {"run": record["run_name"], "epoch": int(epoch), "val_accuracy": logs["val_accuracy"]}
+        for record in records
+        for epoch, logs in record["history"].items()
+        if logs.get("val_accuracy") is not None
+    ]
+    figure, axis = plt.subplots(figsize=(9, 5))
+    sns.lineplot(
+        pd.DataFrame(rows, columns=["run", "epoch", "val_accuracy"]),
+        x="epoch",
+        y="val_accuracy",
+        hue="run",
+        hue_order=[record["run_name"] for record in records],
+        marker="o",
+        ax=axis,
+    )
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlim(0.5, max((row["epoch"] for row in rows), default=1) + 0.5)
+    axis.set_xlabel("Epoch")
+    axis.set_ylabel("Validation accuracy")
+    axis.grid(alpha=0.3)
+    axis.legend(title=None, fontsize=8, loc="best")
+    figure.tight_layout()
+    return figure

@@ -96,4 +96,6 @@ def simple_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
 @register_model("simple-cnn-bn")
 def simple_cnn_bn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     kwargs.setdefault("name", "simple_cnn_bn")
-    return SimpleCNN(input_shape=input_shape, num_classes=num_classes, conv_batchnorm=True, **kwargs)
+    return SimpleCNN(
+        input_shape=input_shape, num_classes=num_classes, conv_batchnorm=True, **kwargs
+    )

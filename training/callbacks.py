@@ -48,7 +48,9 @@ class HistoryRecorder(keras.callbacks.Callback):
         atomic_write_json(self.path, {str(k): v for k, v in sorted(self.epochs.items())})
 
     def best(self, key: str = "val_accuracy") -> tuple[float | None, int | None]:
-        scored = [(logs[key], epoch) for epoch, logs in self.epochs.items() if logs.get(key) is not None]
+        scored = [
+            (logs[key], epoch) for epoch, logs in self.epochs.items() if logs.get(key) is not None
+        ]
         if not scored:
             return None, None
         value, epoch = max(scored, key=lambda pair: (pair[0], -pair[1]))

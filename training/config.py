@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.hardware import PRECISIONS, resolve_jit_compile, resolve_precision
 from training.schedules import CYCLIC_MODES
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -25,7 +26,7 @@ class ExperimentConfig:
     momentum: float = _flag("momentum for sgd", default=0.9)
     nesterov: bool = _flag("Nesterov momentum for sgd", default=True)
     weight_decay: float = _flag("decoupled weight decay (0 disables)", default=0.0)
-    epochs: int = _flag("number of training epochs", default=15)
+    epochs: int = _flag("number of training epochs", default=8)
     batch_size: int = _flag("training batch size", default=128)
     lr_schedule: str = _flag(
         "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017)",
@@ -63,9 +64,17 @@ class ExperimentConfig:
         "train on a stratified subset of this many images (smoke runs)", default=None
     )
     input_size: int | None = _flag("resize images inside the model to this side", default=None)
+    precision: str = _flag(
+        "dtype policy; auto: mixed_bfloat16 on a GPU or a CPU with bfloat16 instructions",
+        default="auto",
+        choices=PRECISIONS,
+    )
+    jit_compile: bool | None = _flag("XLA compilation; default: on with a GPU only", default=None)
     seed: int = _flag("random seed for the split, initialization and shuffling", default=0)
     deterministic: bool = _flag("make TensorFlow ops deterministic (slower)", default=False)
-    run_name: str | None = _flag("name of the run folder; default <model>-<optimizer>-<time>", default=None)
+    run_name: str | None = _flag(
+        "name of the run folder; default <model>-<optimizer>-<time>", default=None
+    )
 
     def resolved(self) -> "ExperimentConfig":
         """A copy with defaults that depend on other fields filled in."""
@@ -74,6 +83,8 @@ class ExperimentConfig:
             values["swa_start"] = max(1, -(-3 * self.epochs // 4))
         if values["swa_lr"] is None:
             values["swa_lr"] = self.lr / 10
+        values["precision"] = resolve_precision(self.precision)
+        values["jit_compile"] = resolve_jit_compile(self.jit_compile)
         return ExperimentConfig(**values)
 
     def validate(self) -> "ExperimentConfig":
@@ -82,17 +93,21 @@ class ExperimentConfig:
 
         def check(ok: bool, name: str, allowed: str):
             if not ok:
-                raise ValueError(f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}"
+                )
 
         check(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
         check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
         check(self.lr > 0, "lr", "> 0")
         check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
         check(self.weight_decay >= 0, "weight_decay", ">= 0")
         check(self.epochs >= 1, "epochs", ">= 1")
         check(self.batch_size >= 1, "batch_size", ">= 1")
-        check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr})")
+        if self.lr_schedule in CYCLIC_MODES:
+            check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr}) for a cyclical schedule")
         check(self.cycle_epochs > 0, "cycle_epochs", "> 0")
         check(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
         check(self.swa_freq >= 1, "swa_freq", ">= 1")
@@ -103,7 +118,9 @@ class ExperimentConfig:
         for name in ("early_stopping", "reduce_lr_patience"):
             check(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 or unset")
         if self.reduce_lr_patience is not None:
-            check(self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience")
+            check(
+                self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience"
+            )
         check(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")
         for name in ("zoom_range", "width_shift_range", "height_shift_range"):
             check(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
@@ -117,7 +134,8 @@ class ExperimentConfig:
             check(self.input_size >= 8, "input_size", ">= 8")
         if self.run_name is not None:
             check(
-                bool(self.run_name) and Path(self.run_name).name == self.run_name
+                bool(self.run_name)
+                and Path(self.run_name).name == self.run_name
                 and not self.run_name.startswith("."),
                 "run_name",
                 "a plain folder name (no '/' and not starting with '.')",
@@ -125,8 +143,14 @@ class ExperimentConfig:
         return self
 
     def augmentation_settings(self) -> dict:
-        names = ("rotation_range", "zoom_range", "width_shift_range", "height_shift_range",
-                 "horizontal_flip", "random_erasing")
+        names = (
+            "rotation_range",
+            "zoom_range",
+            "width_shift_range",
+            "height_shift_range",
+            "horizontal_flip",
+            "random_erasing",
+        )
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict:

@@ -1,4 +1,4 @@
-"""Runs one experiment from an `ExperimentConfig`: the function behind `train.py` and the notebook."""
+"""Runs one experiment from an `ExperimentConfig`: what `train.py` and the notebook both call."""
 
 import math
 import time
@@ -93,7 +93,9 @@ def _evaluate(model, split: tuple[np.ndarray, np.ndarray]) -> Evaluation:
 def _log_confusion_to_tensorboard(tensorboard_dir: Path, png: bytes, step: int):
     writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
     with writer.as_default():
-        tf.summary.image("confusion_matrix", tf.expand_dims(tf.image.decode_png(png, 4), 0), step=step)
+        tf.summary.image(
+            "confusion_matrix", tf.expand_dims(tf.image.decode_png(png, 4), 0), step=step
+        )
     writer.close()
 
 
@@ -129,23 +131,29 @@ def run_experiment(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = checkpoint_dir / "backup"
 
-    train_idx, val_idx = train_val_split(data.y_train, config.val_size, config.seed, config.limit_train)
+    train_idx, val_idx = train_val_split(
+        data.y_train, config.val_size, config.seed, config.limit_train
+    )
     train = (data.x_train[train_idx], data.y_train[train_idx])
     val = (data.x_train[val_idx], data.y_train[val_idx])
     test = (data.x_test, data.y_test)
     augmentation = build_augmentation(**config.augmentation_settings(), seed=config.seed)
-    train_ds = make_dataset(*train, config.batch_size, training=True, augmentation=augmentation,
-                            seed=config.seed)
+    train_ds = make_dataset(
+        *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
+    )
     val_ds = make_dataset(*val, EVAL_BATCH_SIZE)
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
 
+    keras.mixed_precision.set_global_policy(config.precision)
     model_kwargs = {"input_size": config.input_size} if config.input_size else {}
-    model = build_model(config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs)
+    model = build_model(
+        config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
+    )
     model.compile(
         optimizer=build_optimizer(config, steps_per_epoch),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=bool(tf.config.list_physical_devices("GPU")),  # XLA is slower on CPU
+        jit_compile=config.jit_compile,
     )
 
     history = HistoryRecorder(run_dir / "history.json")
@@ -155,23 +163,33 @@ def run_experiment(
         keras.callbacks.TerminateOnNaN(),
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
-            str(checkpoint_dir / "best.keras"), monitor="val_accuracy", mode="max",
-            save_best_only=True, initial_value_threshold=best_so_far,
+            str(checkpoint_dir / "best.keras"),
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best_so_far,
         ),
         keras.callbacks.TensorBoard(str(tensorboard_dir)),
     ]
     if config.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=config.early_stopping))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=config.early_stopping
+            )
+        )
     if config.reduce_lr_patience:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience
+            )
+        )
 
     started = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=verbose)
+    model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose
+    )
     fit_seconds = time.perf_counter() - started
 
     epochs = history.epochs
@@ -202,8 +220,11 @@ def run_experiment(
     }
     evaluation = None
     if failed_epoch:
-        record.update(failed_epoch=failed_epoch, test_accuracy=None,
-                      error=f"loss became NaN or infinite in epoch {failed_epoch}")
+        record.update(
+            failed_epoch=failed_epoch,
+            test_accuracy=None,
+            error=f"loss became NaN or infinite in epoch {failed_epoch}",
+        )
     else:
         final_eval = _evaluate(model, test)
         record["val_accuracy_final"] = _evaluate(model, val).accuracy
@@ -221,8 +242,11 @@ def run_experiment(
         record["selected_weights"] = selected  # chosen on validation accuracy, never on test
         record["test_accuracy"] = evaluation.accuracy
         atomic_write_text(run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
-        png = figure_to_png(confusion_figure(
-            evaluation.confusion, CLASS_NAMES, f"{run_name} ({selected} weights), test set"))
+        png = figure_to_png(
+            confusion_figure(
+                evaluation.confusion, CLASS_NAMES, f"{run_name} ({selected} weights), test set"
+            )
+        )
         atomic_write_bytes(run_dir / "confusion.png", png)
         _log_confusion_to_tensorboard(tensorboard_dir, png, step=len(epochs))
         record["confusion_matrix"] = evaluation.confusion.tolist()

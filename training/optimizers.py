@@ -16,7 +16,9 @@ def build_schedule(config: ExperimentConfig, steps_per_epoch: int):
     if config.lr_schedule == "swa":
         if not config.swa:
             raise ValueError("lr_schedule='swa' needs swa on. Received: swa=False")
-        return SWALearningRate(config.lr, config.swa_lr, (config.swa_start - 1) * steps_per_epoch or 1)
+        return SWALearningRate(
+            config.lr, config.swa_lr, (config.swa_start - 1) * steps_per_epoch or 1
+        )
     if config.lr_schedule in CYCLIC_MODES:
         step_size = max(1, round(config.cycle_epochs * steps_per_epoch))
         return CyclicalLearningRate(

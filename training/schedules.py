@@ -84,7 +84,9 @@ class SWALearningRate(keras.optimizers.schedules.LearningRateSchedule):
                 f"Need 0 < swa_lr <= initial_lr. Received: swa_lr={swa_lr}, initial_lr={initial_lr}"
             )
         if swa_start_step < 1:
-            raise ValueError(f"swa_start_step must be >= 1. Received: swa_start_step={swa_start_step}")
+            raise ValueError(
+                f"swa_start_step must be >= 1. Received: swa_start_step={swa_start_step}"
+            )
         self.initial_lr = float(initial_lr)
         self.swa_lr = float(swa_lr)
         self.swa_start_step = int(swa_start_step)

@@ -1,0 +1,49 @@
+import threading
+
+import keras
+import pytest
+
+from evaluation.evaluate import load_checkpoint
+from evaluation.records import atomic_write_json, create_run_dir
+from models import build_model
+
+
+def test_simultaneous_runs_get_distinct_folders(tmp_path):
+    folders, barrier = [], threading.Barrier(8)
+
+    def claim():
+        barrier.wait()
+        folders.append(create_run_dir(tmp_path, "simple-cnn-adam-20260101-000000"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(folders)) == 8 and all(folder.is_dir() for folder in folders)
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
+    path = tmp_path / "result.json"
+    atomic_write_json(path, {"accuracy": 0.5})
+    with pytest.raises(ValueError):  # NaN is refused before anything replaces the file
+        atomic_write_json(path, {"accuracy": float("nan")})
+    assert path.read_text() == '{\n  "accuracy": 0.5\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "cnn.keras"
+    build_model("simple-cnn").save(path)
+    assert isinstance(load_checkpoint(path, "simple-cnn"), keras.Model)
+    with pytest.raises(ValueError, match=r"holds a SimpleCNN with 749,026 parameters.*simple-cnn-bn"):
+        load_checkpoint(path, "simple-cnn-bn")
+
+
+def test_files_that_are_not_checkpoints_get_a_clear_error(tmp_path):
+    bogus = tmp_path / "model.keras"
+    bogus.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match=r"model\.keras could not be loaded.*safe_mode=True"):
+        load_checkpoint(bogus)
+    with pytest.raises(FileNotFoundError, match="is not a .keras checkpoint"):
+        load_checkpoint(tmp_path / "missing.keras")

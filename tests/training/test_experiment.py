@@ -1,0 +1,75 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from training import ExperimentConfig, run_experiment
+
+SMOKE = dict(epochs=2, limit_train=400, val_size=200, batch_size=64, seed=1)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, fashion_mnist):
+    root = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
+            patch.setenv(name, str(root / name))
+        result = run_experiment(
+            ExperimentConfig(**SMOKE, run_name="smoke"), data=fashion_mnist, verbose=0
+        )
+    return result
+
+
+def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
+    assert smoke_run.name == "smoke"
+    record = json.loads((smoke_run.run_dir / "result.json").read_text())
+    assert record["status"] == "completed"
+    assert record["epochs_run"] == 2 and sorted(record["history"]) == ["1", "2"]
+    assert record["smoke_run"] is True and record["train_images"] == 400
+    assert record["config"]["swa_start"] == 2 and record["swa_epochs"] == [2]
+    assert record["selected_weights"] in ("final", "swa")
+    assert 0.1 < record["test_accuracy"] <= 1.0
+    assert record["test_accuracy"] == record[f"test_accuracy_{record['selected_weights']}"]
+    assert record["system"]["packages"]["tensorflow"].startswith("2.")
+    assert json.loads((smoke_run.run_dir / "config.json").read_text())["run_name"] == "smoke"
+    report = (smoke_run.run_dir / "report.csv").read_text().splitlines()
+    assert report[0] == ",precision,recall,f1-score,support" and report[1].startswith(
+        "T-shirt/top,"
+    )
+    assert (smoke_run.run_dir / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.sum(record["confusion_matrix"]) == 10000
+    assert list(smoke_run.tensorboard_dir.rglob("events.out.tfevents.*"))
+
+
+def test_saved_checkpoints_load_safely_and_predict_raw_images(smoke_run, fashion_mnist):
+    images = fashion_mnist.x_test[:32]
+    for name in ("best.keras", "final.keras", "swa.keras"):
+        model = keras.saving.load_model(smoke_run.checkpoint_dir / name, safe_mode=True)
+        probabilities = model.predict(images, verbose=0)
+        assert probabilities.shape == (32, 10)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-3)
+    swa = keras.saving.load_model(smoke_run.checkpoint_dir / "swa.keras", safe_mode=True)
+    accuracy = np.mean(
+        swa.predict(fashion_mnist.x_test, verbose=0).argmax(1) == fashion_mnist.y_test
+    )
+    assert accuracy == pytest.approx(smoke_run.record["test_accuracy_swa"], abs=2e-3)
+
+
+def test_a_second_run_with_the_same_name_gets_its_own_folder(smoke_run, fashion_mnist, monkeypatch):
+    root = smoke_run.run_dir.parent
+    monkeypatch.setenv("RESULTS_PATH", str(root))
+    monkeypatch.setenv("DL_MODELS_PATH", str(smoke_run.checkpoint_dir.parent))
+    monkeypatch.setenv("TB_LOGS_PATH", str(smoke_run.tensorboard_dir.parent))
+    first_record = (smoke_run.run_dir / "result.json").read_bytes()
+    again = run_experiment(
+        ExperimentConfig(**{**SMOKE, "epochs": 1}, run_name="smoke"), data=fashion_mnist, verbose=0
+    )
+    assert again.name == "smoke-2" and again.run_dir != smoke_run.run_dir
+    assert (smoke_run.run_dir / "result.json").read_bytes() == first_record
+
+
+def test_resuming_a_finished_run_is_refused(smoke_run, monkeypatch):
+    monkeypatch.setenv("RESULTS_PATH", str(smoke_run.run_dir.parent))
+    with pytest.raises(FileExistsError, match="already complete"):
+        run_experiment(ExperimentConfig(run_name="smoke"), resume=True)

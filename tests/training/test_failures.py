@@ -1,0 +1,94 @@
+"""Bad settings and failing runs: clear errors, failed records, nothing lost."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+from training import ExperimentConfig, run_experiment
+
+TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"lr": 0.0}, "lr must be > 0. Received: lr=0.0"),
+        ({"batch_size": 0}, "batch_size must be >= 1. Received: batch_size=0"),
+        ({"epochs": 4, "swa_start": 5}, "swa_start must be in [1, epochs=4]. Received: swa_start=5"),
+        ({"val_size": 60000}, "val_size must be in [10, 50000]"),
+        ({"horizontal_flip": -0.1}, "horizontal_flip must be a probability in [0, 1]"),
+        ({"random_erasing": 1.5}, "random_erasing must be a probability in [0, 1]"),
+        ({"model": "vgg-99"}, "model must be one of"),
+        ({"run_name": "../escape"}, "run_name must be a plain folder name"),
+    ],
+)
+def test_impossible_settings_are_rejected_before_anything_is_written(changes, message, run_paths):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run_experiment(ExperimentConfig(**{**TINY, **changes}))
+    assert not run_paths["RESULTS_PATH"].exists()
+
+
+def test_nan_loss_stops_the_run_and_records_it_as_failed(run_paths, fashion_mnist):
+    config = ExperimentConfig(
+        **TINY, optimizer="sgd", lr=1e12, lr_schedule="constant", run_name="diverged"
+    )
+    result = run_experiment(config, data=fashion_mnist, verbose=0)
+    record = json.loads((result.run_dir / "result.json").read_text())
+    assert record["status"] == "failed" and record["failed_epoch"] == 1
+    assert record["test_accuracy"] is None and "NaN" in record["error"]
+    assert not (result.run_dir / "report.csv").exists()
+
+
+def test_unwritable_results_folder_is_named(run_paths, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RESULTS_PATH", str(blocker / "results"))
+    with pytest.raises(PermissionError, match="Set RESULTS_PATH to a writable folder"):
+        run_experiment(ExperimentConfig(**TINY))
+
+
+def test_sigint_stops_cleanly_and_says_how_to_resume(run_paths):
+    args = [sys.executable, "train.py", "--epochs", "30", "--limit-train", "1000",
+            "--val-size", "100", "--run-name", "interrupted"]
+    metadata = run_paths["DL_MODELS_PATH"] / "interrupted" / "backup" / "training_metadata.json"
+    process = subprocess.Popen(args, cwd=REPO_ROOT, env=os.environ.copy(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not metadata.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert "python train.py --resume interrupted" in stderr
+    assert json.loads(metadata.read_text())["epoch"] >= 1
+    assert not (run_paths["RESULTS_PATH"] / "interrupted" / "result.json").exists()
+
+
+def test_deterministic_runs_give_identical_weights_and_accuracy(run_paths):
+    import keras
+
+    records, weights = [], []
+    for name in ("det-a", "det-b"):
+        args = [sys.executable, "train.py", "--epochs", "1", "--limit-train", "300",
+                "--val-size", "100", "--batch-size", "50", "--seed", "7", "--deterministic",
+                "--random-erasing", "0.5", "--run-name", name]
+        done = subprocess.run(args, cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        records.append(json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text()))
+        path = run_paths["DL_MODELS_PATH"] / name / "final.keras"
+        weights.append(keras.saving.load_model(path, safe_mode=True).get_weights())
+    assert records[0]["history"]["1"]["loss"] == records[1]["history"]["1"]["loss"]
+    assert records[0]["test_accuracy_final"] == records[1]["test_accuracy_final"]
+    for first, second in zip(*weights):
+        np.testing.assert_array_equal(first, second)
