@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.hardware import PRECISIONS, resolve_jit_compile, resolve_precision
+from training.hardware import DISTRIBUTE, PRECISIONS, resolve_jit_compile, resolve_precision
 from training.schedules import CYCLIC_MODES
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -70,6 +70,12 @@ class ExperimentConfig:
         choices=PRECISIONS,
     )
     jit_compile: bool | None = _flag("XLA compilation; default: on with a GPU only", default=None)
+    distribute: str = _flag(
+        "none, mirrored (all local GPUs) or multi-worker (cluster from TF_CONFIG); "
+        "--batch-size is the global batch, split across replicas",
+        default="none",
+        choices=DISTRIBUTE,
+    )
     seed: int = _flag("random seed for the split, initialization and shuffling", default=0)
     deterministic: bool = _flag("make TensorFlow ops deterministic (slower)", default=False)
     run_name: str | None = _flag(
@@ -101,6 +107,7 @@ class ExperimentConfig:
         check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
         check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        check(self.distribute in DISTRIBUTE, "distribute", f"one of {', '.join(DISTRIBUTE)}")
         check(self.lr > 0, "lr", "> 0")
         check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
         check(self.weight_decay >= 0, "weight_decay", ">= 0")

@@ -35,6 +35,7 @@ from evaluation.records import (
 from models import build_model
 from training.callbacks import HistoryRecorder
 from training.config import ExperimentConfig
+from training.hardware import make_strategy
 from training.optimizers import build_optimizer
 from training.swa import SWA
 
@@ -114,6 +115,7 @@ def run_experiment(
     completed epoch.
     """
     config = config.resolved().validate()
+    strategy = make_strategy(config.distribute)  # first: collective ops need a fresh runtime
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -146,15 +148,16 @@ def run_experiment(
 
     keras.mixed_precision.set_global_policy(config.precision)
     model_kwargs = {"input_size": config.input_size} if config.input_size else {}
-    model = build_model(
-        config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
-    )
-    model.compile(
-        optimizer=build_optimizer(config, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=config.jit_compile,
-    )
+    with strategy.scope():
+        model = build_model(
+            config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
+        )
+        model.compile(
+            optimizer=build_optimizer(config, steps_per_epoch),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=config.jit_compile,
+        )
 
     history = HistoryRecorder(run_dir / "history.json")
     best_so_far, _ = history.best("val_accuracy")
@@ -206,6 +209,7 @@ def run_experiment(
         "seed": config.seed,
         "smoke_run": config.limit_train is not None,
         "params": int(model.count_params()),
+        "replicas": strategy.num_replicas_in_sync,
         "train_images": len(train[0]),
         "val_images": len(val[0]),
         "epochs_run": len(epochs),

@@ -30,3 +30,20 @@ def resolve_precision(precision: str) -> str:
 def resolve_jit_compile(jit_compile: bool | None) -> bool:
     """XLA by default on a GPU only: on a 2-core CPU it was measured several times slower."""
     return has_gpu() if jit_compile is None else jit_compile
+
+
+DISTRIBUTE = ("none", "mirrored", "multi-worker")
+
+
+def make_strategy(distribute: str) -> tf.distribute.Strategy:
+    """`none`: the default (one device); `mirrored`: every local GPU, or every logical CPU when
+    there is no GPU; `multi-worker`: MultiWorkerMirroredStrategy with the cluster in `TF_CONFIG`.
+    """
+    if distribute == "none":
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
+    if distribute == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"distribute must be one of {DISTRIBUTE}. Received: distribute={distribute!r}")

@@ -36,7 +36,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "cnn.keras"
     build_model("simple-cnn").save(path)
     assert isinstance(load_checkpoint(path, "simple-cnn"), keras.Model)
-    with pytest.raises(ValueError, match=r"holds a SimpleCNN with 749,026 parameters.*simple-cnn-bn"):
+    with pytest.raises(
+        ValueError, match=r"holds a SimpleCNN with 749,026 parameters.*simple-cnn-bn"
+    ):
         load_checkpoint(path, "simple-cnn-bn")
 
 

@@ -21,7 +21,10 @@ TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
     [
         ({"lr": 0.0}, "lr must be > 0. Received: lr=0.0"),
         ({"batch_size": 0}, "batch_size must be >= 1. Received: batch_size=0"),
-        ({"epochs": 4, "swa_start": 5}, "swa_start must be in [1, epochs=4]. Received: swa_start=5"),
+        (
+            {"epochs": 4, "swa_start": 5},
+            "swa_start must be in [1, epochs=4]. Received: swa_start=5",
+        ),
         ({"val_size": 60000}, "val_size must be in [10, 50000]"),
         ({"horizontal_flip": -0.1}, "horizontal_flip must be a probability in [0, 1]"),
         ({"random_erasing": 1.5}, "random_erasing must be a probability in [0, 1]"),
@@ -55,11 +58,27 @@ def test_unwritable_results_folder_is_named(run_paths, monkeypatch, tmp_path):
 
 
 def test_sigint_stops_cleanly_and_says_how_to_resume(run_paths):
-    args = [sys.executable, "train.py", "--epochs", "30", "--limit-train", "1000",
-            "--val-size", "100", "--run-name", "interrupted"]
+    args = [
+        sys.executable,
+        "train.py",
+        "--epochs",
+        "30",
+        "--limit-train",
+        "1000",
+        "--val-size",
+        "100",
+        "--run-name",
+        "interrupted",
+    ]
     metadata = run_paths["DL_MODELS_PATH"] / "interrupted" / "backup" / "training_metadata.json"
-    process = subprocess.Popen(args, cwd=REPO_ROOT, env=os.environ.copy(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        args,
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not metadata.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -79,11 +98,28 @@ def test_deterministic_runs_give_identical_weights_and_accuracy(run_paths):
 
     records, weights = [], []
     for name in ("det-a", "det-b"):
-        args = [sys.executable, "train.py", "--epochs", "1", "--limit-train", "300",
-                "--val-size", "100", "--batch-size", "50", "--seed", "7", "--deterministic",
-                "--random-erasing", "0.5", "--run-name", name]
-        done = subprocess.run(args, cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True,
-                              text=True, timeout=300)
+        args = [
+            sys.executable,
+            "train.py",
+            "--epochs",
+            "1",
+            "--limit-train",
+            "300",
+            "--val-size",
+            "100",
+            "--batch-size",
+            "50",
+            "--seed",
+            "7",
+            "--deterministic",
+            "--random-erasing",
+            "0.5",
+            "--run-name",
+            name,
+        ]
+        done = subprocess.run(
+            args, cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         records.append(json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text()))
         path = run_paths["DL_MODELS_PATH"] / name / "final.keras"

@@ -1,0 +1,234 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import config
+from evaluation.report import README_END, README_START, leaderboard_frame, main
+
+NUM_CLASSES = 10
+TEST_IMAGES_PER_CLASS = 1000
+
+
+# NOTE: every number below is a fixture for the report code, not the result of any run.
+def fake_record(name, correct_per_class, best_val_accuracy, limit_train=None, **overrides):
+    """A record shaped like the result.json that training.run_experiment writes.
+
+    Class i gets `correct_per_class[i]` right and the rest predicted as class i + 1.
+    """
+    confusion = [[0] * NUM_CLASSES for _ in range(NUM_CLASSES)]
+    for label, correct in enumerate(correct_per_class):
+        confusion[label][label] = correct
+        confusion[label][(label + 1) % NUM_CLASSES] = TEST_IMAGES_PER_CLASS - correct
+    test_accuracy = sum(correct_per_class) / (NUM_CLASSES * TEST_IMAGES_PER_CLASS)
+    history = {
+        str(epoch): {
+            "accuracy": 0.8, "loss": 0.5, "val_accuracy": best_val_accuracy - 0.01 * (3 - epoch),
+            "val_loss": 0.4, "learning_rate": 0.001, "seconds": 20.0,
+        }
+        for epoch in (1, 2, 3)
+    }
+    record = {
+        "run_name": name,
+        "status": "completed",
+        "model": "simple-cnn",
+        "optimizer": "adam",
+        "config": {
+            "model": "simple-cnn", "optimizer": "adam", "lr": 0.001, "epochs": 3,
+            "lr_schedule": "swa", "swa": True, "swa_start": 3, "rotation_range": 0.0,
+            "zoom_range": 0.0, "width_shift_range": 0.1, "height_shift_range": 0.1,
+            "horizontal_flip": 0.5, "random_erasing": 0.0, "limit_train": limit_train,
+        },
+        "seed": 0,
+        "smoke_run": limit_train is not None,
+        "params": 749026,
+        "train_images": 55000,
+        "val_images": 5000,
+        "epochs_run": 3,
+        "best_val_accuracy": best_val_accuracy,
+        "best_epoch": 3,
+        "history": history,
+        "train_seconds": 60.0,
+        "wall_seconds": 75.5,
+        "finished": "2026-01-02T03:04:05+00:00",
+        "system": {"hardware": "Fixture GPU | 2", "gpus": ["Fixture GPU | 2"]},
+        "val_accuracy_final": best_val_accuracy - 0.002,
+        "test_accuracy_final": test_accuracy - 0.001,
+        "val_accuracy_swa": best_val_accuracy,
+        "test_accuracy_swa": test_accuracy,
+        "swa_epochs": [3],
+        "selected_weights": "swa",
+        "test_accuracy": test_accuracy,
+        "confusion_matrix": confusion,
+    }
+    record.update(overrides)
+    return record
+
+
+def fake_failed_record(name) -> dict:
+    """A run whose loss became NaN: stopped before any test-set evaluation."""
+    record = fake_record(name, [0] * 10, 0.1, status="failed", test_accuracy=None,
+                         failed_epoch=2, error="loss became NaN or infinite in epoch 2")
+    for key in ("val_accuracy_final", "test_accuracy_final", "val_accuracy_swa",
+                "test_accuracy_swa", "swa_epochs", "selected_weights", "confusion_matrix"):
+        del record[key]
+    return record
+
+
+def write_json(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """Run records of every kind under tmp_path/results, and where the report goes."""
+    results = tmp_path / "results"
+    # Ranked, best first: cnn-b (0.91), then cnn-c before cnn-a (same test, higher validation).
+    write_json(results / "cnn-a" / "result.json", fake_record("cnn-a", [880] * 10, 0.89))
+    write_json(results / "cnn-b" / "result.json",
+               fake_record("cnn-b", [1000] + [900] * 9, 0.92))
+    write_json(results / "cnn-c" / "result.json", fake_record("cnn-c", [880] * 10, 0.90))
+    write_json(results / "smoke-run" / "result.json",
+               fake_record("smoke-run", [990] * 10, 0.99, limit_train=1000))
+    write_json(results / "failed-run" / "result.json", fake_failed_record("failed-run"))
+    incomplete = fake_record("incomplete-run", [995] * 10, 0.995)
+    del incomplete["test_accuracy"]
+    write_json(results / "incomplete-run" / "result.json", incomplete)
+    (results / "corrupt-run").mkdir()
+    (results / "corrupt-run" / "result.json").write_text('{"run_name": "corrupt-run", "stat')
+    write_json(results / "benchmarks" / "throughput.json", {"images_per_second": 1.0})
+    write_json(results / "running-run" / "history.json", {})
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Project\n\nIntro.\n\n{README_START}\nstale table\n{README_END}\n\nMore.\n"
+    )
+    return {"results": results, "images": tmp_path / "images", "readme": readme}
+
+
+def run_report(layout) -> int:
+    return main(["--results", str(layout["results"]), "--images", str(layout["images"]),
+                 "--readme", str(layout["readme"])])
+
+
+def output_files(layout) -> dict:
+    paths = [layout["results"] / "README.md", layout["readme"],
+             layout["images"] / "accuracies.png", layout["images"] / "confusion.png"]
+    return {path: path.read_bytes() for path in paths}
+
+
+def table_run_names(markdown: str) -> list[str]:
+    """Run names in the first column of the first leaderboard table in `markdown`."""
+    lines = markdown.splitlines()
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("| Run |")) + 2
+    names = []
+    for line in lines[first_row:]:
+        if not line.startswith("|"):
+            break
+        names.append(line.split(" | ")[0].removeprefix("| "))
+    return names
+
+
+def test_ranks_completed_full_runs_best_first_and_lists_the_rest(layout):
+    assert run_report(layout) == 0
+    results_readme = (layout["results"] / "README.md").read_text()
+
+    assert table_run_names(results_readme) == ["cnn-b", "cnn-c", "cnn-a"]
+    not_ranked = results_readme.split("Not ranked:", 1)[1].split("##", 1)[0]
+    assert "`failed-run`: failed: loss became NaN or infinite in epoch 2" in not_ranked
+    assert "`smoke-run`: smoke run (--limit-train 1000)" in not_ranked
+    best_row = next(line for line in results_readme.splitlines() if line.startswith("| cnn-b "))
+    assert "| 0.9100 (swa) |" in best_row
+    assert "Fixture GPU \\| 2" in best_row  # a pipe in a value must not split the cell
+    assert "## Best run: `cnn-b`" in results_readme
+
+
+def test_unreadable_and_incomplete_records_are_named_on_stderr_and_skipped(layout, capsys):
+    assert run_report(layout) == 0
+    stderr = capsys.readouterr().err
+
+    corrupt = layout["results"] / "corrupt-run" / "result.json"
+    incomplete = layout["results"] / "incomplete-run" / "result.json"
+    assert f"warning: skipped {corrupt}: unreadable" in stderr
+    assert f"warning: skipped {incomplete}: missing key 'test_accuracy'" in stderr
+    assert "benchmarks" not in stderr and "running-run" not in stderr
+    results_readme = (layout["results"] / "README.md").read_text()
+    for name in ("corrupt-run", "incomplete-run", "benchmarks", "running-run"):
+        assert name not in results_readme
+
+
+def test_best_run_classification_report_is_derived_from_its_confusion_matrix(layout):
+    run_report(layout)
+    results_readme = (layout["results"] / "README.md").read_text()
+
+    # cnn-b: all T-shirts right, 900 of each other class right and 100 predicted as the next
+    # class (ankle boots as T-shirt/top), so no T-shirt/top is predicted as Trouser.
+    assert "| T-shirt/top | 0.9091 | 1.0000 | 0.9524 | 1000 |" in results_readme
+    assert "| Trouser | 1.0000 | 0.9000 | 0.9474 | 1000 |" in results_readme
+    assert "| Pullover | 0.9000 | 0.9000 | 0.9000 | 1000 |" in results_readme
+    assert "| accuracy | - | - | 0.9100 | 10000 |" in results_readme
+    for image in ("accuracies.png", "confusion.png"):
+        assert (layout["images"] / image).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert f"](../images/{image})" in results_readme
+
+
+def test_regenerating_from_the_same_records_writes_identical_bytes(layout):
+    run_report(layout)
+    first = output_files(layout)
+
+    # The script entry point in a fresh process: no state shared with the first run.
+    subprocess.run(
+        [sys.executable, "report.py", "--results", str(layout["results"]),
+         "--images", str(layout["images"]), "--readme", str(layout["readme"])],
+        cwd=config.REPO_ROOT, check=True, capture_output=True,
+    )
+    assert output_files(layout) == first
+    for path in (layout["images"] / "accuracies.png", layout["images"] / "confusion.png"):
+        assert b"Matplotlib" not in first[path]
+
+
+def test_replaces_only_the_readme_section_between_the_markers(layout):
+    run_report(layout)
+    readme = layout["readme"].read_text()
+
+    before, rest = readme.split(README_START)
+    section, after = rest.split(README_END)
+    assert before == "# Project\n\nIntro.\n\n"
+    assert after == "\n\nMore.\n"
+    assert "stale table" not in section
+    assert table_run_names(section) == ["cnn-b", "cnn-c", "cnn-a"]
+    assert "](images/accuracies.png)" in section
+
+
+@pytest.mark.parametrize(
+    "text, warned",
+    [("# Project\n\nNo leaderboard here.\n", False),
+     (f"# Project\n\n{README_END}\nkept\n{README_START}\n", True),
+     (f"# Project\n\n{README_START}\nkept\n", True)],
+    ids=["no-markers", "end-before-start", "start-only"],
+)
+def test_readme_without_a_well_formed_section_is_left_alone(layout, capsys, text, warned):
+    layout["readme"].write_text(text)
+    run_report(layout)
+
+    assert layout["readme"].read_text() == text
+    assert (str(layout["readme"]) in capsys.readouterr().err) == warned
+
+
+def test_without_ranked_runs_the_readme_says_so_and_no_figure_is_drawn(tmp_path):
+    results = tmp_path / "results"
+    write_json(results / "smoke" / "result.json",
+               fake_record("smoke", [900] * 10, 0.9, limit_train=1000))
+    images = tmp_path / "images"
+
+    assert main(["--results", str(results), "--images", str(images),
+                 "--readme", str(tmp_path / "README.md")]) == 0
+    assert "No completed full run yet" in (results / "README.md").read_text()
+    assert not images.exists()
+
+
+def test_comparison_table_shows_failed_runs_without_test_accuracy():
+    row = leaderboard_frame([fake_failed_record("failed-run")]).loc["failed-run"]
+    assert (row["Test acc (final)"], row["Test acc (selected)"]) == ("-", "-")
+    assert row["Val acc (best)"] == "0.1000"

@@ -1,0 +1,68 @@
+import json
+
+import nbformat
+import papermill
+import pytest
+
+import config
+
+NOTEBOOK = config.REPO_ROOT / "experiment.ipynb"
+FIGURE_CELLS = ("sample-images", "augmentation-preview", "accuracy-curves", "confusion-matrix")
+
+
+def cells_by_tag(notebook) -> dict:
+    return {tag: cell for cell in notebook.cells for tag in cell.metadata.get("tags", [])}
+
+
+def output_types(cell) -> set[str]:
+    return {mime for output in cell.outputs for mime in output.get("data", {})}
+
+
+def test_committed_notebook_has_no_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code_cells)
+    assert "parameters" in code_cells[0].metadata.get("tags", [])
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, data_path):
+    """The notebook run top to bottom on 1,000 training images for one epoch."""
+    folder = tmp_path_factory.mktemp("notebook")
+    monkeypatch = pytest.MonkeyPatch()
+    for name, path in {"RESULTS_PATH": folder / "results", "DL_MODELS_PATH": folder / "ckpt",
+                       "TB_LOGS_PATH": folder / "tb", "DATA_PATH": data_path}.items():
+        monkeypatch.setenv(name, str(path))  # the kernel inherits this environment
+    try:
+        notebook = papermill.execute_notebook(
+            str(NOTEBOOK), str(folder / "executed.ipynb"), kernel_name="python3",
+            parameters={"MODELS": ["simple-cnn"], "EPOCHS": 1, "LIMIT_TRAIN": 1000,
+                        "VAL_SIZE": 500},
+            cwd=str(config.REPO_ROOT), progress_bar=False,
+        )
+    finally:
+        monkeypatch.undo()
+    return notebook, folder
+
+
+def test_notebook_draws_its_figures(executed):
+    notebook, _ = executed
+    cells = cells_by_tag(notebook)
+
+    for tag in FIGURE_CELLS:
+        assert "image/png" in output_types(cells[tag]), f"cell {tag!r} drew no figure"
+
+
+def test_notebook_compares_runs_and_reports_the_best(executed):
+    notebook, folder = executed
+    cells = cells_by_tag(notebook)
+    (record_path,) = (folder / "results").glob("*/result.json")
+    record = json.loads(record_path.read_text())
+
+    assert record["model"] == "simple-cnn" and record["epochs_run"] == 1
+    assert record["train_images"] == 1000 and record["val_images"] == 500
+    comparison = cells["comparison"].outputs[-1]["data"]["text/html"]
+    assert record["run_name"] in comparison and "Test acc (selected)" in comparison
+    report = cells["best-report"].outputs[-1]["data"]["text/html"]
+    assert "Ankle boot" in report and "weighted avg" in report

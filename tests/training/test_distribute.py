@@ -1,0 +1,43 @@
+"""MirroredStrategy on a CPU split into two logical devices, against a single-device run."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from training import ExperimentConfig, run_experiment
+config = ExperimentConfig(epochs=2, limit_train=1000, val_size=300, batch_size=50, seed=3,
+                          distribute=sys.argv[1], run_name=sys.argv[1], precision="float32")
+record = run_experiment(config, verbose=0).record
+print(json.dumps({key: record[key] for key in ("replicas", "status", "best_val_accuracy",
+                  "val_accuracy_swa", "test_accuracy_final", "test_accuracy_swa")}))
+"""
+
+
+def run(distribute: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, distribute],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_training_matches_single_device_within_noise(run_paths):
+    single, mirrored = run("none"), run("mirrored")
+    assert single["replicas"] == 1 and mirrored["replicas"] == 2
+    assert mirrored["status"] == "completed"
+    for key in ("best_val_accuracy", "val_accuracy_swa", "test_accuracy_swa"):
+        assert mirrored[key] > 0.6, (key, mirrored)
+        assert abs(mirrored[key] - single[key]) < 0.05, (key, single, mirrored)
