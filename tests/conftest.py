@@ -13,11 +13,18 @@ DEFAULT_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "fashion-mnist"
 
 @pytest.fixture(scope="session")
 def data_path() -> Path:
-    """The real Fashion-MNIST files: DATA_PATH, or ../shared/data/fashion-mnist beside the repo."""
-    path = Path(os.environ.get("DATA_PATH") or DEFAULT_DATA_PATH)
-    if not (path / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"Fashion-MNIST files not found in {path}; set DATA_PATH.")
-    return path
+    """The real Fashion-MNIST files: DATA_PATH, ../shared/data/fashion-mnist beside the repo, or
+    the default data folder (downloaded there with checksums when missing)."""
+    import config
+    from data import ensure_files
+
+    if os.environ.get("DATA_PATH"):
+        path = Path(os.environ["DATA_PATH"])
+    elif DEFAULT_DATA_PATH.is_dir():
+        path = DEFAULT_DATA_PATH
+    else:
+        path = config.DATA_PATH
+    return ensure_files(path)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Benchmarks: training throughput, time to a target accuracy, FLOP counts and CPU peaks."""

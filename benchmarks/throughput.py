@@ -1,0 +1,296 @@
+"""Training throughput of one model: this project's input pipeline against the old repository's.
+
+Both approaches run in one process on one machine, with the same architecture, optimizer (Adam,
+1e-3), loss and batch size:
+
+  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch, the default augmentation of
+           `train.py` as a parallel tf.data map) -> `model.fit`, at 28x28x1 and --precision; when
+           that is a mixed policy, again in float32 (`project_float32`) for a comparison at equal
+           precision.
+  legacy   the old repository's recipe on today's Keras: float64 arrays scaled to [0, 1] ->
+           `ImageDataGenerator(width_shift_range=0.1, height_shift_range=0.1,
+           horizontal_flip=True).flow(x, y, batch_size)` -> `model.fit`, in float32. For wrn-*
+           and mobilenet-v2* models the images are first upscaled to a float64 56x56x3 copy, as
+           the old repository did, and the model is built for that shape; --legacy-images caps
+           the copy's size.
+
+Each approach trains --warmup steps, then --windows windows of --steps / --windows steps; its
+images/s is the median over the windows. Every step holds a full batch. Training FLOPs per image
+(3x the profiled forward pass, see benchmarks/flops.py) turn images/s into GFLOP/s and, on a CPU,
+a fraction of the peak. The record goes to <out>/throughput-<model>-<precision>[-xla].json.
+
+    python -m benchmarks.throughput --model simple-cnn --steps 200 --windows 5 --warmup 20
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: python benchmarks/throughput.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
+    WindowTimer,
+    base_record,
+    default_out_dir,
+    load_train_split,
+    restore_dtype_policy,
+    window_rates,
+    write_record,
+)
+from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image  # noqa: E402
+from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_dataset  # noqa: E402
+from models import build_model, list_models  # noqa: E402
+from training.config import ExperimentConfig  # noqa: E402
+from training.hardware import (  # noqa: E402
+    PRECISIONS,
+    has_gpu,
+    resolve_jit_compile,
+    resolve_precision,
+)
+
+APPROACHES = ("project", "legacy")
+LEGACY_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True}
+LEGACY_UPSCALED_MODELS = ("wrn-", "mobilenet-v2")
+LEGACY_UPSCALED_SHAPE = (56, 56, 3)
+PIPELINES = {
+    "project": "uint8 in memory -> make_dataset (default augmentation) -> fit",
+    "legacy": "float64 [0, 1] arrays -> ImageDataGenerator.flow -> fit",
+}
+FLOPS_CONVENTION = (
+    "train FLOPs per image = 3 x forward FLOPs of one image, counted by TensorFlow's profiler "
+    "(a multiply-add is 2 FLOPs); achieved GFLOP/s = train FLOPs per image x images/s"
+)
+
+
+def legacy_input_shape(model_name: str) -> tuple[int, int, int]:
+    """The old repository fed the wide ResNets and MobileNetV2 56x56 RGB copies of the images."""
+    return LEGACY_UPSCALED_SHAPE if model_name.startswith(LEGACY_UPSCALED_MODELS) else IMAGE_SHAPE
+
+
+def project_inputs(images, labels, batch_size: int, seed: int):
+    """This project's training pipeline, repeated; trimmed to whole batches."""
+    whole = len(images) - len(images) % batch_size
+    augmentation = build_augmentation(**ExperimentConfig().augmentation_settings(), seed=seed)
+    dataset = make_dataset(
+        images[:whole],
+        labels[:whole],
+        batch_size,
+        training=True,
+        augmentation=augmentation,
+        seed=seed,
+    )
+    return dataset.repeat(), images[:whole].nbytes
+
+
+def legacy_inputs(images, labels, input_shape, image_count: int, batch_size: int, seed: int):
+    """The old repository's float64 arrays in [0, 1] behind `ImageDataGenerator.flow`."""
+    count = min(image_count, len(images))
+    count -= count % batch_size
+    chosen = np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False))
+    arrays = images[chosen].astype(np.float64) / 255.0
+    if arrays.shape[1:] != input_shape:
+        arrays = tf.image.resize(arrays, input_shape[:2]).numpy().astype(np.float64)
+        arrays = np.repeat(arrays, input_shape[2], axis=-1)
+    generator = tf.keras.preprocessing.image.ImageDataGenerator(**LEGACY_AUGMENTATION)
+    return generator.flow(arrays, labels[chosen], batch_size=batch_size), arrays.nbytes
+
+
+def measure_approach(name, precision, input_shape, jit_compile, peak, train, args) -> dict:
+    """Prepares the approach's inputs, trains a fresh model through the timed windows and
+    returns its images/s, FLOP rates and setup costs."""
+    images, labels = train
+    total_steps = args.warmup + args.steps
+    started = time.perf_counter()
+    if name == "legacy":
+        inputs, nbytes = legacy_inputs(
+            images, labels, input_shape, args.legacy_images, args.batch_size, args.seed
+        )
+        fit_options = {"epochs": math.ceil(total_steps / len(inputs))}
+    else:
+        inputs, nbytes = project_inputs(images, labels, args.batch_size, args.seed)
+        fit_options = {"epochs": 1, "steps_per_epoch": total_steps, "shuffle": False}
+    setup_seconds = time.perf_counter() - started
+
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision)
+    model = build_model(args.model, input_shape=input_shape, num_classes=NUM_CLASSES)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    timer = WindowTimer(args.warmup, args.steps // args.windows, args.windows)
+    model.fit(inputs, callbacks=[timer], verbose=0, **fit_options)
+    rates = window_rates(timer.window_seconds(), timer.window_steps * args.batch_size)
+    flops = train_flops_per_image(model, input_shape)
+    return {
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "input_shape": list(input_shape),
+        "params": int(model.count_params()),
+        "pipeline": PIPELINES["legacy" if name == "legacy" else "project"],
+        "input_array_bytes": int(nbytes),
+        "input_setup_seconds": round(setup_seconds, 3),
+        **rates,
+        **flop_rates(flops, rates["images_per_second"], peak),
+        "peak": peak,
+    }
+
+
+def _approaches(value: str) -> list[str]:
+    chosen = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = set(chosen) - set(APPROACHES)
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(APPROACHES)}, got {value!r}"
+        )
+    return chosen
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Training throughput: this project's pipeline against the old repository's.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="registered model name")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps, split into windows")
+    parser.add_argument("--windows", type=int, default=5, help="timed windows (median reported)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps before the windows")
+    parser.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="dtype policy of the project approach; legacy runs in float32",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA for every approach; default: on with a GPU only",
+    )
+    parser.add_argument(
+        "--approaches", type=_approaches, default=list(APPROACHES), help="comma-separated"
+    )
+    parser.add_argument(
+        "--legacy-images",
+        type=int,
+        default=6000,
+        help="images in the legacy float64 arrays (bounds their memory)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cpu-ghz", type=float, default=None, help="clock for the CPU peak; default: read"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
+    args = parser.parse_args(argv)
+    if args.model not in list_models():
+        parser.error(f"argument --model: unknown model; known: {', '.join(list_models())}")
+    if args.windows < 1 or args.steps < args.windows or args.steps % args.windows:
+        parser.error("argument --steps: must be a positive multiple of --windows")
+    if args.warmup < 1:
+        parser.error("argument --warmup: must be at least 1 (the first step traces the model)")
+    if args.batch_size < 1:
+        parser.error("argument --batch-size: must be at least 1")
+    if args.legacy_images < args.batch_size:
+        parser.error("argument --legacy-images: must be at least --batch-size")
+    args.out = args.out or default_out_dir()
+    return args
+
+
+def _print_table(model: str, approaches: dict) -> None:
+    legacy = approaches.get("legacy", {}).get("images_per_second")
+    print(f"\n{model}")
+    print(
+        f"{'approach':<17}{'precision':<16}{'input':<10}{'img/s':>9}{'window range':>18}"
+        f"{'vs legacy':>11}{'GFLOP/s':>10}{'of peak':>9}"
+    )
+    for name, result in approaches.items():
+        rates = result["window_images_per_second"]
+        ratio = f"{result['images_per_second'] / legacy:.2f}x" if legacy else "-"
+        utilisation = f"{result['utilisation']:.1%}" if result["utilisation"] is not None else "-"
+        print(
+            f"{name:<17}{result['precision']:<16}{'x'.join(map(str, result['input_shape'])):<10}"
+            f"{result['images_per_second']:>9.1f}{f'{min(rates):.0f}-{max(rates):.0f}':>18}"
+            f"{ratio:>11}{result['achieved_gflops']:>10.1f}{utilisation:>9}"
+        )
+
+
+def main(argv=None, data=None) -> int:
+    """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
+    args = parse_args(argv)
+    precision = resolve_precision(args.precision)
+    jit_compile = resolve_jit_compile(args.jit_compile)
+    on_gpu = has_gpu()
+    train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
+    keras.utils.set_random_seed(args.seed)
+
+    plans = {}  # approach -> (precision, input shape)
+    if "project" in args.approaches:
+        plans["project"] = (precision, IMAGE_SHAPE)
+        if precision != "float32":
+            plans["project_float32"] = ("float32", IMAGE_SHAPE)
+    if "legacy" in args.approaches:
+        plans["legacy"] = ("float32", legacy_input_shape(args.model))
+
+    results = {}
+    with restore_dtype_policy():
+        for name, (approach_precision, shape) in plans.items():
+            print(f"{name}: {approach_precision}, {'x'.join(map(str, shape))}")
+            peak = None if on_gpu else cpu_peak(approach_precision, ghz=args.cpu_ghz)
+            results[name] = measure_approach(
+                name, approach_precision, shape, jit_compile, peak, train, args
+            )
+
+    legacy_rate = results.get("legacy", {}).get("images_per_second")
+    ratios = {
+        f"{name}_vs_legacy": round(result["images_per_second"] / legacy_rate, 3)
+        for name, result in results.items()
+        if legacy_rate and name != "legacy"
+    }
+    record = base_record("benchmarks.throughput", argv)
+    record.update(
+        model=args.model,
+        params=results[next(iter(results))]["params"],
+        batch_size=args.batch_size,
+        precision=precision,
+        jit_compile=jit_compile,
+        device="GPU" if on_gpu else "CPU",
+        warmup_steps=args.warmup,
+        timed_steps=args.steps,
+        windows=args.windows,
+        window_steps=args.steps // args.windows,
+        legacy_images=args.legacy_images if "legacy" in results else None,
+        project_augmentation=ExperimentConfig().augmentation_settings(),
+        legacy_augmentation=LEGACY_AUGMENTATION,
+        flops_convention=FLOPS_CONVENTION,
+        peak_note=(
+            "no peak: training ran on a GPU and only CPU peaks are modelled"
+            if on_gpu
+            else "CPU peak = physical cores x clock x FLOPs/cycle/core for the approach's precision"
+        ),
+        approaches=results,
+        ratios=ratios,
+    )
+    suffix = "-xla" if jit_compile else ""
+    path = write_record(args.out / f"throughput-{args.model}-{precision}{suffix}.json", record)
+    _print_table(args.model, results)
+    for name, ratio in ratios.items():
+        print(f"{name.replace('_vs_', ' / ')}: {ratio:.2f}x")
+    print(f"record: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

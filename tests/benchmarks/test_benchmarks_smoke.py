@@ -1,0 +1,100 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+from benchmarks import throughput, time_to_accuracy  # noqa: E402
+from benchmarks.flops import cpu_peak, forward_flops_per_image, train_flops_per_image  # noqa: E402
+from models import build_model  # noqa: E402
+
+RATE_FIELDS = ("flops_per_image_train", "achieved_gflops", "peak_gflops", "utilisation")
+
+
+def _cpuinfo(vendor, family, model, flags, cores, threads_per_core=1, mhz=2600.0):
+    blocks = []
+    for core in range(cores):
+        for _ in range(threads_per_core):
+            blocks.append(
+                f"processor\t: {len(blocks)}\nvendor_id\t: {vendor}\ncpu family\t: {family}\n"
+                f"model\t\t: {model}\ncpu MHz\t\t: {mhz}\nphysical id\t: 0\ncore id\t\t: {core}\n"
+                f"flags\t\t: {flags}\n"
+            )
+    return "\n".join(blocks)
+
+
+def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist):
+    argv = [
+        "--model", "simple-cnn", "--steps", "4", "--windows", "2", "--warmup", "1",
+        "--batch-size", "32", "--legacy-images", "256", "--precision", "mixed_bfloat16",
+        "--no-jit-compile", "--out", str(tmp_path),
+    ]  # fmt: skip
+    policy_before = keras.mixed_precision.global_policy().name
+    assert throughput.main(argv, data=fashion_mnist) == 0
+    assert keras.mixed_precision.global_policy().name == policy_before
+
+    record = json.loads((tmp_path / "throughput-simple-cnn-mixed_bfloat16.json").read_text())
+    assert record["command"].startswith("python -m benchmarks.throughput --model simple-cnn")
+    assert record["model"] == "simple-cnn" and record["batch_size"] == 32
+    assert record["params"] > 0 and record["system"]["packages"]["tensorflow"]
+    assert set(record["approaches"]) == {"project", "project_float32", "legacy"}
+    for result in record["approaches"].values():
+        assert result["images_per_second"] > 0
+        assert len(result["window_images_per_second"]) == 2
+        assert all(result[field] is not None for field in RATE_FIELDS)
+        assert 0 < result["utilisation"]
+    assert record["approaches"]["project"]["peak"]["rate"] == "bf16"
+    assert record["approaches"]["legacy"]["precision"] == "float32"
+    assert record["ratios"]["project_vs_legacy"] > 0
+    assert record["ratios"]["project_float32_vs_legacy"] > 0
+
+
+def test_time_to_accuracy_records_the_curve_up_to_the_target(tmp_path, fashion_mnist):
+    argv = [
+        "--target", "0.01", "--limit-train", "256", "--val-size", "200", "--batch-size", "64",
+        "--eval-every-steps", "2", "--epochs", "1", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert time_to_accuracy.main(argv, data=fashion_mnist) == 0
+
+    record = json.loads((tmp_path / "time-to-accuracy-simple-cnn.json").read_text())
+    assert record["reached"] and record["stopped_by"] == "target"
+    assert record["steps_to_target"] == 2 and len(record["curve"]) == 1
+    assert 0 < record["train_seconds_to_target"] <= record["wall_seconds_to_target"]
+    assert record["total_seconds_to_target"] > record["wall_seconds_to_target"]
+    assert record["val_images"] == 200 and record["config"]["lr_schedule"] == "constant"
+
+
+def test_flops_of_a_dense_layer_are_two_per_weight():
+    model = keras.Sequential([keras.Input((100,)), keras.layers.Dense(10, use_bias=False)])
+    assert forward_flops_per_image(model, (100,)) == 2 * 100 * 10
+    assert train_flops_per_image(model, (100,)) == 3 * 2 * 100 * 10
+
+
+def test_flops_of_the_simple_cnn_match_its_convolutions():
+    # 5x5 convolutions 1->32 and 32->32 at 28x28, three 3x3 ones at 14x14, dense 3136->200.
+    convolutions = 2 * (28 * 28 * 32 * 25 * (1 + 32) + 14 * 14 * 64 * 9 * (32 + 64 + 64))
+    expected = convolutions + 2 * 3136 * 200
+    flops = forward_flops_per_image(build_model("simple-cnn"), (28, 28, 1))
+    assert expected <= flops <= 1.05 * expected
+
+
+@pytest.mark.parametrize(
+    ("vendor", "family", "model", "flags", "fp32", "bf16"),
+    [
+        ("AuthenticAMD", 25, 17, "fma avx2 avx512f avx512_bf16", 32, 64),  # Zen 4
+        ("GenuineIntel", 6, 143, "fma avx2 avx512f avx512_bf16 amx_bf16", 64, 1024),  # SPR
+        ("GenuineIntel", 6, 85, "fma avx2 avx512f", 64, 64),  # Skylake-SP
+        ("AuthenticAMD", 23, 49, "fma avx2", 32, 32),  # Zen 2
+    ],
+)
+def test_cpu_peak_follows_the_vector_units(vendor, family, model, flags, fp32, bf16):
+    cpuinfo = _cpuinfo(vendor, family, model, flags, cores=4, threads_per_core=2)
+    fp32_peak = cpu_peak("float32", cpuinfo=cpuinfo, ghz=2.5)
+    bf16_peak = cpu_peak("mixed_bfloat16", cpuinfo=cpuinfo, ghz=2.5)
+    assert fp32_peak["cores"] == 4  # hyper-threads share a core's vector units
+    assert fp32_peak["gflops"] == pytest.approx(4 * 2.5 * fp32)
+    assert bf16_peak["gflops"] == pytest.approx(4 * 2.5 * bf16)
+    assert cpu_peak("float32", cpuinfo=cpuinfo)["ghz"] == pytest.approx(2.6)
