@@ -3,10 +3,10 @@
 Both approaches run in one process on one machine, with the same architecture, optimizer (Adam,
 1e-3), loss and batch size:
 
-  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch, the default augmentation of
-           `train.py` as a parallel tf.data map) -> `model.fit`, at 28x28x1 and --precision; when
-           that is a mixed policy, again in float32 (`project_float32`) for a comparison at equal
-           precision.
+  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch, the legacy recipe's
+           augmentation done by Keras layers in a parallel tf.data map) -> `model.fit`, at
+           28x28x1 and --precision; when that is a mixed policy, again in float32
+           (`project_float32`) for a comparison at equal precision.
   legacy   the old repository's recipe on today's Keras: float64 arrays scaled to [0, 1] ->
            `ImageDataGenerator(width_shift_range=0.1, height_shift_range=0.1,
            horizontal_flip=True).flow(x, y, batch_size)` -> `model.fit`, in float32. For wrn-*
@@ -60,10 +60,12 @@ from training.hardware import (  # noqa: E402
 
 APPROACHES = ("project", "legacy")
 LEGACY_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True}
+# The same transforms as the legacy recipe, so both approaches do the same work per image.
+PROJECT_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": 0.5}
 LEGACY_UPSCALED_MODELS = ("wrn-", "mobilenet-v2")
 LEGACY_UPSCALED_SHAPE = (56, 56, 3)
 PIPELINES = {
-    "project": "uint8 in memory -> make_dataset (default augmentation) -> fit",
+    "project": "uint8 in memory -> make_dataset (shifts 0.1, flip 0.5 as Keras layers) -> fit",
     "legacy": "float64 [0, 1] arrays -> ImageDataGenerator.flow -> fit",
 }
 FLOPS_CONVENTION = (
@@ -80,7 +82,7 @@ def legacy_input_shape(model_name: str) -> tuple[int, int, int]:
 def project_inputs(images, labels, batch_size: int, seed: int):
     """This project's training pipeline, repeated; trimmed to whole batches."""
     whole = len(images) - len(images) % batch_size
-    augmentation = build_augmentation(**ExperimentConfig().augmentation_settings(), seed=seed)
+    augmentation = build_augmentation(**PROJECT_AUGMENTATION, seed=seed)
     dataset = make_dataset(
         images[:whole],
         labels[:whole],
@@ -272,7 +274,7 @@ def main(argv=None, data=None) -> int:
         windows=args.windows,
         window_steps=args.steps // args.windows,
         legacy_images=args.legacy_images if "legacy" in results else None,
-        project_augmentation=ExperimentConfig().augmentation_settings(),
+        project_augmentation=PROJECT_AUGMENTATION,
         legacy_augmentation=LEGACY_AUGMENTATION,
         flops_convention=FLOPS_CONVENTION,
         peak_note=(

@@ -20,7 +20,7 @@ def _flag(help_text: str, **extra):
 class ExperimentConfig:
     """Everything that defines a run. Resolved values are saved beside every run."""
 
-    model: str = _flag("registered model name (see --list-models)", default="simple-cnn")
+    model: str = _flag("registered model name (see --list-models)", default="simple-cnn-bn")
     optimizer: str = _flag("optimizer", default="adam", choices=OPTIMIZERS)
     lr: float = _flag("initial learning rate (base rate for cyclical modes)", default=1e-3)
     momentum: float = _flag("momentum for sgd", default=0.9)
@@ -53,8 +53,8 @@ class ExperimentConfig:
     )
     rotation_range: float = _flag("augmentation: max rotation in degrees", default=0.0)
     zoom_range: float = _flag("augmentation: max zoom as a fraction", default=0.0)
-    width_shift_range: float = _flag("augmentation: max horizontal shift fraction", default=0.1)
-    height_shift_range: float = _flag("augmentation: max vertical shift fraction", default=0.1)
+    width_shift_range: float = _flag("augmentation: max horizontal shift fraction", default=0.0)
+    height_shift_range: float = _flag("augmentation: max vertical shift fraction", default=0.0)
     horizontal_flip: float = _flag("augmentation: probability of a mirror image", default=0.5)
     random_erasing: float = _flag(
         "augmentation: probability of random erasing (Zhong et al. 2017)", default=0.0
