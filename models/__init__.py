@@ -4,7 +4,13 @@ Importing this package registers every family; `build_model(name, ...)` and `lis
 the entry points.
 """
 
-from models import simple_cnn  # noqa: F401  (registers its entries)
+from models import (
+    capsule_net,  # noqa: F401  (registers its entries)
+    mobilenet_v2,  # noqa: F401  (registers its entries)
+    shufflenet_v2,  # noqa: F401  (registers its entries)
+    simple_cnn,  # noqa: F401  (registers its entries)
+    wide_resnet,  # noqa: F401  (registers its entries)
+)
 from models.registry import build_model, list_models, register_model
 
 __all__ = ["build_model", "list_models", "register_model"]

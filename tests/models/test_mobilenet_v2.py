@@ -1,0 +1,76 @@
+import pytest
+
+from models.mobilenet_v2 import MobileNetV2, make_divisible
+
+REFERENCE_PARAMETERS = {"mobilenet-v2": 2_270_218, "mobilenet-v2-0.5": 718_746}
+
+
+@pytest.mark.parametrize(("name", "reference"), REFERENCE_PARAMETERS.items())
+def test_parameter_count_matches_reference(name, reference, default_model):
+    assert default_model(name).count_params() == pytest.approx(reference, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(16.0, 16), (4.0, 8), (18.0, 24), (20.0, 24), (1792.0, 1792)]
+)
+def test_make_divisible_rounds_to_multiples_of_8_losing_at_most_10_percent(value, expected):
+    assert make_divisible(value) == expected
+
+
+def test_feature_maps_end_at_4x4(default_model):
+    model = default_model("mobilenet-v2")
+    spatial = {
+        layer: model.get_layer(layer).output.shape[1:3]
+        for layer in (
+            "stem_conv",
+            "block2_project",
+            "block3_project",
+            "block6_project",
+            "block12_project",
+            "block13_project",
+            "last_conv",
+        )
+    }
+    assert spatial == {
+        "stem_conv": (28, 28),
+        "block2_project": (28, 28),  # 24 channels
+        "block3_project": (14, 14),  # 32
+        "block6_project": (7, 7),  # 64
+        "block12_project": (7, 7),  # 96
+        "block13_project": (4, 4),  # 160
+        "last_conv": (4, 4),
+    }
+
+
+def test_residual_connections_only_where_stride_and_channels_are_kept(default_model):
+    names = {layer.name for layer in default_model("mobilenet-v2").layers}
+    assert "block0_add" not in names  # 32 -> 16 channels
+    assert "block1_add" not in names  # 16 -> 24 channels
+    assert "block2_add" in names
+    assert "block3_add" not in names  # stride 2
+    assert "block16_add" not in names  # 160 -> 320 channels
+    assert sum(name.endswith("_add") for name in names) == 10
+
+
+def test_first_block_has_no_expansion_and_projections_are_linear(default_model):
+    model = default_model("mobilenet-v2")
+    names = {layer.name for layer in model.layers}
+    assert "block0_expand" not in names
+    assert model.get_layer("block1_expand").filters == 16 * 6
+    assert not any(name.startswith("block1_project_relu") for name in names)
+
+
+def test_width_multiplier_scales_all_but_the_last_convolution(default_model):
+    half = default_model("mobilenet-v2-0.5")
+    assert half.get_layer("stem_conv").filters == 16
+    assert half.get_layer("block16_project").filters == 160
+    assert half.get_layer("last_conv").filters == 1280
+    wide = MobileNetV2(alpha=1.4, stage_repeats=(1,) * 7)
+    assert wide.get_layer("last_conv").filters == 1792
+
+
+def test_rejects_invalid_arguments():
+    with pytest.raises(ValueError, match="Received: alpha="):
+        MobileNetV2(alpha=0.0)
+    with pytest.raises(ValueError, match="Received: stage_repeats="):
+        MobileNetV2(stage_repeats=(1, 2, 3))

@@ -1,0 +1,59 @@
+import keras
+import pytest
+
+from models.wide_resnet import WideResNet
+
+PAPER_PARAMETERS = {"wrn-16-4": 2.7e6, "wrn-28-10": 36.5e6, "wrn-40-4": 8.9e6}
+
+
+def layer_names(model):
+    return {layer.name for layer in model.layers}
+
+
+@pytest.mark.parametrize(("name", "paper_parameters"), PAPER_PARAMETERS.items())
+def test_parameter_count_matches_paper(name, paper_parameters, default_model):
+    assert default_model(name).count_params() == pytest.approx(paper_parameters, rel=0.02)
+
+
+@pytest.mark.parametrize(("name", "blocks_per_group"), [("wrn-16-4", 2), ("wrn-40-4", 6)])
+def test_depth_is_six_blocks_per_group_plus_four(name, blocks_per_group, default_model):
+    names = layer_names(default_model(name))
+    assert f"group3_block{blocks_per_group - 1}_conv2" in names
+    assert f"group3_block{blocks_per_group}_conv2" not in names
+
+
+def test_groups_widen_and_downsample():
+    model = WideResNet(depth=10, width=2)
+    shapes = [model.get_layer(f"group{group}_block0_add").output.shape for group in (1, 2, 3)]
+    assert shapes == [(None, 28, 28, 32), (None, 14, 14, 64), (None, 7, 7, 128)]
+
+
+def test_projection_shortcut_only_where_shape_changes():
+    names = layer_names(WideResNet(depth=16, width=1))
+    assert "group1_block0_shortcut" not in names  # 16 -> 16 filters, stride 1
+    assert {"group2_block0_shortcut", "group3_block0_shortcut"} <= names
+    assert "group2_block1_shortcut" not in names
+    shortcut = WideResNet(depth=10, width=2).get_layer("group2_block0_shortcut")
+    assert shortcut.kernel_size == (1, 1)
+    assert shortcut.strides == (2, 2)
+
+
+def test_dropout_sits_between_the_two_convolutions():
+    model = WideResNet(depth=10, width=1, dropout=0.3)
+    dropout = model.get_layer("group1_block0_dropout")
+    assert dropout.rate == 0.3
+    assert dropout.input is model.get_layer("group1_block0_mid_relu").output
+    assert model.get_layer("group1_block0_conv2").input is dropout.output
+    plain = WideResNet(depth=10, width=1, dropout=0.0)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
+
+
+@pytest.mark.parametrize("depth", [4, 12, 27])
+def test_rejects_depth_that_is_not_6n_plus_4(depth):
+    with pytest.raises(ValueError, match="Received: depth="):
+        WideResNet(depth=depth, width=1)
+
+
+def test_rejects_invalid_dropout():
+    with pytest.raises(ValueError, match="Received: dropout="):
+        WideResNet(depth=10, width=1, dropout=1.0)
