@@ -12,12 +12,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NUM_REAL_IMAGES = 64
 IMAGE_BYTES = 28 * 28
+# ../shared/data/fashion-mnist seen from the repository root, wherever pytest runs from.
+SHARED_DATA_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-mnist"
 
 
 @pytest.fixture(scope="session")
 def real_batch():
     """The first 64 training images (float32 in [0, 255], NHWC) and their int32 labels."""
-    data_path = Path(os.environ.get("DATA_PATH", "../shared/data/fashion-mnist"))
+    data_path = Path(os.environ.get("DATA_PATH", SHARED_DATA_PATH))
     with gzip.open(data_path / "train-images-idx3-ubyte.gz", "rb") as file:
         file.read(16)  # IDX header: magic, count, rows, columns
         pixels = file.read(NUM_REAL_IMAGES * IMAGE_BYTES)
