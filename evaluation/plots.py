@@ -33,15 +33,8 @@ def confusion_figure(confusion: np.ndarray, class_names, title: str = "Confusion
 
 
 def figure_to_png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def reproducible_png(figure) -> bytes:
-    """Like `figure_to_png`, without matplotlib's version in the metadata, so that the same figure
-    gives the same bytes whichever matplotlib version drew it."""
+    """PNG bytes of `figure`, which is closed. Matplotlib's version is left out of the metadata, so
+    the same figure gives the same bytes whichever version drew it."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
@@ -63,6 +56,14 @@ def image_grid_figure(images, titles=None, columns: int = 10, cell_inches: float
         axis.set_title(title, fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def reconstruction_figure(images, reconstructions):
+    """Input images (top row) above their reconstructions in [0, 1] (bottom row)."""
+    images = np.asarray(images, dtype=np.float32)
+    decoded = np.asarray(reconstructions, dtype=np.float32).reshape(images.shape) * 255.0
+    titles = ["input"] * len(images) + ["decoded"] * len(images)
+    return image_grid_figure(np.concatenate([images, decoded]), titles, columns=len(images))
 
 
 def class_examples_figure(images, labels, class_names, per_class: int = 3):

@@ -27,7 +27,7 @@ import pandas as pd
 import config
 from data.fashion_mnist import CLASS_NAMES
 from evaluation.metrics import classification_report_frame
-from evaluation.plots import accuracy_curves_figure, confusion_figure, reproducible_png
+from evaluation.plots import accuracy_curves_figure, confusion_figure, figure_to_png
 from evaluation.records import atomic_write_bytes, atomic_write_text
 
 README_START = "<!-- leaderboard:start -->"
@@ -321,7 +321,7 @@ def write_report(results_dir: Path, images_dir: Path, readme: Path) -> list[Path
             ),
         }
         for path, figure in figures.items():
-            atomic_write_bytes(path, reproducible_png(figure))
+            atomic_write_bytes(path, figure_to_png(figure))
             written.append(path)
     summary = results_dir / "README.md"
     atomic_write_text(summary, results_readme(ranked, excluded, images_dir, results_dir))

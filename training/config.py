@@ -26,7 +26,7 @@ class ExperimentConfig:
     momentum: float = _flag("momentum for sgd", default=0.9)
     nesterov: bool = _flag("Nesterov momentum for sgd", default=True)
     weight_decay: float = _flag("decoupled weight decay (0 disables)", default=0.0)
-    epochs: int = _flag("number of training epochs", default=8)
+    epochs: int = _flag("number of training epochs", default=7)
     batch_size: int = _flag("training batch size", default=128)
     lr_schedule: str = _flag(
         "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017)",

@@ -22,7 +22,7 @@ from data import (
     train_val_split,
 )
 from evaluation.metrics import Evaluation, evaluate_model
-from evaluation.plots import confusion_figure, figure_to_png
+from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
 from evaluation.records import (
     atomic_write_bytes,
     atomic_write_json,
@@ -254,6 +254,12 @@ def run_experiment(
         atomic_write_bytes(run_dir / "confusion.png", png)
         _log_confusion_to_tensorboard(tensorboard_dir, png, step=len(epochs))
         record["confusion_matrix"] = evaluation.confusion.tolist()
+        if hasattr(model, "reconstruct"):  # capsule networks decode their class capsules
+            images = test[0][:10]
+            atomic_write_bytes(
+                run_dir / "reconstructions.png",
+                figure_to_png(reconstruction_figure(images, model.reconstruct(images))),
+            )
     record["wall_seconds"] = time.perf_counter() - started + 0.0
     record["fit_seconds"] = fit_seconds
     atomic_write_json(run_dir / "result.json", record)
