@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -55,3 +56,29 @@ class HistoryRecorder(keras.callbacks.Callback):
             return None, None
         value, epoch = max(scored, key=lambda pair: (pair[0], -pair[1]))
         return value, epoch
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """Saves to a temporary `.keras` file beside `path`, then renames it over `path`."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model whenever `monitor` improves, atomically, so a crash never leaves a partial
+    checkpoint. `best` starts from an earlier value when a run is resumed.
+    """
+
+    def __init__(self, path: Path, monitor: str = "val_accuracy", best: float | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.best = -math.inf if best is None else best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(value) and value > self.best:
+            self.best = float(value)
+            save_model_atomically(self.model, self.path)
