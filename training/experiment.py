@@ -100,6 +100,28 @@ def _log_confusion_to_tensorboard(tensorboard_dir: Path, png: bytes, step: int):
     writer.close()
 
 
+def _build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
+    """The model in `config.precision`, compiled under `strategy`; the global dtype policy is
+    restored afterwards, so models built later in the same process are unaffected."""
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        model_kwargs = {"input_size": config.input_size} if config.input_size else {}
+        with strategy.scope():
+            model = build_model(
+                config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
+            )
+            model.compile(
+                optimizer=build_optimizer(config, steps_per_epoch),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                jit_compile=config.jit_compile,
+            )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return model
+
+
 def run_experiment(
     config: ExperimentConfig,
     resume: bool = False,
@@ -147,18 +169,7 @@ def run_experiment(
     val_ds = make_dataset(*val, EVAL_BATCH_SIZE)
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
 
-    keras.mixed_precision.set_global_policy(config.precision)
-    model_kwargs = {"input_size": config.input_size} if config.input_size else {}
-    with strategy.scope():
-        model = build_model(
-            config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
-        )
-        model.compile(
-            optimizer=build_optimizer(config, steps_per_epoch),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile,
-        )
+    model = _build_compiled_model(config, strategy, steps_per_epoch)
 
     history = HistoryRecorder(run_dir / "history.json")
     best_so_far, _ = history.best("val_accuracy")

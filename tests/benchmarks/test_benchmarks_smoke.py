@@ -54,7 +54,8 @@ def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist)
 
 def test_time_to_accuracy_records_the_curve_up_to_the_target(tmp_path, fashion_mnist):
     argv = [
-        "--target", "0.01", "--limit-train", "256", "--val-size", "200", "--batch-size", "64",
+        "--model", "simple-cnn", "--target", "0.01",
+        "--limit-train", "256", "--val-size", "200", "--batch-size", "64",
         "--eval-every-steps", "2", "--epochs", "1", "--out", str(tmp_path),
     ]  # fmt: skip
     assert time_to_accuracy.main(argv, data=fashion_mnist) == 0

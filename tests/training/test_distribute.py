@@ -13,7 +13,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from training import ExperimentConfig, run_experiment
-config = ExperimentConfig(epochs=2, limit_train=1000, val_size=300, batch_size=50, seed=3,
+config = ExperimentConfig(model="simple-cnn", epochs=3, limit_train=2000, val_size=500,
+                          batch_size=64, seed=3,
                           distribute=sys.argv[1], run_name=sys.argv[1], precision="float32")
 record = run_experiment(config, verbose=0).record
 print(json.dumps({key: record[key] for key in ("replicas", "status", "best_val_accuracy",
@@ -39,5 +40,5 @@ def test_mirrored_training_matches_single_device_within_noise(run_paths):
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     assert mirrored["status"] == "completed"
     for key in ("best_val_accuracy", "val_accuracy_swa", "test_accuracy_swa"):
-        assert mirrored[key] > 0.6, (key, mirrored)
-        assert abs(mirrored[key] - single[key]) < 0.05, (key, single, mirrored)
+        assert mirrored[key] > 0.7, (key, mirrored)
+        assert abs(mirrored[key] - single[key]) < 0.04, (key, single, mirrored)

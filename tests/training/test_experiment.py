@@ -23,6 +23,8 @@ def smoke_run(tmp_path_factory, fashion_mnist):
 
 def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert smoke_run.name == "smoke"
+    assert smoke_run.record["config"]["precision"] in ("float32", "mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the build
     record = json.loads((smoke_run.run_dir / "result.json").read_text())
     assert record["status"] == "completed"
     assert record["epochs_run"] == 2 and sorted(record["history"]) == ["1", "2"]
