@@ -1,0 +1,1 @@
+"""Experiment suites that run many configurations of train.py."""
