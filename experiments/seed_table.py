@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import config
 
-# Epochs that fit about 60 minutes of training on 2 CPU cores (55,000 images per epoch).
+# Epochs that fit about 60 minutes of training on 2 CPU cores (55,000 images per epoch), from the
+# training images/s of each family's short run under results/ (simple CNN: the default run).
 CPU_EPOCHS = {
-    "simple-cnn": 40,
-    "wrn-16-4": 7,
-    "mobilenet-v2": 12,
-    "shufflenet-v2-1.0": 15,
-    "capsnet": 4,
+    "simple-cnn": 40,  # ~740-980 images/s
+    "wrn-16-4": 6,  # >= 55 images/s, measured on a shared CPU
+    "mobilenet-v2": 6,  # >= 50 images/s, measured on a shared CPU
+    "shufflenet-v2-1.0": 9,  # ~150 images/s
+    "capsnet": 7,  # ~107 images/s
 }
 
 
