@@ -240,6 +240,7 @@ def run_experiment(
         record["test_accuracy_final"] = final_eval.accuracy
         save_model_atomically(model, checkpoint_dir / "final.keras")
         evaluation, selected = final_eval, "final"
+        final_weights = model.get_weights()
         if swa is not None and swa.apply(make_dataset(*train, EVAL_BATCH_SIZE)):
             swa_eval = _evaluate(model, test)
             record["val_accuracy_swa"] = _evaluate(model, val).accuracy
@@ -248,6 +249,8 @@ def run_experiment(
             save_model_atomically(model, checkpoint_dir / "swa.keras")
             if record["val_accuracy_swa"] >= record["val_accuracy_final"]:
                 evaluation, selected = swa_eval, "swa"
+            else:  # the returned model holds the selected weights
+                model.set_weights(final_weights)
         record["selected_weights"] = selected  # chosen on validation accuracy, never on test
         record["test_accuracy"] = evaluation.accuracy
         atomic_write_text(run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))

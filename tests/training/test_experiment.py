@@ -56,6 +56,11 @@ def test_saved_checkpoints_load_safely_and_predict_raw_images(smoke_run, fashion
         swa.predict(fashion_mnist.x_test, verbose=0).argmax(1) == fashion_mnist.y_test
     )
     assert accuracy == pytest.approx(smoke_run.record["test_accuracy_swa"], abs=2e-3)
+    # The returned model holds the weights that validation selected.
+    predictions = smoke_run.model.predict(fashion_mnist.x_test, verbose=0).argmax(1)
+    assert np.mean(predictions == fashion_mnist.y_test) == pytest.approx(
+        smoke_run.test_accuracy, abs=2e-3
+    )
 
 
 def test_a_second_run_with_the_same_name_gets_its_own_folder(smoke_run, fashion_mnist, monkeypatch):
