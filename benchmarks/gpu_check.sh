@@ -6,7 +6,8 @@
 # 2. the dataset (downloaded into DATA_PATH when missing),
 # 3. throughput of simple-cnn, wrn-16-4 and mobilenet-v2, project pipeline against the legacy
 #    ImageDataGenerator one: mixed_bfloat16 with XLA (which also measures float32 with XLA),
-#    then mixed_bfloat16 without XLA (float32 without XLA included),
+#    then mixed_bfloat16 without XLA (float32 without XLA included); augmentation inside the
+#    train step (the GPU default), and once for simple-cnn in the tf.data map, to compare,
 # 4. python train.py --model wrn-16-4 --epochs 2, its record under OUT_DIR/runs.
 #
 # Every step runs under `timeout`, bounded by what is left of BUDGET_S; a failed or skipped step
@@ -88,6 +89,9 @@ for model in simple-cnn wrn-16-4 mobilenet-v2; do
     run_step "throughput-$model-xla" 100 \
         "$PY" "${THROUGHPUT[@]}" --model "$model" --precision mixed_bfloat16 --jit-compile
 done
+run_step throughput-simple-cnn-xla-dataset-augmentation 60 \
+    "$PY" "${THROUGHPUT[@]}" --model simple-cnn --precision mixed_bfloat16 --jit-compile \
+    --augment-on dataset --approaches project
 run_step train-wrn-16-4 150 env RESULTS_PATH="$OUT_DIR/runs" \
     DL_MODELS_PATH="$SCRATCH_DIR/checkpoints" TB_LOGS_PATH="$SCRATCH_DIR/tb" \
     "$PY" train.py --model wrn-16-4 --epochs 2 --run-name gpu-check-wrn-16-4
@@ -104,7 +108,10 @@ from pathlib import Path
 out = Path(sys.argv[1])
 for path in sorted(out.glob("throughput-*.json")):
     record = json.loads(path.read_text())
-    print(f"{record['model']}  XLA {record['jit_compile']}  ({path.name})")
+    print(
+        f"{record['model']}  XLA {record['jit_compile']}  batch {record['batch_size']}  "
+        f"augmentation in the {record['augment_on']}  ({path.name})"
+    )
     for name, result in record["approaches"].items():
         print(
             f"  {name:<16}{result['precision']:<16}{result['images_per_second']:>10.0f} img/s"

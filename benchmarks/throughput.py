@@ -3,8 +3,9 @@
 Both approaches run in one process on one machine, with the same architecture, optimizer (Adam,
 1e-3), loss and batch size:
 
-  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch, the legacy recipe's
-           augmentation done by Keras layers in a parallel tf.data map) -> `model.fit`, at
+  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch) -> `model.fit`, with the
+           legacy recipe's augmentation done by Keras layers in a parallel tf.data map
+           (--augment-on dataset) or inside the compiled train step (--augment-on model), at
            28x28x1 and --precision; when that is a mixed policy, again in float32
            (`project_float32`) for a comparison at equal precision.
   legacy   the old repository's recipe on today's Keras: float64 arrays scaled to [0, 1] ->
@@ -17,7 +18,8 @@ Both approaches run in one process on one machine, with the same architecture, o
 Each approach trains --warmup steps, then --windows windows of --steps / --windows steps; its
 images/s is the median over the windows. Every step holds a full batch. Training FLOPs per image
 (3x the profiled forward pass, see benchmarks/flops.py) turn images/s into GFLOP/s and, on a CPU,
-a fraction of the peak. The record goes to <out>/throughput-<model>-<precision>[-xla].json.
+a fraction of the peak. The record goes to
+<out>/throughput-<model>-<precision>[-xla][-augment-in-model].json.
 
     python -m benchmarks.throughput --model simple-cnn --steps 200 --windows 5 --warmup 20
 """
@@ -51,9 +53,13 @@ from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image  # noqa
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_dataset  # noqa: E402
 from models import build_model, list_models  # noqa: E402
 from training.config import ExperimentConfig  # noqa: E402
+from training.device_augmentation import augment_in_train_step  # noqa: E402
 from training.hardware import (  # noqa: E402
+    AUGMENT_ON,
     PRECISIONS,
+    default_batch_size,
     has_gpu,
+    resolve_augment_on,
     resolve_jit_compile,
     resolve_precision,
 )
@@ -65,7 +71,9 @@ PROJECT_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "ho
 LEGACY_UPSCALED_MODELS = ("wrn-", "mobilenet-v2")
 LEGACY_UPSCALED_SHAPE = (56, 56, 3)
 PIPELINES = {
-    "project": "uint8 in memory -> make_dataset (shifts 0.1, flip 0.5 as Keras layers) -> fit",
+    "dataset": "uint8 in memory -> make_dataset (shifts 0.1, flip 0.5 as Keras layers) -> fit",
+    "model": "uint8 in memory -> make_dataset -> fit (shifts 0.1, flip 0.5 as Keras layers "
+    "inside the train step)",
     "legacy": "float64 [0, 1] arrays -> ImageDataGenerator.flow -> fit",
 }
 FLOPS_CONVENTION = (
@@ -79,10 +87,9 @@ def legacy_input_shape(model_name: str) -> tuple[int, int, int]:
     return LEGACY_UPSCALED_SHAPE if model_name.startswith(LEGACY_UPSCALED_MODELS) else IMAGE_SHAPE
 
 
-def project_inputs(images, labels, batch_size: int, seed: int):
+def project_inputs(images, labels, batch_size: int, seed: int, augmentation):
     """This project's training pipeline, repeated; trimmed to whole batches."""
     whole = len(images) - len(images) % batch_size
-    augmentation = build_augmentation(**PROJECT_AUGMENTATION, seed=seed)
     dataset = make_dataset(
         images[:whole],
         labels[:whole],
@@ -112,6 +119,7 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
     returns its images/s, FLOP rates and setup costs."""
     images, labels = train
     total_steps = args.warmup + args.steps
+    pipeline = "legacy" if name == "legacy" else args.augment_on
     started = time.perf_counter()
     if name == "legacy":
         inputs, nbytes = legacy_inputs(
@@ -119,13 +127,24 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
         )
         fit_options = {"epochs": math.ceil(total_steps / len(inputs))}
     else:
-        inputs, nbytes = project_inputs(images, labels, args.batch_size, args.seed)
+        augmentation = (
+            build_augmentation(**PROJECT_AUGMENTATION, seed=args.seed)
+            if pipeline == "dataset"
+            else None
+        )
+        inputs, nbytes = project_inputs(images, labels, args.batch_size, args.seed, augmentation)
         fit_options = {"epochs": 1, "steps_per_epoch": total_steps, "shuffle": False}
     setup_seconds = time.perf_counter() - started
 
     keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    train_step_augmentation = (
+        build_augmentation(**PROJECT_AUGMENTATION, seed=args.seed) if pipeline == "model" else None
+    )
     keras.mixed_precision.set_global_policy(precision)
     model = build_model(args.model, input_shape=input_shape, num_classes=NUM_CLASSES)
+    if train_step_augmentation is not None:
+        augment_in_train_step(model, train_step_augmentation)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss="sparse_categorical_crossentropy",
@@ -141,7 +160,8 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
         "jit_compile": jit_compile,
         "input_shape": list(input_shape),
         "params": int(model.count_params()),
-        "pipeline": PIPELINES["legacy" if name == "legacy" else "project"],
+        "augment_on": None if pipeline == "legacy" else pipeline,
+        "pipeline": PIPELINES[pipeline],
         "input_array_bytes": int(nbytes),
         "input_setup_seconds": round(setup_seconds, 3),
         **rates,
@@ -169,7 +189,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=200, help="timed steps, split into windows")
     parser.add_argument("--windows", type=int, default=5, help="timed windows (median reported)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps before the windows")
-    parser.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: 128 on a CPU, 512 on a GPU"
+    )
     parser.add_argument(
         "--precision",
         default="auto",
@@ -181,6 +203,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="XLA for every approach; default: on with a GPU only",
+    )
+    parser.add_argument(
+        "--augment-on",
+        default="auto",
+        choices=AUGMENT_ON,
+        help="where the project approach augments; auto: model on a GPU, dataset on a CPU",
     )
     parser.add_argument(
         "--approaches", type=_approaches, default=list(APPROACHES), help="comma-separated"
@@ -203,10 +231,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("argument --steps: must be a positive multiple of --windows")
     if args.warmup < 1:
         parser.error("argument --warmup: must be at least 1 (the first step traces the model)")
+    if args.batch_size is None:
+        args.batch_size = default_batch_size("none")
     if args.batch_size < 1:
         parser.error("argument --batch-size: must be at least 1")
     if args.legacy_images < args.batch_size:
         parser.error("argument --legacy-images: must be at least --batch-size")
+    args.augment_on = resolve_augment_on(args.augment_on)
     args.out = args.out or default_out_dir()
     return args
 
@@ -232,7 +263,7 @@ def _print_table(model: str, approaches: dict) -> None:
 def main(argv=None, data=None) -> int:
     """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
     args = parse_args(argv)
-    precision = resolve_precision(args.precision)
+    precision = resolve_precision(args.precision, args.model)
     jit_compile = resolve_jit_compile(args.jit_compile)
     on_gpu = has_gpu()
     train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
@@ -274,6 +305,7 @@ def main(argv=None, data=None) -> int:
         windows=args.windows,
         window_steps=args.steps // args.windows,
         legacy_images=args.legacy_images if "legacy" in results else None,
+        augment_on=args.augment_on,
         project_augmentation=PROJECT_AUGMENTATION,
         legacy_augmentation=LEGACY_AUGMENTATION,
         flops_convention=FLOPS_CONVENTION,
@@ -285,7 +317,9 @@ def main(argv=None, data=None) -> int:
         approaches=results,
         ratios=ratios,
     )
-    suffix = "-xla" if jit_compile else ""
+    suffix = ("-xla" if jit_compile else "") + (
+        "-augment-in-model" if args.augment_on == "model" else ""
+    )
     path = write_record(args.out / f"throughput-{args.model}-{precision}{suffix}.json", record)
     _print_table(args.model, results)
     for name, ratio in ratios.items():

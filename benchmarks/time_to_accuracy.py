@@ -44,7 +44,8 @@ from benchmarks.common import (  # noqa: E402
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_dataset  # noqa: E402
 from models import build_model  # noqa: E402
 from training.config import LR_SCHEDULES, ExperimentConfig  # noqa: E402
-from training.hardware import PRECISIONS  # noqa: E402
+from training.device_augmentation import augment_in_train_step  # noqa: E402
+from training.hardware import AUGMENT_ON, PRECISIONS  # noqa: E402
 from training.optimizers import build_optimizer  # noqa: E402
 
 EVAL_BATCH_SIZE = 512
@@ -147,6 +148,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--lr-schedule", default=DEFAULT_SCHEDULE, choices=LR_SCHEDULES)
     parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS)
+    parser.add_argument("--augment-on", default=defaults.augment_on, choices=AUGMENT_ON)
     parser.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
@@ -173,6 +175,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         lr=args.lr,
         lr_schedule=args.lr_schedule,
         precision=args.precision,
+        augment_on=args.augment_on,
         jit_compile=args.jit_compile,
         val_size=args.val_size,
         limit_train=args.limit_train,
@@ -194,8 +197,13 @@ def main(argv=None, data=None) -> int:
     keras.utils.set_random_seed(config.seed)
     train, val = load_train_split(data, config.val_size, config.seed, config.limit_train)
     augmentation = build_augmentation(**config.augmentation_settings(), seed=config.seed)
+    on_dataset = config.augment_on == "dataset"
     train_dataset = make_dataset(
-        *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
+        *train,
+        config.batch_size,
+        training=True,
+        augmentation=augmentation if on_dataset else None,
+        seed=config.seed,
     )
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
     curve = ValidationCurve(
@@ -208,6 +216,8 @@ def main(argv=None, data=None) -> int:
     with restore_dtype_policy():
         keras.mixed_precision.set_global_policy(config.precision)
         model = build_model(config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES)
+        if augmentation is not None and not on_dataset:
+            augment_in_train_step(model, augmentation)
         model.compile(
             optimizer=build_optimizer(config, steps_per_epoch),
             loss="sparse_categorical_crossentropy",

@@ -5,11 +5,30 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.hardware import DISTRIBUTE, PRECISIONS, resolve_jit_compile, resolve_precision
+from training.hardware import (
+    AUGMENT_ON,
+    DISTRIBUTE,
+    PRECISIONS,
+    default_batch_size,
+    resolve_augment_on,
+    resolve_jit_compile,
+    resolve_precision,
+)
 from training.schedules import CYCLIC_MODES
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "swa", *CYCLIC_MODES)
+# The default learning rate is tuned for Adam at this batch size; other batch sizes scale it.
+REFERENCE_LR = 1e-3
+REFERENCE_BATCH_SIZE = 128
+
+
+def scaled_learning_rate(optimizer: str, batch_size: int) -> float:
+    """`REFERENCE_LR` scaled from `REFERENCE_BATCH_SIZE` to `batch_size`: linearly for SGD (Goyal
+    et al. 2017, arXiv:1706.02677), by the square root for Adam and RMSprop (Malladi et al. 2022,
+    arXiv:2205.10287)."""
+    ratio = batch_size / REFERENCE_BATCH_SIZE
+    return REFERENCE_LR * (ratio if optimizer == "sgd" else ratio**0.5)
 
 
 def _flag(help_text: str, **extra):
@@ -22,12 +41,18 @@ class ExperimentConfig:
 
     model: str = _flag("registered model name (see --list-models)", default="simple-cnn-bn")
     optimizer: str = _flag("optimizer", default="adam", choices=OPTIMIZERS)
-    lr: float = _flag("initial learning rate (base rate for cyclical modes)", default=1e-3)
+    lr: float | None = _flag(
+        "initial learning rate (base rate for cyclical modes); default: 1e-3 at batch size 128, "
+        "scaled with the batch size (square root for adam/rmsprop, linear for sgd)",
+        default=None,
+    )
     momentum: float = _flag("momentum for sgd", default=0.9)
     nesterov: bool = _flag("Nesterov momentum for sgd", default=True)
     weight_decay: float = _flag("decoupled weight decay (0 disables)", default=0.0)
     epochs: int = _flag("number of training epochs", default=7)
-    batch_size: int = _flag("training batch size", default=128)
+    batch_size: int | None = _flag(
+        "global training batch size; default: 128 on a CPU, 512 per GPU", default=None
+    )
     lr_schedule: str = _flag(
         "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017)",
         default="swa",
@@ -70,6 +95,13 @@ class ExperimentConfig:
         choices=PRECISIONS,
     )
     jit_compile: bool | None = _flag("XLA compilation; default: on with a GPU only", default=None)
+    augment_on: str = _flag(
+        "where augmentation runs: dataset (a parallel tf.data map on the host), model (inside "
+        "the compiled training step, on the training device); auto: model on a GPU, dataset on "
+        "a CPU (measured faster there)",
+        default="auto",
+        choices=AUGMENT_ON,
+    )
     distribute: str = _flag(
         "none, mirrored (all local GPUs) or multi-worker (cluster from TF_CONFIG); "
         "--batch-size is the global batch, split across replicas",
@@ -85,11 +117,16 @@ class ExperimentConfig:
     def resolved(self) -> "ExperimentConfig":
         """A copy with defaults that depend on other fields filled in."""
         values = dataclasses.asdict(self)
+        if values["batch_size"] is None:
+            values["batch_size"] = default_batch_size(self.distribute)
+        if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
+            values["lr"] = scaled_learning_rate(self.optimizer, values["batch_size"])
         if values["swa_start"] is None:
             values["swa_start"] = max(1, -(-3 * self.epochs // 4))
-        if values["swa_lr"] is None:
-            values["swa_lr"] = self.lr / 10
-        values["precision"] = resolve_precision(self.precision)
+        if values["swa_lr"] is None and values["lr"] is not None:
+            values["swa_lr"] = values["lr"] / 10
+        values["precision"] = resolve_precision(self.precision, self.model)
+        values["augment_on"] = resolve_augment_on(self.augment_on)
         values["jit_compile"] = resolve_jit_compile(self.jit_compile)
         return ExperimentConfig(**values)
 
@@ -108,19 +145,20 @@ class ExperimentConfig:
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
         check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
         check(self.distribute in DISTRIBUTE, "distribute", f"one of {', '.join(DISTRIBUTE)}")
-        check(self.lr > 0, "lr", "> 0")
+        check(self.augment_on in AUGMENT_ON, "augment_on", f"one of {', '.join(AUGMENT_ON)}")
+        check(self.lr is None or self.lr > 0, "lr", "> 0")
         check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
         check(self.weight_decay >= 0, "weight_decay", ">= 0")
         check(self.epochs >= 1, "epochs", ">= 1")
-        check(self.batch_size >= 1, "batch_size", ">= 1")
-        if self.lr_schedule in CYCLIC_MODES:
+        check(self.batch_size is None or self.batch_size >= 1, "batch_size", ">= 1")
+        if self.lr_schedule in CYCLIC_MODES and self.lr is not None:
             check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr}) for a cyclical schedule")
         check(self.cycle_epochs > 0, "cycle_epochs", "> 0")
         check(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
         check(self.swa_freq >= 1, "swa_freq", ">= 1")
         if self.swa and self.swa_start is not None:
             check(1 <= self.swa_start <= self.epochs, "swa_start", f"in [1, epochs={self.epochs}]")
-        if self.swa_lr is not None:
+        if self.swa_lr is not None and self.lr is not None:
             check(0 < self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
         for name in ("early_stopping", "reduce_lr_patience"):
             check(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 or unset")

@@ -35,6 +35,7 @@ from evaluation.records import (
 from models import build_model
 from training.callbacks import BestModelCheckpoint, HistoryRecorder, save_model_atomically
 from training.config import ExperimentConfig
+from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
 from training.optimizers import build_optimizer
 from training.swa import SWA
@@ -101,16 +102,25 @@ def _log_confusion_to_tensorboard(tensorboard_dir: Path, png: bytes, step: int):
 
 
 def _build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
-    """The model in `config.precision`, compiled under `strategy`; the global dtype policy is
-    restored afterwards, so models built later in the same process are unaffected."""
+    """The model in `config.precision`, compiled under `strategy`, augmenting inside its train
+    step when `config.augment_on` is "model"; the global dtype policy is restored afterwards, so
+    models built later in the same process are unaffected."""
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.precision)
     try:
         model_kwargs = {"input_size": config.input_size} if config.input_size else {}
         with strategy.scope():
+            # Built before the mixed policy is set, so augmentation computes in float32.
+            augmentation = (
+                build_augmentation(**config.augmentation_settings(), seed=config.seed)
+                if config.augment_on == "model"
+                else None
+            )
+            keras.mixed_precision.set_global_policy(config.precision)
             model = build_model(
                 config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
             )
+            if augmentation is not None:
+                augment_in_train_step(model, augmentation)
             model.compile(
                 optimizer=build_optimizer(config, steps_per_epoch),
                 loss="sparse_categorical_crossentropy",
@@ -162,7 +172,11 @@ def run_experiment(
     train = (data.x_train[train_idx], data.y_train[train_idx])
     val = (data.x_train[val_idx], data.y_train[val_idx])
     test = (data.x_test, data.y_test)
-    augmentation = build_augmentation(**config.augmentation_settings(), seed=config.seed)
+    augmentation = (
+        build_augmentation(**config.augmentation_settings(), seed=config.seed)
+        if config.augment_on == "dataset"
+        else None
+    )
     train_ds = make_dataset(
         *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
     )

@@ -1,14 +1,29 @@
-"""Accelerator-dependent defaults: numeric precision and XLA."""
+"""Accelerator-dependent defaults: numeric precision, XLA, augmentation placement, batch size."""
 
 from pathlib import Path
 
 import tensorflow as tf
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+AUGMENT_ON = ("auto", "dataset", "model")
+
+# Model families whose depthwise convolutions train slower in bfloat16 than in float32 on a CPU
+# with AVX512-BF16 (oneDNN): see results/benchmarks/throughput-mobilenet-v2-*.json and
+# throughput-shufflenet-v2-1.0-*.json.
+CPU_FLOAT32_FAMILIES = ("mobilenet-v2", "shufflenet-v2")
+# Where augmentation runs on a CPU, measured on the 2-core reference machine:
+# results/benchmarks/throughput-simple-cnn-*.json against its -augment-in-model twin.
+CPU_AUGMENT_ON = "dataset"
+CPU_BATCH_SIZE = 128
+GPU_BATCH_SIZE = 512  # per GPU
+
+
+def gpus() -> list:
+    return tf.config.list_physical_devices("GPU")
 
 
 def has_gpu() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(gpus())
 
 
 def cpu_has_native_bf16() -> bool:
@@ -20,11 +35,39 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str) -> str:
-    """`auto` is mixed_bfloat16 on a GPU or a CPU with native bfloat16, float32 elsewhere."""
+def gpu_supports_bf16() -> bool:
+    """True when every GPU has compute capability 8.0 or newer (Ampere, Hopper and later)."""
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus()]
+    return all(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details)
+
+
+def resolve_precision(precision: str, model: str = "") -> str:
+    """`auto`: on a GPU, mixed_bfloat16 (mixed_float16 before compute capability 8.0); on a CPU
+    with bfloat16 instructions, mixed_bfloat16 except for the depthwise families of
+    `CPU_FLOAT32_FAMILIES`; float32 elsewhere."""
     if precision != "auto":
         return precision
-    return "mixed_bfloat16" if has_gpu() or cpu_has_native_bf16() else "float32"
+    if has_gpu():
+        return "mixed_bfloat16" if gpu_supports_bf16() else "mixed_float16"
+    if cpu_has_native_bf16() and not model.startswith(CPU_FLOAT32_FAMILIES):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def resolve_augment_on(augment_on: str) -> str:
+    """`auto`: inside the training step on a GPU, so the host only batches uint8 arrays;
+    `CPU_AUGMENT_ON` on a CPU."""
+    if augment_on != "auto":
+        return augment_on
+    return "model" if has_gpu() else CPU_AUGMENT_ON
+
+
+def default_batch_size(distribute: str) -> int:
+    """128 on a CPU; 512 on a GPU, times the number of local GPUs under `mirrored`."""
+    count = len(gpus())
+    if not count:
+        return CPU_BATCH_SIZE
+    return GPU_BATCH_SIZE * (count if distribute == "mirrored" else 1)
 
 
 def resolve_jit_compile(jit_compile: bool | None) -> bool:

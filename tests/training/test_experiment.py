@@ -80,3 +80,14 @@ def test_resuming_a_finished_run_is_refused(smoke_run, monkeypatch):
     monkeypatch.setenv("RESULTS_PATH", str(smoke_run.run_dir.parent))
     with pytest.raises(FileExistsError, match="already complete"):
         run_experiment(ExperimentConfig(run_name="smoke"), resume=True)
+
+
+def test_augmentation_inside_the_train_step_runs_end_to_end(fashion_mnist, tmp_path, monkeypatch):
+    for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    config = ExperimentConfig(**{**SMOKE, "epochs": 1}, augment_on="model", width_shift_range=0.1)
+    result = run_experiment(config, data=fashion_mnist, verbose=0)
+    assert result.record["config"]["augment_on"] == "model"
+    assert result.record["swa_epochs"] == [1] and 0.1 < result.test_accuracy <= 1.0
+    saved = keras.saving.load_model(result.checkpoint_dir / "swa.keras", safe_mode=True)
+    assert not any("random" in type(layer).__name__.lower() for layer in saved.layers)

@@ -1,0 +1,63 @@
+import json
+import math
+
+import pytest
+
+import train
+from experiments import seed_table
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_PATH", str(tmp_path))
+    return tmp_path
+
+
+def test_every_row_of_the_original_table_is_a_valid_train_command():
+    labels = [row.label for row in seed_table.ROWS]
+    assert len(labels) == len(set(labels)) == 11
+    assert len({row.run_name for row in seed_table.ROWS}) == 11
+    for row in seed_table.ROWS:
+        argv = seed_table.command(row, epochs_scale=1.0)[2:]  # after python train.py
+        config, resume, _ = train.parse_config(argv)
+        assert not resume
+        assert (config.model, config.optimizer, config.swa) == (row.model, row.optimizer, row.swa)
+        assert config.epochs == seed_table.CPU_EPOCHS[row.model]
+        assert config.run_name == row.run_name
+
+
+def test_epochs_scale_multiplies_the_cpu_epochs():
+    row = seed_table.ROWS[0]
+    argv = seed_table.command(row, epochs_scale=2.5)
+    epochs = math.ceil(seed_table.CPU_EPOCHS[row.model] * 2.5)
+    assert argv[argv.index("--epochs") + 1] == str(epochs)
+
+
+def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsys):
+    finished, interrupted, failed = seed_table.ROWS[:3]
+    (results / finished.run_name).mkdir()
+    (results / finished.run_name / "result.json").write_text(json.dumps({"status": "completed"}))
+    (results / interrupted.run_name).mkdir()
+    (results / interrupted.run_name / "config.json").write_text("{}")
+    (results / failed.run_name).mkdir()
+    (results / failed.run_name / "result.json").write_text(json.dumps({"status": "failed"}))
+
+    assert seed_table.main(["--dry-run"]) == 1  # the failed row is reported, not rerun
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"done     {finished.label}")
+    assert lines[1].endswith(f"train.py --resume {interrupted.run_name}")
+    assert lines[2].startswith(f"failed   {failed.label}") and "remove the folder" in lines[2]
+    # Every row but the finished and the failed one is to run (the interrupted one resumed).
+    assert sum(line.startswith("to run") for line in lines) == len(seed_table.ROWS) - 2
+
+
+def test_only_selects_rows_by_model(results, capsys):
+    assert seed_table.main(["--dry-run", "--only", "simple-cnn"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all("--model simple-cnn " in line for line in lines)
+
+
+def test_a_non_positive_scale_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        seed_table.main(["--epochs-scale", "0"])
+    assert "--epochs-scale: must be > 0. Received: 0.0" in capsys.readouterr().err
