@@ -292,15 +292,18 @@ def results_readme(ranked: list[dict], excluded, images_dir: Path, results_dir: 
     return "\n\n".join(parts) + "\n"
 
 
-def replace_marked_section(text: str, content: str) -> str | None:
-    """`text` with the part between the leaderboard markers replaced by `content`.
+def replace_marked_section(
+    text: str, content: str, start_marker: str = README_START, end_marker: str = README_END
+) -> str | None:
+    """`text` with the part between the markers (the leaderboard's by default) replaced by
+    `content`.
 
     None when the markers are not there exactly once each, start before end.
     """
-    start, end = text.find(README_START), text.find(README_END)
-    if text.count(README_START) != 1 or text.count(README_END) != 1 or end < start:
+    start, end = text.find(start_marker), text.find(end_marker)
+    if text.count(start_marker) != 1 or text.count(end_marker) != 1 or end < start:
         return None
-    return f"{text[:start + len(README_START)]}\n{content}\n{text[end:]}"
+    return f"{text[:start + len(start_marker)]}\n{content}\n{text[end:]}"
 
 
 def write_report(results_dir: Path, images_dir: Path, readme: Path) -> list[Path]:

@@ -4,6 +4,7 @@ the default augmentation and the validation-only protocol.
     python -m experiments.seed_table --dry-run          # print the commands
     python -m experiments.seed_table                    # run every row not yet recorded
     python -m experiments.seed_table --epochs-scale 4   # a GPU: four times the epochs
+    python -m experiments.seed_table --report           # the README table from the records
 
 Each row is one `train.py` command in its own process, under a fixed run name, so an interrupted
 suite continues where it stopped: rows with a result.json are skipped, and a row whose run was
@@ -17,6 +18,7 @@ import math
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import config
 
@@ -29,6 +31,18 @@ CPU_EPOCHS = {
     "shufflenet-v2-1.0": 9,  # ~150 images/s
     "capsnet": 7,  # ~107 images/s
 }
+
+
+# Test accuracy each family should reach on 2 CPU cores, selection on validation only.
+TARGETS = {
+    "simple-cnn": 0.930,
+    "wrn-16-4": 0.940,
+    "mobilenet-v2": 0.930,
+    "shufflenet-v2-1.0": 0.920,
+    "capsnet": 0.920,
+}
+README_START = "<!-- seed-table:start -->"
+README_END = "<!-- seed-table:end -->"
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,81 @@ def command(row: Row, epochs_scale: float) -> list[str]:
     return args if row.swa else [*args, "--no-swa"]
 
 
+def _read_record(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _target_cell(model: str, accuracy: float) -> str:
+    target = TARGETS[model]
+    if accuracy >= target:
+        return f"{target:.3f}: met"
+    return f"{target:.3f}: missed by {target - accuracy:.4f}"
+
+
+def table_markdown(results_dir: Path, base_dir: Path) -> str:
+    """The seed table: every row's original number beside this repository's record, if any."""
+    import pandas as pd
+
+    from evaluation.report import _duration, _link, markdown_table
+
+    columns = (
+        "Original (picked on test)",
+        "Test accuracy",
+        "Final / SWA weights",
+        "Best val",
+        "Epochs",
+        "Training time",
+        "Target",
+        "Record",
+    )
+    rows = []
+    for row in ROWS:
+        run_dir = results_dir / row.run_name
+        record = _read_record(run_dir)
+        cells = [f"{row.old_accuracy:.4f}"]
+        if record and record.get("status") == "completed":
+            swa = record.get("test_accuracy_swa")
+            cells += [
+                f"**{record['test_accuracy']:.4f}** ({record['selected_weights']})",
+                f"{record['test_accuracy_final']:.4f} / {'-' if swa is None else f'{swa:.4f}'}",
+                f"{record['best_val_accuracy']:.4f}",
+                str(record["epochs_run"]),
+                _duration(record["train_seconds"]),
+                _target_cell(row.model, record["test_accuracy"]),
+                f"[{row.run_name}]({_link(run_dir / 'result.json', base_dir)})",
+            ]
+        else:
+            if record:
+                state = f"failed: {record.get('error', 'see the record')}"
+            elif (run_dir / "config.json").exists():
+                state = "interrupted: rerun the suite to resume it"
+            else:
+                state = "not run yet"
+            cells += [state, "-", "-", str(CPU_EPOCHS[row.model]), "-", "-", "-"]
+        rows.append(cells)
+    index = pd.Index([row.label for row in ROWS], name="Row (original table)")
+    frame = pd.DataFrame(rows, index=index, columns=columns)
+    return markdown_table(frame, right_aligned=columns[:-2])
+
+
+def update_readme(readme: Path, results_dir: Path) -> bool:
+    """Replaces the README's seed-table section; False when it has no such markers."""
+    from evaluation.records import atomic_write_text
+    from evaluation.report import replace_marked_section
+
+    text = readme.read_text(encoding="utf-8")
+    table = table_markdown(results_dir, readme.parent)
+    updated = replace_marked_section(text, table, README_START, README_END)
+    if updated is None:
+        return False
+    if updated != text:
+        atomic_write_text(readme, updated)
+    return True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -93,9 +182,23 @@ def main(argv=None) -> int:
         "--only", nargs="*", default=None, metavar="MODEL", help="run only the rows of these models"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="write the table of records into README.md's seed-table section and exit",
+    )
     args = parser.parse_args(argv)
     if args.epochs_scale <= 0:
         parser.error(f"argument --epochs-scale: must be > 0. Received: {args.epochs_scale}")
+    if args.report:
+        readme = config.REPO_ROOT / "README.md"
+        if not update_readme(readme, config.RESULTS_PATH):
+            print(
+                f"error: {readme} has no {README_START} ... {README_END} section", file=sys.stderr
+            )
+            return 2
+        print(f"wrote the seed table into {readme}")
+        return 0
 
     failures = 0
     for row in ROWS:

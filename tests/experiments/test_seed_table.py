@@ -61,3 +61,48 @@ def test_a_non_positive_scale_is_refused(capsys):
     with pytest.raises(SystemExit):
         seed_table.main(["--epochs-scale", "0"])
     assert "--epochs-scale: must be > 0. Received: 0.0" in capsys.readouterr().err
+
+
+def _completed(results, row, test_accuracy, **extra):
+    record = {
+        "status": "completed",
+        "test_accuracy": test_accuracy,
+        "selected_weights": "swa",
+        "test_accuracy_final": test_accuracy - 0.001,
+        "test_accuracy_swa": test_accuracy,
+        "best_val_accuracy": 0.94,
+        "epochs_run": seed_table.CPU_EPOCHS[row.model],
+        "train_seconds": 3725.0,
+        **extra,
+    }
+    (results / row.run_name).mkdir()
+    (results / row.run_name / "result.json").write_text(json.dumps(record))
+
+
+def test_the_readme_table_puts_records_beside_the_original_numbers(results):
+    capsnet, wrn, wrn_noswa = seed_table.ROWS[:3]
+    _completed(results, capsnet, 0.9231)
+    _completed(results, wrn, 0.9374)
+    (results / wrn_noswa.run_name).mkdir()
+    (results / wrn_noswa.run_name / "config.json").write_text("{}")
+    readme = results / "README.md"
+    readme.write_text(f"intro\n{seed_table.README_START}\nold\n{seed_table.README_END}\nend\n")
+
+    assert seed_table.update_readme(readme, results)
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- seed-table:start -->\n| Row (original table) |")
+    assert text.endswith("<!-- seed-table:end -->\nend\n") and "\nold\n" not in text
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    assert "| 0.9465 | **0.9231** (swa) | 0.9221 / 0.9231 |" in lines["CapsuleNet / Adam"]
+    assert "1h 02m" in lines["CapsuleNet / Adam"] and "0.920: met" in lines["CapsuleNet / Adam"]
+    assert f"[{capsnet.run_name}]({capsnet.run_name}/result.json)" in lines["CapsuleNet / Adam"]
+    assert "0.940: missed by 0.0026" in lines["Wide ResNet / Adam"]
+    assert "interrupted" in lines["Wide ResNet / Adam, no SWA"]
+    assert "not run yet" in lines["ShuffleNet V2 / Adam"]
+
+
+def test_a_readme_without_the_markers_is_left_alone(results):
+    readme = results / "README.md"
+    readme.write_text("no table here\n")
+    assert not seed_table.update_readme(readme, results)
+    assert readme.read_text() == "no table here\n"
