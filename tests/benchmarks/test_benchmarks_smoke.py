@@ -52,6 +52,32 @@ def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist)
     assert record["ratios"]["project_float32_vs_legacy"] > 0
 
 
+def test_throughput_of_an_upscaled_family_also_times_the_legacy_pipeline_at_28px(
+    tmp_path, fashion_mnist, monkeypatch
+):
+    # The simple CNN stands in for the upscaled families (WRN, MobileNetV2), to keep this fast.
+    monkeypatch.setattr(throughput, "LEGACY_UPSCALED_MODELS", ("simple-cnn",))
+    argv = [
+        "--model", "simple-cnn", "--steps", "2", "--windows", "2", "--warmup", "1",
+        "--batch-size", "16", "--legacy-images", "64", "--precision", "float32",
+        "--augment-on", "model", "--no-jit-compile", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert throughput.main(argv, data=fashion_mnist) == 0
+
+    path = tmp_path / "throughput-simple-cnn-float32-augment-in-model.json"
+    record = json.loads(path.read_text())
+    approaches = record["approaches"]
+    assert set(approaches) == {"project", "legacy", "legacy_native"}
+    assert record["augment_on"] == approaches["project"]["augment_on"] == "model"
+    assert "inside the train step" in approaches["project"]["pipeline"]
+    assert approaches["legacy"]["input_shape"] == [56, 56, 3]
+    assert approaches["legacy_native"]["input_shape"] == [28, 28, 1]
+    assert approaches["legacy_native"]["augment_on"] is None
+    assert set(record["ratios"]) == {
+        "project_vs_legacy", "project_vs_legacy_native"
+    }  # fmt: skip
+
+
 def test_time_to_accuracy_records_the_curve_up_to_the_target(tmp_path, fashion_mnist):
     argv = [
         "--model", "simple-cnn", "--target", "0.01",
