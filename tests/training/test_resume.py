@@ -37,6 +37,8 @@ def test_sigkilled_run_resumes_from_its_last_completed_epoch(run_paths):
         "200",
         "--batch-size",
         str(BATCH),
+        "--lr",
+        "0.001",
         "--swa-start",
         "2",
         "--lr-schedule",
