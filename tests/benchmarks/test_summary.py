@@ -1,0 +1,60 @@
+import json
+
+from benchmarks import summary
+
+
+def _result(rate, precision="float32", shape=(28, 28, 1), augment_on="dataset"):
+    return {
+        "images_per_second": rate,
+        "precision": precision,
+        "input_shape": list(shape),
+        "augment_on": augment_on,
+        "achieved_gflops": rate * 0.5,
+        "utilisation": 0.25,
+    }
+
+
+def test_tables_are_generated_from_the_records(tmp_path):
+    bench = tmp_path / "results" / "benchmarks"
+    bench.mkdir(parents=True)
+    record = {
+        "model": "wrn-16-4",
+        "approaches": {
+            "project": _result(120.0, "mixed_bfloat16"),
+            "legacy": _result(20.0, shape=(56, 56, 3), augment_on=None),
+            "legacy_native": _result(80.0, augment_on=None),
+        },
+    }
+    (bench / "throughput-wrn-16-4-mixed_bfloat16.json").write_text(json.dumps(record))
+    curve = {
+        "model": "simple-cnn",
+        "config": {"optimizer": "adam", "lr": 0.001, "lr_schedule": "constant",
+                   "precision": "mixed_bfloat16"},
+        "reached": False,
+        "target_val_accuracy": 0.92,
+        "best_val_accuracy": 0.9123,
+        "train_images_per_second": 1234.5,
+    }  # fmt: skip
+    (bench / "time-to-accuracy-simple-cnn.json").write_text(json.dumps(curve))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{summary.README_START}\nstale\n{summary.README_END}\nb\n")
+
+    assert summary.update_readme(readme, bench)
+    lines = readme.read_text().splitlines()
+    assert "stale" not in lines and lines[-1] == "b"
+    project = next(line for line in lines if "| this project |" in line)
+    # 120 images/s: 6x the upscaled old pipeline, 1.5x the old pipeline at 28x28x1.
+    assert "| 120 | 6.00x | 1.50x | 60 | 25% |" in project
+    assert "[throughput-wrn-16-4-mixed_bfloat16](results/benchmarks/" in project
+    upscaled = next(line for line in lines if "| 56x56x3 |" in line)
+    assert "| ImageDataGenerator |" in upscaled and "| 1.00x | 0.25x |" in upscaled
+    timing = next(line for line in lines if line.startswith("| simple-cnn |"))
+    assert "| adam 0.001, constant |" in timing and "| not reached |" in timing
+    assert "| 0.9123 | 1,234 |" in timing
+
+
+def test_a_readme_without_the_markers_is_left_alone(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("nothing to replace\n")
+    assert not summary.update_readme(readme, tmp_path)
+    assert readme.read_text() == "nothing to replace\n"
