@@ -5,14 +5,18 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def recompute_batchnorm_statistics(model: keras.Model, dataset, max_batches: int | None = None):
     """Recomputes every BatchNorm layer's moving statistics with one pass over `dataset`.
 
-    Averaged weights never produced the stored running statistics, so they are reset and rebuilt
-    as the exact average over the batches (momentum 1 - 1/k at batch k), in training mode, as
-    `torch.optim.swa_utils.update_bn` does. Returns the number of batches used.
+    Averaged weights never produced the stored running statistics, so they are rebuilt as the
+    exact average of the per-batch statistics in training mode, as
+    `torch.optim.swa_utils.update_bn` does. The forward pass is a compiled function (an eager
+    functional model keeps every activation of the batch alive until its call returns); with
+    momentum 0 it leaves each batch's statistics in the moving variables, which are averaged
+    here. Returns the number of batches used.
     """
     # _flatten_layers also reaches BatchNorm inside nested models and custom blocks.
     layers = [
@@ -23,21 +27,28 @@ def recompute_batchnorm_statistics(model: keras.Model, dataset, max_batches: int
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
-        layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
+    means = [np.zeros(layer.moving_mean.shape) for layer in layers]
+    variances = [np.zeros(layer.moving_variance.shape) for layer in layers]
     batches = 0
     try:
+        for layer in layers:
+            layer.momentum = 0.0
+        forward = tf.function(lambda images: model(images, training=True))
         for images, *_ in dataset:
+            forward(images)
             batches += 1
-            for layer in layers:
-                layer.momentum = 1.0 - 1.0 / batches
-            model(images, training=True)  # eager, so each call sees the new momentum
+            for layer, mean, variance in zip(layers, means, variances):
+                mean += (layer.moving_mean.numpy() - mean) / batches
+                variance += (layer.moving_variance.numpy() - variance) / batches
             if max_batches is not None and batches >= max_batches:
                 break
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
+    if batches:
+        for layer, mean, variance in zip(layers, means, variances):
+            layer.moving_mean.assign(mean.astype("float32"))
+            layer.moving_variance.assign(variance.astype("float32"))
     return batches
 
 
@@ -96,6 +107,15 @@ class SWA(keras.callbacks.Callback):
             self._restored = True
             if epoch > 0 and self.state_dir is not None:
                 self._load_state(epoch)
+
+    def on_train_end(self, logs=None):
+        # A run resumed after its last epoch trains no epoch: load its average here.
+        # BackupAndRestore stores the epochs already done in `_initial_epoch`.
+        if not self._restored:
+            self._restored = True
+            done = getattr(self.model, "_initial_epoch", 0)
+            if done and self.state_dir is not None:
+                self._load_state(done)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.is_snapshot_epoch(epoch + 1):

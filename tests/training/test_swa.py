@@ -58,9 +58,28 @@ def test_batchnorm_recalibration_averages_over_batches():
     dense = model.get_layer("dense")
     features = x @ dense.kernel.numpy() + dense.bias.numpy()
     expected_mean = np.mean([features[i : i + 10].mean(0) for i in range(0, 40, 10)], axis=0)
-    np.testing.assert_allclose(
-        model.get_layer("bn").moving_mean.numpy(), expected_mean, rtol=1e-4, atol=1e-6
-    )
+    expected_variance = np.mean([features[i : i + 10].var(0) for i in range(0, 40, 10)], axis=0)
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), expected_mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), expected_variance, rtol=1e-4, atol=1e-5)
+    assert bn.momentum == pytest.approx(0.99)
+
+
+def test_a_run_resumed_after_its_last_epoch_still_applies_its_average(tmp_path):
+    x = np.random.default_rng(2).normal(0, 1, (32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    model = tiny_model()
+    first = SWA(start_epoch=2, state_dir=tmp_path)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[first])
+    assert first.snapshot_epochs == [2, 3]
+
+    # The process died after epoch 3 was saved, before the record: a resumed fit trains no epoch.
+    model._initial_epoch = 3  # what BackupAndRestore restores
+    resumed = SWA(start_epoch=2, state_dir=tmp_path)
+    model.fit(x, y, batch_size=8, epochs=3, initial_epoch=3, verbose=0, callbacks=[resumed])
+    assert resumed.snapshot_epochs == [2, 3] and resumed.count == 2
+    for restored, expected in zip(resumed.average, first.average):
+        np.testing.assert_allclose(restored, expected)
 
 
 def test_swa_without_snapshots_leaves_the_model_unchanged():
