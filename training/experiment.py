@@ -1,6 +1,7 @@
 """Runs one experiment from an `ExperimentConfig`: what `train.py` and the notebook both call."""
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,11 @@ def run_experiment(
         keras.callbacks.TerminateOnNaN(),
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
-        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
+        # Kept until the record is written, so a run that dies while being evaluated resumes
+        # without training again.
+        keras.callbacks.BackupAndRestore(
+            str(backup_dir), double_checkpoint=True, delete_checkpoint=False
+        ),
         BestModelCheckpoint(checkpoint_dir / "best.keras", "val_accuracy", best=best_so_far),
         keras.callbacks.TensorBoard(str(tensorboard_dir)),
     ]
@@ -286,4 +291,5 @@ def run_experiment(
     # From the call to the record: data loading, model building, training and evaluation.
     record["wall_seconds"] = time.perf_counter() - run_started
     atomic_write_json(run_dir / "result.json", record)
+    shutil.rmtree(backup_dir, ignore_errors=True)
     return RunResult(record, run_dir, checkpoint_dir, tensorboard_dir, model, evaluation)

@@ -11,9 +11,12 @@ AUGMENT_ON = ("auto", "dataset", "model")
 # with AVX512-BF16 (oneDNN): see results/benchmarks/throughput-mobilenet-v2-*.json and
 # throughput-shufflenet-v2-1.0-*.json.
 CPU_FLOAT32_FAMILIES = ("mobilenet-v2", "shufflenet-v2")
-# Where augmentation runs on a CPU, measured on the 2-core reference machine:
-# results/benchmarks/throughput-simple-cnn-*.json against its -augment-in-model twin.
-CPU_AUGMENT_ON = "dataset"
+# Where augmentation runs on a CPU. On the 2-core reference machine, inside the train step was
+# as fast or faster: float32 MobileNetV2 120 against 108 images/s (results/benchmarks/
+# long-windows/), simple CNN 787 against 740 in float32 and 1,371 against 1,396 in bfloat16
+# (throughput-simple-cnn-mixed_bfloat16*.json): a tf.data map's threads compete with the
+# training step's for the same two cores.
+CPU_AUGMENT_ON = "model"
 CPU_BATCH_SIZE = 128
 GPU_BATCH_SIZE = 512  # per GPU
 
@@ -55,7 +58,7 @@ def resolve_precision(precision: str, model: str = "") -> str:
 
 
 def resolve_augment_on(augment_on: str) -> str:
-    """`auto`: inside the training step on a GPU, so the host only batches uint8 arrays;
+    """`auto`: inside the training step on a GPU, so the host only batches arrays, and
     `CPU_AUGMENT_ON` on a CPU."""
     if augment_on != "auto":
         return augment_on

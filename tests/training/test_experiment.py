@@ -15,9 +15,9 @@ def smoke_run(tmp_path_factory, fashion_mnist):
     with pytest.MonkeyPatch.context() as patch:
         for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
             patch.setenv(name, str(root / name))
-        result = run_experiment(
-            ExperimentConfig(**SMOKE, run_name="smoke"), data=fashion_mnist, verbose=0
-        )
+        # Augmentation in the tf.data map here; inside the train step (the default) below.
+        config = ExperimentConfig(**SMOKE, run_name="smoke", augment_on="dataset")
+        result = run_experiment(config, data=fashion_mnist, verbose=0)
     return result
 
 
@@ -82,10 +82,12 @@ def test_resuming_a_finished_run_is_refused(smoke_run, monkeypatch):
         run_experiment(ExperimentConfig(run_name="smoke"), resume=True)
 
 
-def test_augmentation_inside_the_train_step_runs_end_to_end(fashion_mnist, tmp_path, monkeypatch):
+def test_default_augmentation_inside_the_train_step_runs_end_to_end(
+    fashion_mnist, tmp_path, monkeypatch
+):
     for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
         monkeypatch.setenv(name, str(tmp_path / name))
-    config = ExperimentConfig(**{**SMOKE, "epochs": 1}, augment_on="model", width_shift_range=0.1)
+    config = ExperimentConfig(**{**SMOKE, "epochs": 1}, width_shift_range=0.1)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
     assert result.record["config"]["augment_on"] == "model"
     assert result.record["swa_epochs"] == [1] and 0.1 < result.test_accuracy <= 1.0

@@ -49,6 +49,34 @@ def test_nan_loss_stops_the_run_and_records_it_as_failed(run_paths, fashion_mnis
     assert not (result.run_dir / "report.csv").exists()
 
 
+def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
+    run_paths, fashion_mnist, monkeypatch
+):
+    import training.experiment as experiment
+
+    evaluate = experiment._evaluate
+
+    def crash(model, split):
+        raise MemoryError("killed while evaluating")
+
+    monkeypatch.setattr(experiment, "_evaluate", crash)
+    config = ExperimentConfig(**TINY, run_name="evaluating", swa_start=1)
+    with pytest.raises(MemoryError):
+        run_experiment(config, data=fashion_mnist, verbose=0)
+    run_dir = run_paths["RESULTS_PATH"] / "evaluating"
+    trained = json.loads((run_dir / "history.json").read_text())
+    assert sorted(trained) == ["1", "2"] and not (run_dir / "result.json").exists()
+
+    monkeypatch.setattr(experiment, "_evaluate", evaluate)
+    result = run_experiment(
+        ExperimentConfig(run_name="evaluating"), resume=True, data=fashion_mnist, verbose=0
+    )
+    assert result.record["status"] == "completed"
+    assert result.record["history"] == trained  # no epoch was trained again
+    assert result.record["swa_epochs"] == [1, 2]  # the average survived the crash
+    assert not (result.checkpoint_dir / "backup").exists()  # removed once the record exists
+
+
 def test_unwritable_results_folder_is_named(run_paths, monkeypatch, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
