@@ -15,6 +15,7 @@ from evaluation.report import _link, markdown_table, replace_marked_section
 
 README_START = "<!-- benchmarks:start -->"
 README_END = "<!-- benchmarks:end -->"
+NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
     "project_float32": "this project",
@@ -36,7 +37,26 @@ THROUGHPUT_COLUMNS = (
 
 
 def _records(bench_dir: Path, pattern: str) -> list[tuple[Path, dict]]:
-    return [(path, json.loads(path.read_text())) for path in sorted(bench_dir.glob(pattern))]
+    """Records matching `pattern` in `bench_dir` and its subfolders (variants of a benchmark)."""
+
+    def top_level_first(path: Path):
+        parts = path.relative_to(bench_dir).parts
+        return len(parts), parts
+
+    paths = sorted(bench_dir.rglob(pattern), key=top_level_first)
+    return [(path, json.loads(path.read_text())) for path in paths]
+
+
+def _record_link(path: Path, bench_dir: Path, base_dir: Path) -> str:
+    name = path.relative_to(bench_dir).with_suffix("").as_posix()
+    return f"[{name}]({_link(path, base_dir)})"
+
+
+def _augmentation(approach: str, result: dict) -> str:
+    if approach.startswith("legacy"):
+        return "ImageDataGenerator"
+    # Records from before --augment-on existed augmented in the tf.data map.
+    return "in train step" if result.get("augment_on") == "model" else "tf.data map"
 
 
 def _ratio(rate: float, reference: dict | None) -> str:
@@ -47,6 +67,10 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
     rows, index = [], []
     for path, record in _records(bench_dir, "throughput-*.json"):
         approaches = record["approaches"]
+        legacy = approaches.get("legacy")
+        native = approaches.get("legacy_native")
+        if native is None and legacy and tuple(legacy["input_shape"]) == NATIVE_SHAPE:
+            native = legacy
         for name, result in approaches.items():
             rate = result["images_per_second"]
             utilisation = result.get("utilisation")
@@ -54,17 +78,15 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
             rows.append(
                 [
                     APPROACH_NAMES.get(name, name),
-                    {"dataset": "tf.data map", "model": "in train step"}.get(
-                        result.get("augment_on"), "ImageDataGenerator"
-                    ),
+                    _augmentation(name, result),
                     result["precision"],
                     "x".join(map(str, result["input_shape"])),
                     f"{rate:,.0f}",
-                    _ratio(rate, approaches.get("legacy")),
-                    _ratio(rate, approaches.get("legacy_native", approaches.get("legacy"))),
+                    _ratio(rate, legacy),
+                    _ratio(rate, native),
                     f"{result['achieved_gflops']:.0f}",
                     "-" if utilisation is None else f"{utilisation:.0%}",
-                    f"[{path.stem}]({_link(path, base_dir)})",
+                    _record_link(path, bench_dir, base_dir),
                 ]
             )
     if not rows:
@@ -89,7 +111,7 @@ def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
                 f"{record['epochs_to_target']:.2f}" if reached else "-",
                 f"{record['best_val_accuracy']:.4f}",
                 f"{record['train_images_per_second']:,.0f}",
-                f"[{path.stem}]({_link(path, base_dir)})",
+                _record_link(path, bench_dir, base_dir),
             ]
         )
     if not rows:

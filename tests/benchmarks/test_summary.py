@@ -58,3 +58,30 @@ def test_a_readme_without_the_markers_is_left_alone(tmp_path):
     readme.write_text("nothing to replace\n")
     assert not summary.update_readme(readme, tmp_path)
     assert readme.read_text() == "nothing to replace\n"
+
+
+def test_records_in_subfolders_are_listed_after_the_top_level_ones(tmp_path):
+    bench = tmp_path / "benchmarks"
+    (bench / "long-windows").mkdir(parents=True)
+    for folder, rate in ((bench, 100.0), (bench / "long-windows", 120.0)):
+        record = {"model": "mobilenet-v2", "approaches": {"project": _result(rate)}}
+        (folder / "throughput-mobilenet-v2-float32.json").write_text(json.dumps(record))
+    lines = summary.throughput_table(bench, tmp_path).splitlines()[2:]
+    assert "| 100 |" in lines[0] and "[throughput-mobilenet-v2-float32](" in lines[0]
+    assert "| 120 |" in lines[1]
+    assert "[long-windows/throughput-mobilenet-v2-float32](benchmarks/long-windows/" in lines[1]
+
+
+def test_ratios_at_28px_need_an_old_pipeline_at_28px(tmp_path):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    record = {  # an older record: no augment_on field, only the upscaled old pipeline
+        "model": "mobilenet-v2",
+        "approaches": {
+            "project": {**_result(100.0), "augment_on": None},
+            "legacy": _result(25.0, shape=(56, 56, 3), augment_on=None),
+        },
+    }
+    (bench / "throughput-mobilenet-v2-mixed_bfloat16.json").write_text(json.dumps(record))
+    project = summary.throughput_table(bench, tmp_path).splitlines()[2]
+    assert "| this project | tf.data map |" in project and "| 100 | 4.00x | - |" in project
