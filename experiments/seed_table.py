@@ -22,13 +22,13 @@ from pathlib import Path
 
 import config
 
-# Epochs that fit about 60 minutes of training on 2 CPU cores (55,000 images per epoch), from the
-# training images/s of each family's short run under results/ (simple CNN: the default run).
+# Epochs that keep each row within about 60 minutes of training on 2 CPU cores (55,000 images
+# per epoch), from the images/s in results/benchmarks/ and the families' short runs.
 CPU_EPOCHS = {
-    "simple-cnn": 40,  # ~740-980 images/s
-    "wrn-16-4": 6,  # >= 55 images/s, measured on a shared CPU
-    "mobilenet-v2": 6,  # >= 50 images/s, measured on a shared CPU
-    "shufflenet-v2-1.0": 9,  # ~150 images/s
+    "simple-cnn": 40,  # ~1,400 images/s in bfloat16: ~30 minutes
+    "wrn-16-4": 6,  # ~137 images/s in bfloat16
+    "mobilenet-v2": 6,  # ~108-120 images/s in float32
+    "shufflenet-v2-1.0": 9,  # ~246 images/s in float32
     "capsnet": 7,  # ~107 images/s
 }
 
