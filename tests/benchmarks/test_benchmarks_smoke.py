@@ -30,7 +30,7 @@ def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist)
     argv = [
         "--model", "simple-cnn", "--steps", "4", "--windows", "2", "--warmup", "1",
         "--batch-size", "32", "--legacy-images", "256", "--precision", "mixed_bfloat16",
-        "--no-jit-compile", "--out", str(tmp_path),
+        "--augment-on", "dataset", "--no-jit-compile", "--out", str(tmp_path),
     ]  # fmt: skip
     policy_before = keras.mixed_precision.global_policy().name
     assert throughput.main(argv, data=fashion_mnist) == 0
@@ -39,6 +39,7 @@ def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist)
     record = json.loads((tmp_path / "throughput-simple-cnn-mixed_bfloat16.json").read_text())
     assert record["command"].startswith("python -m benchmarks.throughput --model simple-cnn")
     assert record["model"] == "simple-cnn" and record["batch_size"] == 32
+    assert record["augment_on"] == record["approaches"]["project"]["augment_on"] == "dataset"
     assert record["params"] > 0 and record["system"]["packages"]["tensorflow"]
     assert set(record["approaches"]) == {"project", "project_float32", "legacy"}
     for result in record["approaches"].values():
