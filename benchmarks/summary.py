@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 import config
-from evaluation.records import atomic_write_text
-from evaluation.report import _link, markdown_table, replace_marked_section
+from evaluation.report import _link, markdown_table, update_readme_section
 
 README_START = "<!-- benchmarks:start -->"
 README_END = "<!-- benchmarks:end -->"
@@ -133,19 +132,13 @@ def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
 
 def update_readme(readme: Path, bench_dir: Path) -> bool:
     """Replaces the README's benchmarks section; False when it has no such markers."""
-    text = readme.read_text(encoding="utf-8")
     tables = "\n\n".join(
         (
             throughput_table(bench_dir, readme.parent),
             time_to_accuracy_table(bench_dir, readme.parent),
         )
     )
-    updated = replace_marked_section(text, tables, README_START, README_END)
-    if updated is None:
-        return False
-    if updated != text:
-        atomic_write_text(readme, updated)
-    return True
+    return update_readme_section(readme, tables, README_START, README_END)
 
 
 def main() -> int:

@@ -306,6 +306,18 @@ def replace_marked_section(
     return f"{text[:start + len(start_marker)]}\n{content}\n{text[end:]}"
 
 
+def update_readme_section(readme: Path, content: str, start_marker: str, end_marker: str) -> bool:
+    """Writes `content` between the markers in `readme` (atomically, only when it changes);
+    False, leaving the file alone, when the markers are missing or malformed."""
+    text = readme.read_text(encoding="utf-8")
+    updated = replace_marked_section(text, content, start_marker, end_marker)
+    if updated is None:
+        return False
+    if updated != text:
+        atomic_write_text(readme, updated)
+    return True
+
+
 def write_report(results_dir: Path, images_dir: Path, readme: Path) -> list[Path]:
     """Writes the results README, the figures and `readme`'s leaderboard section (when it has
     the markers); returns the paths written. Skipped records are named on stderr."""

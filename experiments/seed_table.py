@@ -157,17 +157,10 @@ def table_markdown(results_dir: Path, base_dir: Path) -> str:
 
 def update_readme(readme: Path, results_dir: Path) -> bool:
     """Replaces the README's seed-table section; False when it has no such markers."""
-    from evaluation.records import atomic_write_text
-    from evaluation.report import replace_marked_section
+    from evaluation.report import update_readme_section
 
-    text = readme.read_text(encoding="utf-8")
     table = table_markdown(results_dir, readme.parent)
-    updated = replace_marked_section(text, table, README_START, README_END)
-    if updated is None:
-        return False
-    if updated != text:
-        atomic_write_text(readme, updated)
-    return True
+    return update_readme_section(readme, table, README_START, README_END)
 
 
 def main(argv=None) -> int:
