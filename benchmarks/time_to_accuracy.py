@@ -38,15 +38,12 @@ from benchmarks.common import (  # noqa: E402
     base_record,
     default_out_dir,
     load_train_split,
-    restore_dtype_policy,
     write_record,
 )
-from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_dataset  # noqa: E402
-from models import build_model  # noqa: E402
+from data import build_augmentation, make_dataset  # noqa: E402
 from training.config import LR_SCHEDULES, ExperimentConfig  # noqa: E402
-from training.device_augmentation import augment_in_train_step  # noqa: E402
+from training.experiment import build_compiled_model  # noqa: E402
 from training.hardware import AUGMENT_ON, PRECISIONS  # noqa: E402
-from training.optimizers import build_optimizer  # noqa: E402
 
 EVAL_BATCH_SIZE = 512
 DEFAULT_SCHEDULE = "constant"
@@ -196,14 +193,13 @@ def main(argv=None, data=None) -> int:
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     train, val = load_train_split(data, config.val_size, config.seed, config.limit_train)
-    augmentation = build_augmentation(**config.augmentation_settings(), seed=config.seed)
-    on_dataset = config.augment_on == "dataset"
+    augmentation = (
+        build_augmentation(**config.augmentation_settings(), seed=config.seed)
+        if config.augment_on == "dataset"
+        else None  # build_compiled_model puts it in the train step
+    )
     train_dataset = make_dataset(
-        *train,
-        config.batch_size,
-        training=True,
-        augmentation=augmentation if on_dataset else None,
-        seed=config.seed,
+        *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
     )
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
     curve = ValidationCurve(
@@ -213,19 +209,9 @@ def main(argv=None, data=None) -> int:
         args.max_minutes * 60,
         steps_per_epoch,
     )
-    with restore_dtype_policy():
-        keras.mixed_precision.set_global_policy(config.precision)
-        model = build_model(config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES)
-        if augmentation is not None and not on_dataset:
-            augment_in_train_step(model, augmentation)
-        model.compile(
-            optimizer=build_optimizer(config, steps_per_epoch),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile,
-        )
-        setup_seconds = time.perf_counter() - started
-        model.fit(train_dataset, epochs=config.epochs, callbacks=[curve], verbose=0, shuffle=False)
+    model = build_compiled_model(config, tf.distribute.get_strategy(), steps_per_epoch)
+    setup_seconds = time.perf_counter() - started
+    model.fit(train_dataset, epochs=config.epochs, callbacks=[curve], verbose=0, shuffle=False)
 
     reached = curve.reached
     record = base_record("benchmarks.time_to_accuracy", argv)

@@ -102,7 +102,7 @@ def _log_confusion_to_tensorboard(tensorboard_dir: Path, png: bytes, step: int):
     writer.close()
 
 
-def _build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
+def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
     """The model in `config.precision`, compiled under `strategy`, augmenting inside its train
     step when `config.augment_on` is "model"; the global dtype policy is restored afterwards, so
     models built later in the same process are unaffected."""
@@ -184,7 +184,7 @@ def run_experiment(
     val_ds = make_dataset(*val, EVAL_BATCH_SIZE)
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
 
-    model = _build_compiled_model(config, strategy, steps_per_epoch)
+    model = build_compiled_model(config, strategy, steps_per_epoch)
 
     history = HistoryRecorder(run_dir / "history.json")
     best_so_far, _ = history.best("val_accuracy")
