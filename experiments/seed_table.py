@@ -155,12 +155,43 @@ def table_markdown(results_dir: Path, base_dir: Path) -> str:
     return markdown_table(frame, right_aligned=columns[:-2])
 
 
+def swa_effect_markdown(results_dir: Path) -> str:
+    """What averaging bought, for each model whose SWA row and no-SWA twin are both recorded.
+
+    Two comparisons, both on the test set and both from the records: SWA weights against the
+    same run's final weights, and against the twin trained for the same epochs with a cosine
+    schedule instead (the usual way to end a run without averaging).
+    """
+    lines = []
+    for twin in (row for row in ROWS if not row.swa):
+        pair = (twin.model, twin.optimizer)
+        averaged = next(row for row in ROWS if row.swa and (row.model, row.optimizer) == pair)
+        swa_record = _read_record(results_dir / averaged.run_name) or {}
+        twin_record = _read_record(results_dir / twin.run_name) or {}
+        if {swa_record.get("status"), twin_record.get("status")} != {"completed"}:
+            continue
+        final, swa = swa_record["test_accuracy_final"], swa_record["test_accuracy_swa"]
+        cosine = twin_record["test_accuracy"]
+        lines.append(
+            f"| {averaged.label} | {final:.4f} | {swa:.4f} | {swa - final:+.4f} "
+            f"| {cosine:.4f} | {swa - cosine:+.4f} |"
+        )
+    if not lines:
+        return ""
+    header = (
+        "| SWA row | Final weights | SWA weights | SWA - final | No-SWA twin (cosine) "
+        "| SWA - twin |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    )
+    return "\n".join(["What SWA bought (test accuracy):", "", header, *lines])
+
+
 def update_readme(readme: Path, results_dir: Path) -> bool:
     """Replaces the README's seed-table section; False when it has no such markers."""
     from evaluation.report import update_readme_section
 
-    table = table_markdown(results_dir, readme.parent)
-    return update_readme_section(readme, table, README_START, README_END)
+    sections = [table_markdown(results_dir, readme.parent), swa_effect_markdown(results_dir)]
+    text = "\n\n".join(section for section in sections if section)
+    return update_readme_section(readme, text, README_START, README_END)
 
 
 def main(argv=None) -> int:

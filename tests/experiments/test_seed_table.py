@@ -106,3 +106,23 @@ def test_a_readme_without_the_markers_is_left_alone(results):
     readme.write_text("no table here\n")
     assert not seed_table.update_readme(readme, results)
     assert readme.read_text() == "no table here\n"
+
+
+def test_what_swa_bought_compares_both_weights_with_the_no_swa_twin(results):
+    rows = {row.label: row for row in seed_table.ROWS}
+    _completed(results, rows["Simple CNN / Adam"], 0.9403, test_accuracy_final=0.9398)
+    _completed(results, rows["Simple CNN / Adam, no SWA"], 0.9381, test_accuracy_swa=None)
+    _completed(results, rows["Wide ResNet / Adam"], 0.9374)  # its twin is not recorded
+
+    lines = seed_table.swa_effect_markdown(results).splitlines()
+    assert lines[0] == "What SWA bought (test accuracy):"
+    assert lines[4:] == ["| Simple CNN / Adam | 0.9398 | 0.9403 | +0.0005 | 0.9381 | +0.0022 |"]
+    readme = results / "README.md"
+    readme.write_text(f"{seed_table.README_START}\n{seed_table.README_END}\n")
+    assert seed_table.update_readme(readme, results)
+    assert lines[-1] in readme.read_text()
+
+
+def test_what_swa_bought_is_left_out_until_a_pair_is_recorded(results):
+    _completed(results, seed_table.ROWS[1], 0.9374)
+    assert seed_table.swa_effect_markdown(results) == ""
