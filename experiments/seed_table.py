@@ -162,7 +162,11 @@ def swa_effect_markdown(results_dir: Path) -> str:
     same run's final weights, and against the twin trained for the same epochs with a cosine
     schedule instead (the usual way to end a run without averaging).
     """
-    lines = []
+    import pandas as pd
+
+    from evaluation.report import markdown_table
+
+    labels, rows = [], []
     for twin in (row for row in ROWS if not row.swa):
         pair = (twin.model, twin.optimizer)
         averaged = next(row for row in ROWS if row.swa and (row.model, row.optimizer) == pair)
@@ -172,17 +176,22 @@ def swa_effect_markdown(results_dir: Path) -> str:
             continue
         final, swa = swa_record["test_accuracy_final"], swa_record["test_accuracy_swa"]
         cosine = twin_record["test_accuracy"]
-        lines.append(
-            f"| {averaged.label} | {final:.4f} | {swa:.4f} | {swa - final:+.4f} "
-            f"| {cosine:.4f} | {swa - cosine:+.4f} |"
+        labels.append(averaged.label)
+        rows.append(
+            [
+                f"{final:.4f}",
+                f"{swa:.4f}",
+                f"{swa - final:+.4f}",
+                f"{cosine:.4f}",
+                f"{swa - cosine:+.4f}",
+            ]
         )
-    if not lines:
+    if not rows:
         return ""
-    header = (
-        "| SWA row | Final weights | SWA weights | SWA - final | No-SWA twin (cosine) "
-        "| SWA - twin |\n| --- | ---: | ---: | ---: | ---: | ---: |"
-    )
-    return "\n".join(["What SWA bought (test accuracy):", "", header, *lines])
+    columns = ("Final weights", "SWA weights", "SWA - final", "No-SWA twin (cosine)", "SWA - twin")
+    frame = pd.DataFrame(rows, index=pd.Index(labels, name="SWA row"), columns=columns)
+    table = markdown_table(frame, right_aligned=columns)
+    return f"What SWA bought (test accuracy):\n\n{table}"
 
 
 def update_readme(readme: Path, results_dir: Path) -> bool:

@@ -12,9 +12,9 @@ AUGMENT_ON = ("auto", "dataset", "model")
 # throughput-shufflenet-v2-1.0-*.json.
 CPU_FLOAT32_FAMILIES = ("mobilenet-v2", "shufflenet-v2")
 # Where augmentation runs on a CPU. On the 2-core reference machine, inside the train step was
-# as fast or faster: float32 MobileNetV2 120 against 108 images/s (results/benchmarks/
-# long-windows/), simple CNN 787 against 740 in float32 and 1,371 against 1,396 in bfloat16
-# (throughput-simple-cnn-mixed_bfloat16*.json): a tf.data map's threads compete with the
+# faster in float32 (MobileNetV2 120 against 108 images/s, results/benchmarks/long-windows/;
+# simple CNN 787 against 740) and within 2% in bfloat16 (simple CNN 1,371 against 1,396,
+# throughput-simple-cnn-mixed_bfloat16*.json): a tf.data map's threads compete with the
 # training step's for the same two cores.
 CPU_AUGMENT_ON = "model"
 CPU_BATCH_SIZE = 128
