@@ -1,6 +1,14 @@
 """Fashion-MNIST loading, validation split, augmentation and `tf.data` pipelines."""
 
-from data.augmentation import RandomHorizontalFlip, build_augmentation
+from data.augmentation import (
+    RandomAffine,
+    RandomErasing,
+    RandomHorizontalFlip,
+    RandomShift,
+    augmentation_seed_state,
+    build_augmentation,
+    restore_augmentation_seed_state,
+)
 from data.fashion_mnist import (
     CLASS_NAMES,
     FILES,
@@ -22,11 +30,16 @@ __all__ = [
     "NUM_CLASSES",
     "DatasetFileError",
     "FashionMNIST",
+    "RandomAffine",
+    "RandomErasing",
     "RandomHorizontalFlip",
+    "RandomShift",
+    "augmentation_seed_state",
     "build_augmentation",
     "ensure_files",
     "load_fashion_mnist",
     "make_dataset",
     "read_idx",
+    "restore_augmentation_seed_state",
     "train_val_split",
 ]

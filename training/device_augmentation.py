@@ -10,7 +10,10 @@ def augment_in_train_step(model: keras.Model, augmentation: keras.Layer) -> kera
     shard) instead of in a `tf.data` map on the host CPU. Its layers stay outside `model`: saved
     models, SWA averages and BatchNorm recalibration see only the network, and `predict` and
     `evaluate` never augment. Models with their own `train_step` (CapsuleNet) receive the
-    augmented images. Call before the first `fit`; returns `model`.
+    augmented images. The layers of `build_augmentation` compile with XLA (`jit_compile=True`)
+    and each replica draws its own transforms. Their random state is not part of `model`'s
+    weights: `augmentation_seed_state` reads it for an exact resume. Call before the first `fit`;
+    returns `model`.
 
     Example:
         >>> augment_in_train_step(model, build_augmentation(horizontal_flip=0.5))
