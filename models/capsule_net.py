@@ -44,6 +44,30 @@ def margin_loss(labels, lengths):
     return ops.sum(per_class, axis=-1)
 
 
+class CapsuleLoss(keras.losses.Loss):
+    """The paper's loss per example: margin loss plus `reconstruction_weight` times the sum of
+    squared errors of the reconstruction, reduced by `keras.losses.Loss` (in float32).
+
+    `y_true` holds integer labels; `y_pred` is a dict of the capsule "lengths" (batch, classes),
+    the decoder's "reconstructions" and their "targets" (batch, height, width, channels).
+
+    Args:
+        reconstruction_weight: weight of the sum of squared reconstruction errors.
+    """
+
+    def __init__(self, reconstruction_weight=0.0005, name="capsule_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.reconstruction_weight = reconstruction_weight
+
+    def call(self, y_true, y_pred):
+        errors = ops.square(y_pred["reconstructions"] - y_pred["targets"])
+        squared_error = ops.sum(errors, axis=(1, 2, 3))
+        return margin_loss(y_true, y_pred["lengths"]) + self.reconstruction_weight * squared_error
+
+    def get_config(self):
+        return {**super().get_config(), "reconstruction_weight": self.reconstruction_weight}
+
+
 @keras.saving.register_keras_serializable(package="fmlab")
 class Squash(keras.layers.Layer):
     """Applies `squash` to the vectors along the last axis."""
@@ -153,10 +177,12 @@ class CapsuleNet(keras.Model):
     e.g. "sparse_categorical_crossentropy") with the paper's loss: the margin loss (m+ = 0.9,
     m- = 0.1, lambda = 0.5) plus `reconstruction_weight` times the sum of squared errors between
     the decoder's output, masked by the true label, and the input scaled to [0, 1] (0.0005 x SSE
-    over 784 pixels = 0.392 x MSE), averaged over the batch. Compiled metrics see the normalized
-    lengths, so `model.compile(optimizer, loss=..., metrics=["accuracy"])` followed by `fit`,
-    `evaluate` and `predict` on (images in [0, 255], integer labels) works unchanged. These steps
-    use TensorFlow's GradientTape, so the model needs the TensorFlow backend.
+    over 784 pixels = 0.392 x MSE), averaged over the batch (`CapsuleLoss`). Like the built-in
+    steps, they divide each replica's loss by the number of replicas under `tf.distribute` and
+    report the unscaled loss. Compiled metrics see the normalized lengths, so
+    `model.compile(optimizer, loss=..., metrics=["accuracy"])` followed by `fit`, `evaluate` and
+    `predict` on (images in [0, 255], integer labels) works unchanged. These steps use
+    TensorFlow's GradientTape, so the model needs the TensorFlow backend.
 
     Inspection: `reconstruct(images, labels=None)` decodes images, masked by the given labels or
     else by the predicted class; `routing_coefficients(images)` returns the coupling coefficients
@@ -306,7 +332,11 @@ class CapsuleNet(keras.Model):
         return self.decoder(flat, training=training)
 
     def capsule_loss(self, labels, features, sample_weight=None, training=False):
-        """Margin loss plus weighted reconstruction error, averaged over the batch.
+        """Margin loss plus weighted reconstruction error, reduced like every Keras loss.
+
+        Under `tf.distribute` this is one replica's share: the mean over the replica's batch
+        divided by the number of replicas in sync, so that the gradients the strategy sums over
+        the replicas are those of the global batch's mean loss.
 
         Args:
             labels: integer class labels, shape (batch,) or (batch, 1).
@@ -315,20 +345,17 @@ class CapsuleNet(keras.Model):
             training: whether the decoder runs in training mode.
         """
         class_capsules = ops.cast(features["class_capsules"], "float32")
-        loss = margin_loss(labels, capsule_lengths(class_capsules))
-        reconstructions = ops.cast(self._decode(class_capsules, labels, training), "float32")
-        targets = (ops.cast(features["scaled_images"], "float32") + 1.0) / 2.0
-        squared_error = ops.sum(ops.square(reconstructions - targets), axis=(1, 2, 3))
-        loss = loss + self.reconstruction_weight * squared_error
-        if sample_weight is not None:
-            loss = loss * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return ops.mean(loss)
+        predictions = {
+            "lengths": capsule_lengths(class_capsules),
+            "reconstructions": self._decode(class_capsules, labels, training),
+            "targets": (ops.cast(features["scaled_images"], "float32") + 1.0) / 2.0,
+        }
+        return CapsuleLoss(self.reconstruction_weight)(labels, predictions, sample_weight)
 
-    def _update_loss_metric(self, loss, images):
-        batch_size = ops.shape(images)[0]
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss, sample_weight=batch_size)
+    def _track_loss(self, loss, images):
+        # As the built-in steps do: the tracker averages the replicas' unscaled losses.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self._loss_tracker.update_state(loss * replicas, sample_weight=ops.shape(images)[0])
 
     def train_step(self, data):
         images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -336,16 +363,16 @@ class CapsuleNet(keras.Model):
             features = self.capsule_features(images, training=True)
             loss = self.capsule_loss(labels, features, sample_weight, training=True)
             scaled_loss = self.optimizer.scale_loss(loss)
+        self._track_loss(loss, images)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        self._update_loss_metric(loss, images)
         return self.compute_metrics(images, labels, features["probabilities"], sample_weight)
 
     def test_step(self, data):
         images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         features = self.capsule_features(images, training=False)
         loss = self.capsule_loss(labels, features, sample_weight, training=False)
-        self._update_loss_metric(loss, images)
+        self._track_loss(loss, images)
         return self.compute_metrics(images, labels, features["probabilities"], sample_weight)
 
     def reconstruct(self, images, labels=None):
