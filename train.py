@@ -8,14 +8,11 @@ python train.py --list-models
 
 import argparse
 import dataclasses
-import os
 import sys
 import types
 import typing
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from training.config import ExperimentConfig  # noqa: E402
+from training.config import NUM_CLASSES, ExperimentConfig
 
 
 def _flag_name(field_name: str) -> str:
@@ -68,8 +65,8 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
     if isinstance(args.resume, str):
         values["run_name"] = args.resume
     resume = args.resume is not None
-    if resume and not values["run_name"]:
-        parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
+    if resume:
+        _check_resume_arguments(parser, values)
     config = ExperimentConfig(**values)
     if not args.list_models:
         try:
@@ -78,6 +75,35 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
             field_name = str(error).split(" ", 1)[0]
             parser.error(f"argument {_flag_name(field_name)}: {error}")
     return config, resume, args
+
+
+def _check_resume_arguments(parser, values: dict) -> None:
+    """A resumed run continues with its stored settings: other flags would be ignored, so they
+    are refused."""
+    if not values["run_name"]:
+        parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
+    changed = [
+        _flag_name(field.name)
+        for field in dataclasses.fields(ExperimentConfig)
+        if field.name != "run_name" and values[field.name] != field.default
+    ]
+    if changed:
+        parser.error(
+            f"argument --resume: a resumed run keeps the settings it was started with; "
+            f"remove {', '.join(changed)}"
+        )
+
+
+def near_chance_hint(record: dict) -> str | None:
+    """A line for a test accuracy close to guessing (1/10): what usually causes it."""
+    if record["test_accuracy"] >= 2 / NUM_CLASSES:
+        return None
+    steps = record["epochs_run"] * -(-record["train_images"] // record["config"]["batch_size"])
+    return (
+        f"hint: {record['test_accuracy']:.2f} is near chance ({1 / NUM_CLASSES:.2f}). "
+        f"{steps} training steps are too few for this model: train on more images "
+        "(--limit-train) or for more epochs."
+    )
 
 
 def list_models_table() -> str:
@@ -91,21 +117,26 @@ def list_models_table() -> str:
 
 def main(argv=None) -> int:
     config, resume, args = parse_config(argv)
+    from quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     if args.list_models:
         print(list_models_table())
         return 0
 
-    from training.experiment import run_experiment
+    from training.experiment import RunInterrupted, run_experiment
 
     try:
         result = run_experiment(config, resume=resume, verbose=1)
-    except KeyboardInterrupt:
-        name = config.run_name or "the run (see RESULTS_PATH)"
+    except RunInterrupted as interrupt:
         print(
             f"\nInterrupted. The last completed epoch is saved; continue with:\n"
-            f"  python train.py --resume {name}",
+            f"  python train.py --resume {interrupt.run_name}",
             file=sys.stderr,
         )
+        return 130
+    except KeyboardInterrupt:
+        print("\nInterrupted before training started; nothing to resume.", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -120,11 +151,15 @@ def main(argv=None) -> int:
         return 1
     swa = record.get("test_accuracy_swa")
     print(f"\nRun {result.name}")
-    print(f"  best val accuracy  {record['best_val_accuracy']:.4f} (epoch {record['best_epoch']})")
+    selected = record["selected_weights"]
+    print(
+        f"  val accuracy       {record[f'val_accuracy_{selected}']:.4f} ({selected} weights; "
+        f"best epoch during training: {record['best_val_accuracy']:.4f}, "
+        f"epoch {record['best_epoch']})"
+    )
     print(
         f"  test accuracy      {record['test_accuracy']:.4f} "
-        f"({record['selected_weights']} weights, "
-        f"chosen on validation)"
+        f"({selected} weights, chosen on validation)"
     )
     print(f"    final weights    {record['test_accuracy_final']:.4f}")
     if swa is not None:
@@ -132,6 +167,9 @@ def main(argv=None) -> int:
     print(f"  record             {result.run_dir}")
     print(f"  checkpoints        {result.checkpoint_dir}")
     print(f"  TensorBoard        tensorboard --logdir {result.tensorboard_dir.parent}")
+    hint = near_chance_hint(record)
+    if hint:
+        print(hint)
     return 0
 
 

@@ -24,7 +24,7 @@ def make_dataset(
         lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
     if training and augmentation is not None:
-        dataset = dataset.map(
-            lambda x, y: (augmentation(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        # Sequential: parallel calls would advance the augmentation's seed generator in a
+        # different order every run, and no run would repeat.
+        dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y))
     return dataset.prefetch(tf.data.AUTOTUNE)

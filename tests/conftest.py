@@ -1,30 +1,51 @@
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # noqa: E402
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-DEFAULT_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "fashion-mnist"
+
+from quiet_tensorflow import import_tensorflow  # noqa: E402
+
+import_tensorflow()
+
+# Set once per session when the dataset can be neither found nor downloaded.
+_missing_data: list[str] = []
+
+
+def find_dataset() -> Path:
+    """The Fashion-MNIST folder exactly as the library finds it: `config.DATA_PATH` (the
+    `DATA_PATH` variable, or `~/.keras/datasets/fashion-mnist`), downloading missing files
+    with their checksums. Skips the calling test, with one reason for the whole session, when
+    the files are missing and cannot be downloaded."""
+    import config
+    from data import ensure_files
+
+    if _missing_data:
+        pytest.skip(_missing_data[0])
+    try:
+        return ensure_files(config.DATA_PATH)
+    except FileNotFoundError as error:
+        lines = str(error).splitlines()
+        _missing_data.append(
+            f"Fashion-MNIST is not in {config.DATA_PATH} and could not be downloaded "
+            f"({lines[1].strip() if len(lines) > 1 else lines[0]}). "
+            "Put the four official files there or set DATA_PATH to their folder."
+        )
+        pytest.skip(_missing_data[0])
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _missing_data:
+        terminalreporter.section("dataset missing", sep="!", red=True, bold=True)
+        terminalreporter.write_line(_missing_data[0])
+        terminalreporter.write_line("Every test that needs the images was skipped.")
 
 
 @pytest.fixture(scope="session")
 def data_path() -> Path:
-    """The real Fashion-MNIST files: DATA_PATH, ../shared/data/fashion-mnist beside the repo, or
-    the default data folder (downloaded there with checksums when missing)."""
-    import config
-    from data import ensure_files
-
-    if os.environ.get("DATA_PATH"):
-        path = Path(os.environ["DATA_PATH"])
-    elif DEFAULT_DATA_PATH.is_dir():
-        path = DEFAULT_DATA_PATH
-    else:
-        path = config.DATA_PATH
-    return ensure_files(path)
+    return find_dataset()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,13 @@
+import dataclasses
 import json
+import sys
 
 import nbformat
 import papermill
 import pytest
 
 import config
+from training.config import ExperimentConfig
 
 NOTEBOOK = config.REPO_ROOT / "experiment.ipynb"
 FIGURE_CELLS = ("sample-images", "augmentation-preview", "accuracy-curves", "confusion-matrix")
@@ -26,17 +29,50 @@ def test_committed_notebook_has_no_outputs():
     assert "parameters" in code_cells[0].metadata.get("tags", [])
 
 
+def parameters_cell() -> dict:
+    """The variables the committed parameters cell defines, with their values."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    namespace = {}
+    exec(notebook.cells[1].source, namespace)  # the parameters cell holds literals only
+    return {name: value for name, value in namespace.items() if name.isupper()}
+
+
+def test_every_train_flag_is_a_notebook_parameter_with_the_cli_default():
+    parameters = parameters_cell()
+    defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
+
+    assert parameters.pop("MODELS") == [defaults["model"]]
+    assert parameters == {
+        name.upper(): defaults[name] for name in ExperimentConfig.notebook_parameters()
+    }
+
+
+def current_interpreter_kernel(folder) -> str:
+    """A kernelspec that runs this very interpreter, found through JUPYTER_PATH, so the
+    notebook never runs in another environment's `python3` kernel."""
+    name = "fashion-mnist-lab-test"
+    spec = folder / "jupyter" / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec.joinpath("kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": name, "language": "python"})
+    )
+    return name
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, data_path):
     """The notebook run top to bottom on 1,000 training images for one epoch."""
     folder = tmp_path_factory.mktemp("notebook")
+    kernel = current_interpreter_kernel(folder)
     monkeypatch = pytest.MonkeyPatch()
     for name, path in {"RESULTS_PATH": folder / "results", "DL_MODELS_PATH": folder / "ckpt",
-                       "TB_LOGS_PATH": folder / "tb", "DATA_PATH": data_path}.items():
+                       "TB_LOGS_PATH": folder / "tb", "DATA_PATH": data_path,
+                       "JUPYTER_PATH": folder / "jupyter"}.items():
         monkeypatch.setenv(name, str(path))  # the kernel inherits this environment
     try:
         notebook = papermill.execute_notebook(
-            str(NOTEBOOK), str(folder / "executed.ipynb"), kernel_name="python3",
+            str(NOTEBOOK), str(folder / "executed.ipynb"), kernel_name=kernel,
             parameters={"MODELS": ["simple-cnn"], "EPOCHS": 1, "LIMIT_TRAIN": 1000,
                         "VAL_SIZE": 500},
             cwd=str(config.REPO_ROOT), progress_bar=False,
@@ -65,4 +101,14 @@ def test_notebook_compares_runs_and_reports_the_best(executed):
     comparison = cells["comparison"].outputs[-1]["data"]["text/html"]
     assert record["run_name"] in comparison and "Test acc (selected)" in comparison
     report = cells["best-report"].outputs[-1]["data"]["text/html"]
-    assert "Ankle boot" in report and "weighted avg" in report
+    assert "Ankle boot" in report and "weighted avg" in report and "NaN" not in report
+
+
+def test_notebook_runs_in_this_interpreter_and_prints_a_line_per_epoch(executed):
+    notebook, _ = executed
+    setup = "".join(output.get("text", "") for output in cells_by_tag(notebook)["setup"].outputs)
+    assert f"Python          {sys.executable}\n" in setup
+    training = next(cell for cell in notebook.cells if "run_experiment(config" in cell.source)
+    text = "".join(output.get("text", "") for output in training.outputs)
+    assert text.count("val_accuracy") == 1  # one line for the one epoch
+    assert "━" not in text  # no progress bar redrawn into the output

@@ -46,7 +46,25 @@ def test_epoch_scalars_match_the_run_record(tiny_run):
         assert event.step == 0  # Keras counts epochs from 0
         assert make_ndarray(event.tensor_proto).item() == pytest.approx(expected, rel=1e-5)
     (learning_rate,) = train.Tensors("epoch_learning_rate")
-    assert make_ndarray(learning_rate.tensor_proto).item() > 0
+    assert make_ndarray(learning_rate.tensor_proto).item() == pytest.approx(
+        epoch["learning_rate"], abs=1e-9
+    )
+
+
+def test_the_outcome_is_logged_as_scalars_and_text(tiny_run):
+    record = tiny_run.record
+    test = read_events(tiny_run.tensorboard_dir / "test")
+    tags = set(test.Tags()["tensors"])
+
+    for key in ("val_accuracy_final", "test_accuracy_final", "test_accuracy"):
+        (event,) = test.Tensors(f"outcome/{key}")
+        assert event.step == record["epochs_run"]
+        assert make_ndarray(event.tensor_proto).item() == pytest.approx(record[key], rel=1e-6)
+    assert "outcome/test_accuracy_swa" not in tags  # this one-epoch run had no SWA
+    (selected,) = test.Tensors("outcome/selected_weights")
+    assert make_ndarray(selected.tensor_proto).item() == record["selected_weights"].encode()
+    (kind,) = test.Tensors("outcome/run_kind")
+    assert make_ndarray(kind.tensor_proto).item().startswith(b"smoke run")
 
 
 def test_test_set_confusion_matrix_is_logged_as_an_image(tiny_run):

@@ -10,7 +10,17 @@ from tests.conftest import REPO_ROOT
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--lr", "-0.1"], "argument --lr: lr must be > 0. Received: lr=-0.1"),
+        (["--lr", "-0.1"], "argument --lr: lr must be finite and > 0. Received: lr=-0.1"),
+        (["--lr", "inf"], "argument --lr: lr must be finite and > 0. Received: lr=inf"),
+        (["--max-lr", "inf"], "argument --max-lr: max_lr must be finite and > 0"),
+        (["--swa-lr", "nan"], "argument --swa-lr: swa_lr must be finite and > 0"),
+        (["--weight-decay", "inf"], "argument --weight-decay: weight_decay must be finite"),
+        (["--cycle-epochs", "inf"], "argument --cycle-epochs: cycle_epochs must be finite"),
+        (["--seed", "-1"], "argument --seed: seed must be in [0, 2**32). Received: seed=-1"),
+        (
+            ["--lr-schedule", "swa", "--no-swa"],
+            "argument --lr-schedule: lr_schedule must be other than 'swa' with --no-swa",
+        ),
         (["--batch-size", "0"], "argument --batch-size: batch_size must be >= 1"),
         (
             ["--epochs", "5", "--swa-start", "9"],
@@ -57,13 +67,73 @@ def test_flags_map_onto_the_config():
             "0.25",
             "--limit-train",
             "500",
-            "--resume",
-            "old-run",
         ]
     )
     assert (config.model, config.swa, config.lr_schedule) == ("simple-cnn-bn", False, "triangular2")
     assert (config.horizontal_flip, config.limit_train) == (0.25, 500)
+    assert not resume
+
+
+def test_resume_takes_a_name_and_refuses_other_flags(capsys):
+    config, resume, _ = train.parse_config(["--resume", "old-run"])
     assert resume and config.run_name == "old-run"
+    with pytest.raises(SystemExit):
+        train.parse_config(["--resume", "old-run", "--epochs", "9", "--seed", "3"])
+    error = capsys.readouterr().err
+    assert "keeps the settings it was started with; remove --epochs, --seed" in error
+
+
+@pytest.mark.parametrize(
+    "argv, swa, schedule, start, freq",
+    [
+        ([], True, "swa", 6, 1),  # 7 epochs: the last quarter is averaged
+        (["--no-swa"], False, "cosine", None, None),
+        (["--epochs", "1"], False, "cosine", None, None),  # too short to average
+        (["--epochs", "3"], False, "cosine", None, None),
+        (["--epochs", "4"], True, "swa", 3, 1),
+        (["--epochs", "1", "--swa"], True, "swa", 1, 1),  # asked for explicitly
+        (["--epochs", "9", "--lr-schedule", "triangular"], True, "triangular", 4, 4),
+        (
+            ["--epochs", "9", "--lr-schedule", "exp_range", "--cycle-epochs", "1.5"],
+            True,
+            "exp_range",
+            3,
+            3,
+        ),
+    ],
+)
+def test_swa_and_schedule_defaults(argv, swa, schedule, start, freq):
+    resolved = train.parse_config(argv)[0].resolved()
+    assert (resolved.swa, resolved.lr_schedule) == (swa, schedule)
+    if swa:  # one snapshot per cycle, at its learning-rate minimum, for cyclical schedules
+        assert (resolved.swa_start, resolved.swa_freq) == (start, freq)
+
+
+def test_a_result_near_chance_gets_a_hint():
+    record = {
+        "test_accuracy": 0.1,
+        "epochs_run": 1,
+        "train_images": 2000,
+        "config": {"batch_size": 128},
+    }
+    assert "16 training steps are too few" in train.near_chance_hint(record)
+    assert train.near_chance_hint({**record, "test_accuracy": 0.7}) is None
+
+
+def test_help_loads_no_tensorflow_and_prints_no_noise():
+    code = "import sys, train; train.build_parser(); print('tensorflow' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "False", loaded.stderr
+    shown = subprocess.run(
+        [sys.executable, "train.py", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0 and shown.stderr == ""
 
 
 def test_help_runs_as_a_script():

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +15,14 @@ from training.hardware import (
     resolve_jit_compile,
     resolve_precision,
 )
-from training.schedules import CYCLIC_MODES
 
+NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads no TensorFlow
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
-LR_SCHEDULES = ("constant", "cosine", "swa", *CYCLIC_MODES)
+CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+LR_SCHEDULES = ("auto", "constant", "cosine", "swa", *CYCLIC_MODES)
+# SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
+# before averaging and at least two snapshots are averaged. Shorter runs turn it off by default.
+MIN_SWA_EPOCHS = 4
 # The default learning rate is tuned for Adam at this batch size; other batch sizes scale it.
 REFERENCE_LR = 1e-3
 REFERENCE_BATCH_SIZE = 128
@@ -48,24 +53,40 @@ class ExperimentConfig:
     )
     momentum: float = _flag("momentum for sgd", default=0.9)
     nesterov: bool = _flag("Nesterov momentum for sgd", default=True)
-    weight_decay: float = _flag("decoupled weight decay (0 disables)", default=0.0)
+    weight_decay: float = _flag(
+        "decoupled weight decay, w -= lr * weight_decay * w each step (Loshchilov & Hutter 2019); "
+        "0 disables. For SGD with momentum m it matches an L2 penalty of "
+        "weight_decay * (1 - m), e.g. the WRN paper's 5e-4 at m=0.9 is 5e-3 here",
+        default=0.0,
+    )
     epochs: int = _flag("number of training epochs", default=7)
     batch_size: int | None = _flag(
         "global training batch size; default: 128 on a CPU, 512 per GPU", default=None
     )
     lr_schedule: str = _flag(
-        "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017)",
-        default="swa",
+        "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017); "
+        "auto: swa with SWA on, cosine with it off",
+        default="auto",
         choices=LR_SCHEDULES,
     )
     max_lr: float = _flag("peak learning rate of the cyclical schedules", default=6e-3)
     cycle_epochs: float = _flag("epochs per half cycle of the cyclical schedules", default=2.0)
     clr_gamma: float = _flag("per-step decay of the exp_range schedule", default=0.99994)
-    swa: bool = _flag("average weights from --swa-start on (Izmailov et al. 2018)", default=True)
-    swa_start: int | None = _flag(
-        "first epoch (1-based) averaged; default: 75%% of --epochs, rounded up", default=None
+    swa: bool | None = _flag(
+        "average weights from --swa-start on (Izmailov et al. 2018); default: on from "
+        f"{MIN_SWA_EPOCHS} epochs",
+        default=None,
     )
-    swa_freq: int = _flag("epochs between SWA snapshots", default=1)
+    swa_start: int | None = _flag(
+        "first epoch (1-based) averaged; default: 75%% of --epochs, rounded up, or the end of "
+        "the first cycle of a cyclical schedule",
+        default=None,
+    )
+    swa_freq: int | None = _flag(
+        "epochs between SWA snapshots; default: 1, or one cycle (2 x --cycle-epochs) with a "
+        "cyclical schedule, so every snapshot is taken at the learning-rate minimum",
+        default=None,
+    )
     swa_lr: float | None = _flag(
         "learning rate while averaging (swa schedule); default: --lr / 10", default=None
     )
@@ -121,14 +142,27 @@ class ExperimentConfig:
             values["batch_size"] = default_batch_size(self.distribute)
         if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
             values["lr"] = scaled_learning_rate(self.optimizer, values["batch_size"])
-        if values["swa_start"] is None:
-            values["swa_start"] = max(1, -(-3 * self.epochs // 4))
+        if values["swa"] is None:
+            values["swa"] = self.epochs >= MIN_SWA_EPOCHS or self.swa_start is not None
+        if values["lr_schedule"] == "auto":
+            values["lr_schedule"] = "swa" if values["swa"] else "cosine"
+        values.update(self._swa_snapshot_defaults(values["lr_schedule"]))
         if values["swa_lr"] is None and values["lr"] is not None:
             values["swa_lr"] = values["lr"] / 10
         values["precision"] = resolve_precision(self.precision, self.model)
         values["augment_on"] = resolve_augment_on(self.augment_on)
         values["jit_compile"] = resolve_jit_compile(self.jit_compile)
         return ExperimentConfig(**values)
+
+    def _swa_snapshot_defaults(self, lr_schedule: str) -> dict:
+        """`swa_start` and `swa_freq` where unset. With a cyclical schedule, Izmailov et al.
+        take one snapshot per cycle at its learning-rate minimum: every 2 x `cycle_epochs`."""
+        cyclical = lr_schedule in CYCLIC_MODES and 0 < self.cycle_epochs < math.inf
+        cycle = max(1, round(2 * self.cycle_epochs)) if cyclical else None
+        start = self.swa_start
+        if start is None:
+            start = min(cycle, self.epochs) if cycle else max(1, -(-3 * self.epochs // 4))
+        return {"swa_start": start, "swa_freq": self.swa_freq or cycle or 1}
 
     def validate(self) -> "ExperimentConfig":
         """Raises ValueError naming the field and its allowed range; returns self."""
@@ -146,20 +180,28 @@ class ExperimentConfig:
         check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
         check(self.distribute in DISTRIBUTE, "distribute", f"one of {', '.join(DISTRIBUTE)}")
         check(self.augment_on in AUGMENT_ON, "augment_on", f"one of {', '.join(AUGMENT_ON)}")
-        check(self.lr is None or self.lr > 0, "lr", "> 0")
+        for name in ("lr", "max_lr", "swa_lr"):
+            value = getattr(self, name)
+            check(value is None or (math.isfinite(value) and value > 0), name, "finite and > 0")
         check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
-        check(self.weight_decay >= 0, "weight_decay", ">= 0")
+        check(
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            "weight_decay",
+            "finite and >= 0",
+        )
         check(self.epochs >= 1, "epochs", ">= 1")
         check(self.batch_size is None or self.batch_size >= 1, "batch_size", ">= 1")
         if self.lr_schedule in CYCLIC_MODES and self.lr is not None:
             check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr}) for a cyclical schedule")
-        check(self.cycle_epochs > 0, "cycle_epochs", "> 0")
+        check(0 < self.cycle_epochs < math.inf, "cycle_epochs", "finite and > 0")
         check(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
-        check(self.swa_freq >= 1, "swa_freq", ">= 1")
+        check(self.swa_freq is None or self.swa_freq >= 1, "swa_freq", ">= 1")
         if self.swa and self.swa_start is not None:
             check(1 <= self.swa_start <= self.epochs, "swa_start", f"in [1, epochs={self.epochs}]")
+        if self.lr_schedule == "swa":
+            check(self.swa is not False, "lr_schedule", "other than 'swa' with --no-swa")
         if self.swa_lr is not None and self.lr is not None:
-            check(0 < self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
+            check(self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
         for name in ("early_stopping", "reduce_lr_patience"):
             check(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 or unset")
         if self.reduce_lr_patience is not None:
@@ -172,6 +214,7 @@ class ExperimentConfig:
         for name in ("horizontal_flip", "random_erasing"):
             check(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
         check(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
+        check(0 <= self.seed < 2**32, "seed", "in [0, 2**32)")
         if self.limit_train is not None:
             available = 60_000 - self.val_size
             check(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
@@ -186,6 +229,12 @@ class ExperimentConfig:
                 "a plain folder name (no '/' and not starting with '.')",
             )
         return self
+
+    @classmethod
+    def notebook_parameters(cls) -> list[str]:
+        """Fields the notebook sets from its parameters cell, each as a capitalised variable
+        (`epochs` -> `EPOCHS`); the model comes from its `MODELS` list, the run name is made."""
+        return [f.name for f in dataclasses.fields(cls) if f.name not in ("model", "run_name")]
 
     def augmentation_settings(self) -> dict:
         names = (

@@ -1,4 +1,9 @@
-"""Runs one experiment from an `ExperimentConfig`: what `train.py` and the notebook both call."""
+"""Runs one experiment from an `ExperimentConfig`: what `train.py` and the notebook both call.
+
+`run_experiment` reads as its stages: resolve the configuration and the runtime, prepare the run's
+folders, build the data, build and compile the model, make the callbacks, train, evaluate and
+select the weights on validation, and write the record.
+"""
 
 import math
 import shutil
@@ -35,11 +40,11 @@ from evaluation.records import (
 )
 from models import build_model
 from training.callbacks import BestModelCheckpoint, HistoryRecorder, save_model_atomically
-from training.config import ExperimentConfig
+from training.config import MIN_SWA_EPOCHS, ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
 from training.optimizers import build_optimizer
-from training.swa import SWA
+from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
 
 EVAL_BATCH_SIZE = 512
 
@@ -68,37 +73,34 @@ class RunResult:
         return pd.DataFrame.from_dict(self.record["history"], orient="index")
 
 
-def _prepare_run_dir(config: ExperimentConfig, resume: bool) -> Path:
-    root = paths.RESULTS_PATH
-    if not resume:
-        name = config.run_name or default_run_name(config.model, config.optimizer)
-        return create_run_dir(root, name)
-    if not config.run_name:
-        raise ValueError("resume needs the name of the run to continue. Received: run_name=None")
-    run_dir = root / config.run_name
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(
-            f"Cannot resume {config.run_name!r}: {run_dir / 'config.json'} does not exist. "
-            f"Runs that can be resumed are folders under RESULTS_PATH={root}."
-        )
-    if (run_dir / "result.json").exists():
-        raise FileExistsError(
-            f"Run {config.run_name!r} is already complete ({run_dir / 'result.json'}); "
-            "start a new run instead of resuming it."
-        )
-    return run_dir
-
-
 def _evaluate(model, split: tuple[np.ndarray, np.ndarray]) -> Evaluation:
     return evaluate_model(model, split[0], split[1], CLASS_NAMES, batch_size=EVAL_BATCH_SIZE)
 
 
-def _log_confusion_to_tensorboard(tensorboard_dir: Path, png: bytes, step: int):
+OUTCOME_SCALARS = (
+    "val_accuracy_final",
+    "test_accuracy_final",
+    "val_accuracy_swa",
+    "test_accuracy_swa",
+    "test_accuracy",
+)
+
+
+def log_outcome_to_tensorboard(tensorboard_dir: Path, record: dict, confusion_png: bytes):
+    """The run's outcome at its last epoch, under the `test` run: the accuracies of the final and
+    SWA weights (`outcome/...`), which weights were selected, a smoke-run mark, and the selected
+    weights' confusion matrix."""
+    step = record["epochs_run"]
     writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
     with writer.as_default():
-        tf.summary.image(
-            "confusion_matrix", tf.expand_dims(tf.image.decode_png(png, 4), 0), step=step
-        )
+        for key in OUTCOME_SCALARS:
+            if record.get(key) is not None:
+                tf.summary.scalar(f"outcome/{key}", record[key], step=step)
+        kind = "smoke run (--limit-train): not comparable" if record["smoke_run"] else "full run"
+        tf.summary.text("outcome/selected_weights", record["selected_weights"], step=step)
+        tf.summary.text("outcome/run_kind", kind, step=step)
+        image = tf.expand_dims(tf.image.decode_png(confusion_png, 4), 0)
+        tf.summary.image("confusion_matrix", image, step=step)
     writer.close()
 
 
@@ -133,46 +135,108 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
     return model
 
 
-def run_experiment(
-    config: ExperimentConfig,
-    resume: bool = False,
-    data: FashionMNIST | None = None,
-    verbose: int | str = "auto",
-) -> RunResult:
-    """Trains `config.model`, selects on the validation split and evaluates the test set once.
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; `run_name` is the name to pass to `--resume`."""
 
-    Writes `RESULTS_PATH/<run>/` (config.json, history.json, result.json, report.csv,
-    confusion.png), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy, final.keras,
-    swa.keras, and the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
-    With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
-    completed epoch.
-    """
-    run_started = time.perf_counter()
-    config = config.resolved().validate()
+    def __init__(self, run_name: str):
+        super().__init__(run_name)
+        self.run_name = run_name
+
+
+@dataclass
+class RunFolders:
+    """Where one run writes: its record, its checkpoints and its TensorBoard logs."""
+
+    run_dir: Path
+    checkpoint_dir: Path
+    tensorboard_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.checkpoint_dir / "backup"
+
+
+@dataclass
+class RunData:
+    """The run's splits as arrays, and the batched datasets that `fit` reads."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    train_ds: tf.data.Dataset
+    val_ds: tf.data.Dataset
+    steps_per_epoch: int
+
+    def batches_without_augmentation(self) -> tf.data.Dataset:
+        """The training images in order, unaugmented: what BatchNorm statistics are taken on."""
+        return make_dataset(*self.train, EVAL_BATCH_SIZE)
+
+
+def _interrupted_run_dir(run_name: str | None) -> Path:
+    root = paths.RESULTS_PATH
+    if not run_name:
+        raise ValueError("resume needs the name of the run to continue. Received: run_name=None")
+    run_dir = root / run_name
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(
+            f"Cannot resume {run_name!r}: {run_dir / 'config.json'} does not exist. "
+            f"Runs that can be resumed are folders under RESULTS_PATH={root}."
+        )
+    if (run_dir / "result.json").exists():
+        raise FileExistsError(
+            f"Run {run_name!r} is already complete ({run_dir / 'result.json'}); "
+            "start a new run instead of resuming it."
+        )
+    return run_dir
+
+
+def resolve_config(config: ExperimentConfig, resume: bool) -> ExperimentConfig:
+    """The settings the run trains with. A resumed run takes those stored when it started, so its
+    strategy, seed and determinism are the interrupted run's, not the command line's."""
+    if resume:
+        run_dir = _interrupted_run_dir(config.run_name)
+        return ExperimentConfig.from_json(run_dir / "config.json").validate()
+    return config.resolved().validate()
+
+
+def set_up_runtime(config: ExperimentConfig):
+    """The distribution strategy, then seeds and determinism; returns the strategy."""
     strategy = make_strategy(config.distribute)  # first: collective ops need a fresh runtime
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    return strategy
 
-    data = data if data is not None else load_fashion_mnist()
-    run_dir = _prepare_run_dir(config, resume)
-    run_name = run_dir.name
+
+def prepare_run_folders(config: ExperimentConfig, resume: bool) -> RunFolders:
+    """A new run gets a free name and its `config.json`; a resumed run keeps its folders."""
     if resume:
-        config = ExperimentConfig.from_json(run_dir / "config.json")
+        run_dir = _interrupted_run_dir(config.run_name)
     else:
-        config.run_name = run_name
+        smoke = "-smoke" if config.limit_train is not None else ""
+        name = config.run_name or default_run_name(config.model, config.optimizer + smoke)
+        run_dir = create_run_dir(paths.RESULTS_PATH, name)
+        config.run_name = run_dir.name
         atomic_write_json(run_dir / "config.json", config.to_dict())
-    checkpoint_dir = paths.DL_MODELS_PATH / run_name
-    tensorboard_dir = paths.TB_LOGS_PATH / run_name
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    backup_dir = checkpoint_dir / "backup"
+    folders = RunFolders(
+        run_dir, paths.DL_MODELS_PATH / run_dir.name, paths.TB_LOGS_PATH / run_dir.name
+    )
+    folders.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    return folders
 
+
+def build_data(config: ExperimentConfig, data: FashionMNIST) -> RunData:
+    """The seeded, stratified split and its datasets; augmentation in the `tf.data` map only when
+    `config.augment_on` is "dataset" (otherwise the train step augments)."""
     train_idx, val_idx = train_val_split(
         data.y_train, config.val_size, config.seed, config.limit_train
     )
     train = (data.x_train[train_idx], data.y_train[train_idx])
     val = (data.x_train[val_idx], data.y_train[val_idx])
-    test = (data.x_test, data.y_test)
     augmentation = (
         build_augmentation(**config.augmentation_settings(), seed=config.seed)
         if config.augment_on == "dataset"
@@ -181,14 +245,23 @@ def run_experiment(
     train_ds = make_dataset(
         *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
     )
-    val_ds = make_dataset(*val, EVAL_BATCH_SIZE)
-    steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
+    return RunData(
+        train=train,
+        val=val,
+        test=(data.x_test, data.y_test),
+        train_ds=train_ds,
+        val_ds=make_dataset(*val, EVAL_BATCH_SIZE),
+        steps_per_epoch=math.ceil(len(train[0]) / config.batch_size),
+    )
 
-    model = build_compiled_model(config, strategy, steps_per_epoch)
 
-    history = HistoryRecorder(run_dir / "history.json")
+def build_callbacks(config: ExperimentConfig, folders: RunFolders):
+    """Returns (history recorder, SWA or None, every callback in the order `fit` runs them)."""
+    history = HistoryRecorder(folders.run_dir / "history.json")
     best_so_far, _ = history.best("val_accuracy")
-    swa = SWA(config.swa_start, config.swa_freq, state_dir=backup_dir) if config.swa else None
+    swa = None
+    if config.swa:
+        swa = SWA(config.swa_start, config.swa_freq, state_dir=folders.backup_dir)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         *([swa] if swa else []),
@@ -196,10 +269,10 @@ def run_experiment(
         # Kept until the record is written, so a run that dies while being evaluated resumes
         # without training again.
         keras.callbacks.BackupAndRestore(
-            str(backup_dir), double_checkpoint=True, delete_checkpoint=False
+            str(folders.backup_dir), double_checkpoint=True, delete_checkpoint=False
         ),
-        BestModelCheckpoint(checkpoint_dir / "best.keras", "val_accuracy", best=best_so_far),
-        keras.callbacks.TensorBoard(str(tensorboard_dir)),
+        BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
+        keras.callbacks.TensorBoard(str(folders.tensorboard_dir)),
     ]
     if config.early_stopping:
         callbacks.append(
@@ -213,20 +286,32 @@ def run_experiment(
                 monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience
             )
         )
+    return history, swa, callbacks
 
+
+def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose) -> float:
+    """`model.fit` over the run's epochs; returns the seconds it took."""
     started = time.perf_counter()
     model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose
+        run_data.train_ds,
+        validation_data=run_data.val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the dataset reshuffles itself every epoch
     )
-    fit_seconds = time.perf_counter() - started
+    return time.perf_counter() - started
 
+
+def training_record(config, folders, model, strategy, run_data, history) -> dict:
+    """The record's fields known when training ends: settings, sizes, per-epoch history."""
     epochs = history.epochs
-    losses = [epochs[e].get("loss") for e in sorted(epochs)]
-    failed_epoch = next((e for e, loss in zip(sorted(epochs), losses) if loss is None), None)
+    failed_epoch = next((e for e in sorted(epochs) if epochs[e].get("loss") is None), None)
     best_val, best_epoch = history.best("val_accuracy")
     train_seconds = sum(logs["seconds"] for logs in epochs.values())
+    train_images = len(run_data.train[0])
     record = {
-        "run_name": run_name,
+        "run_name": folders.name,
         "status": "failed" if failed_epoch else "completed",
         "model": config.model,
         "optimizer": config.optimizer,
@@ -235,61 +320,139 @@ def run_experiment(
         "smoke_run": config.limit_train is not None,
         "params": int(model.count_params()),
         "replicas": strategy.num_replicas_in_sync,
-        "train_images": len(train[0]),
-        "val_images": len(val[0]),
+        "train_images": train_images,
+        "val_images": len(run_data.val[0]),
         "epochs_run": len(epochs),
         "best_val_accuracy": best_val,
         "best_epoch": best_epoch,
         "history": {str(e): epochs[e] for e in sorted(epochs)},
         "train_seconds": train_seconds,
-        "images_per_second": len(train[0]) * len(epochs) / train_seconds if train_seconds else None,
+        "images_per_second": train_images * len(epochs) / train_seconds if train_seconds else None,
         "finished": utc_now(),
         "system": system_info(),
     }
-    evaluation = None
     if failed_epoch:
         record.update(
             failed_epoch=failed_epoch,
             test_accuracy=None,
             error=f"loss became NaN or infinite in epoch {failed_epoch}",
         )
-    else:
-        final_eval = _evaluate(model, test)
-        record["val_accuracy_final"] = _evaluate(model, val).accuracy
-        record["test_accuracy_final"] = final_eval.accuracy
-        save_model_atomically(model, checkpoint_dir / "final.keras")
-        evaluation, selected = final_eval, "final"
-        final_weights = model.get_weights()
-        if swa is not None and swa.apply(make_dataset(*train, EVAL_BATCH_SIZE)):
-            swa_eval = _evaluate(model, test)
-            record["val_accuracy_swa"] = _evaluate(model, val).accuracy
-            record["test_accuracy_swa"] = swa_eval.accuracy
-            record["swa_epochs"] = swa.snapshot_epochs
-            save_model_atomically(model, checkpoint_dir / "swa.keras")
-            if record["val_accuracy_swa"] >= record["val_accuracy_final"]:
-                evaluation, selected = swa_eval, "swa"
-            else:  # the returned model holds the selected weights
-                model.set_weights(final_weights)
-        record["selected_weights"] = selected  # chosen on validation accuracy, never on test
-        record["test_accuracy"] = evaluation.accuracy
-        atomic_write_text(run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
-        png = figure_to_png(
-            confusion_figure(
-                evaluation.confusion, CLASS_NAMES, f"{run_name} ({selected} weights), test set"
-            )
+    return record
+
+
+def _settle_batchnorm(model, run_data: RunData, record: dict, say) -> None:
+    """Short runs end before BatchNorm's moving averages forget their initial values (momentum
+    0.99 keeps 0.99**steps of them): their statistics are recomputed on the training set."""
+    steps = record["epochs_run"] * run_data.steps_per_epoch
+    if batchnorm_statistics_settled(model, steps):
+        return
+    say(f"Recomputing BatchNorm statistics of the final weights: {steps} steps are too few.")
+    recompute_batchnorm_statistics(model, run_data.batches_without_augmentation())
+    record["final_batchnorm_recomputed"] = True
+
+
+def evaluate_and_select(model, run_data, swa, folders, record, say) -> Evaluation:
+    """Scores the final and the SWA weights on validation and test, keeps the better on
+    validation (never on test) in `model`, saves each as a checkpoint; returns its evaluation."""
+    _settle_batchnorm(model, run_data, record, say)
+    say("Evaluating the final weights on the validation and test sets.")
+    final_eval = _evaluate(model, run_data.test)
+    record["val_accuracy_final"] = _evaluate(model, run_data.val).accuracy
+    record["test_accuracy_final"] = final_eval.accuracy
+    save_model_atomically(model, folders.checkpoint_dir / "final.keras")
+    evaluation, selected = final_eval, "final"
+    final_weights = model.get_weights()
+    if swa is not None and swa.count:
+        say(
+            f"Loading the SWA average of epochs {swa.snapshot_epochs} and recomputing BatchNorm "
+            f"statistics on {len(run_data.train[0]):,} training images."
         )
-        atomic_write_bytes(run_dir / "confusion.png", png)
-        _log_confusion_to_tensorboard(tensorboard_dir, png, step=len(epochs))
-        record["confusion_matrix"] = evaluation.confusion.tolist()
-        if hasattr(model, "reconstruct"):  # capsule networks decode their class capsules
-            images = test[0][:10]
-            atomic_write_bytes(
-                run_dir / "reconstructions.png",
-                figure_to_png(reconstruction_figure(images, model.reconstruct(images))),
-            )
+        swa.apply(run_data.batches_without_augmentation())
+        say("Evaluating the SWA weights on the validation and test sets.")
+        swa_eval = _evaluate(model, run_data.test)
+        record["val_accuracy_swa"] = _evaluate(model, run_data.val).accuracy
+        record["test_accuracy_swa"] = swa_eval.accuracy
+        record["swa_epochs"] = swa.snapshot_epochs
+        save_model_atomically(model, folders.checkpoint_dir / "swa.keras")
+        if record["val_accuracy_swa"] >= record["val_accuracy_final"]:
+            evaluation, selected = swa_eval, "swa"
+        else:  # the returned model holds the selected weights
+            model.set_weights(final_weights)
+    record["selected_weights"] = selected  # chosen on validation accuracy, never on test
+    record["test_accuracy"] = evaluation.accuracy
+    record["confusion_matrix"] = evaluation.confusion.tolist()
+    return evaluation
+
+
+def write_test_outputs(model, evaluation, run_data, folders, record) -> None:
+    """The selected weights' report, confusion matrix (file and TensorBoard), the outcome
+    scalars in TensorBoard, and reconstructions for capsule networks."""
+    atomic_write_text(folders.run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
+    title = f"{folders.name} ({record['selected_weights']} weights), test set"
+    png = figure_to_png(confusion_figure(evaluation.confusion, CLASS_NAMES, title))
+    atomic_write_bytes(folders.run_dir / "confusion.png", png)
+    log_outcome_to_tensorboard(folders.tensorboard_dir, record, png)
+    if hasattr(model, "reconstruct"):  # capsule networks decode their class capsules
+        images = run_data.test[0][:10]
+        atomic_write_bytes(
+            folders.run_dir / "reconstructions.png",
+            figure_to_png(reconstruction_figure(images, model.reconstruct(images))),
+        )
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    resume: bool = False,
+    data: FashionMNIST | None = None,
+    verbose: int | str = "auto",
+) -> RunResult:
+    """Trains `config.model`, selects on the validation split and evaluates the test set once.
+
+    Writes `RESULTS_PATH/<run>/` (config.json, history.json, result.json, report.csv,
+    confusion.png), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy, final.keras,
+    swa.keras, and the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
+    With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
+    completed epoch with the settings it was started with.
+    """
+    run_started = time.perf_counter()
+    say = print if verbose else _silent
+    requested = config
+    config = resolve_config(config, resume)
+    strategy = set_up_runtime(config)
+    data = data if data is not None else load_fashion_mnist()
+    folders = prepare_run_folders(config, resume)
+    _explain_defaults(requested, config, resume, say)
+    run_data = build_data(config, data)
+    model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
+    history, swa, callbacks = build_callbacks(config, folders)
+    try:
+        fit_seconds = train(model, run_data, config, callbacks, verbose)
+    except KeyboardInterrupt as interrupt:
+        raise RunInterrupted(folders.name) from interrupt
+
+    record = training_record(config, folders, model, strategy, run_data, history)
+    evaluation = None
+    if record["status"] == "completed":
+        evaluation = evaluate_and_select(model, run_data, swa, folders, record, say)
+        write_test_outputs(model, evaluation, run_data, folders, record)
     record["fit_seconds"] = fit_seconds
     # From the call to the record: data loading, model building, training and evaluation.
     record["wall_seconds"] = time.perf_counter() - run_started
-    atomic_write_json(run_dir / "result.json", record)
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    return RunResult(record, run_dir, checkpoint_dir, tensorboard_dir, model, evaluation)
+    atomic_write_json(folders.run_dir / "result.json", record)
+    shutil.rmtree(folders.backup_dir, ignore_errors=True)
+    return RunResult(
+        record, folders.run_dir, folders.checkpoint_dir, folders.tensorboard_dir, model, evaluation
+    )
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+def _explain_defaults(requested: ExperimentConfig, config: ExperimentConfig, resume, say) -> None:
+    """Says which default a short run changed, so a 1-epoch result is not mistaken for SWA's."""
+    if not resume and requested.swa is None and not config.swa:
+        say(
+            f"SWA is off: {config.epochs} epoch(s) leave no room to train before averaging "
+            f"(it is on by default from {MIN_SWA_EPOCHS} epochs; --swa turns it on)."
+        )

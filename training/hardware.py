@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-import tensorflow as tf
+from quiet_tensorflow import import_tensorflow
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 AUGMENT_ON = ("auto", "dataset", "model")
+DISTRIBUTE = ("none", "mirrored", "multi-worker")
 
 # Model families whose depthwise convolutions train slower in bfloat16 than in float32 on a CPU
 # with AVX512-BF16 (oneDNN): see results/benchmarks/throughput-mobilenet-v2-*.json and
@@ -22,7 +23,7 @@ GPU_BATCH_SIZE = 512  # per GPU
 
 
 def gpus() -> list:
-    return tf.config.list_physical_devices("GPU")
+    return import_tensorflow().config.list_physical_devices("GPU")
 
 
 def has_gpu() -> bool:
@@ -40,6 +41,7 @@ def cpu_has_native_bf16() -> bool:
 
 def gpu_supports_bf16() -> bool:
     """True when every GPU has compute capability 8.0 or newer (Ampere, Hopper and later)."""
+    tf = import_tensorflow()
     details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus()]
     return all(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details)
 
@@ -78,13 +80,11 @@ def resolve_jit_compile(jit_compile: bool | None) -> bool:
     return has_gpu() if jit_compile is None else jit_compile
 
 
-DISTRIBUTE = ("none", "mirrored", "multi-worker")
-
-
-def make_strategy(distribute: str) -> tf.distribute.Strategy:
+def make_strategy(distribute: str):
     """`none`: the default (one device); `mirrored`: every local GPU, or every logical CPU when
     there is no GPU; `multi-worker`: MultiWorkerMirroredStrategy with the cluster in `TF_CONFIG`.
     """
+    tf = import_tensorflow()
     if distribute == "none":
         return tf.distribute.get_strategy()
     if distribute == "mirrored":

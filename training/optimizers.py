@@ -2,8 +2,8 @@
 
 import keras
 
-from training.config import ExperimentConfig
-from training.schedules import CYCLIC_MODES, CyclicalLearningRate, SWALearningRate
+from training.config import CYCLIC_MODES, ExperimentConfig
+from training.schedules import CyclicalLearningRate, SWALearningRate
 
 
 def build_schedule(config: ExperimentConfig, steps_per_epoch: int):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+from training.config import CYCLIC_MODES
 
 
 @keras.saving.register_keras_serializable(package="fmlab")

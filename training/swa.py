@@ -7,6 +7,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# Below this fraction of their initial values, moving averages count as forgotten.
+SETTLED_INITIAL_WEIGHT = 0.01
+
+
+def batchnorm_layers(model: keras.Model) -> list:
+    # _flatten_layers also reaches BatchNorm inside nested models and custom blocks.
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
+def batchnorm_statistics_settled(model: keras.Model, steps: int) -> bool:
+    """Whether `steps` training steps have moved every BatchNorm layer's moving statistics away
+    from their initial values (mean 0, variance 1): momentum**steps below 1%."""
+    return all(layer.momentum**steps < SETTLED_INITIAL_WEIGHT for layer in batchnorm_layers(model))
+
 
 def recompute_batchnorm_statistics(model: keras.Model, dataset, max_batches: int | None = None):
     """Recomputes every BatchNorm layer's moving statistics with one pass over `dataset`.
@@ -18,12 +36,7 @@ def recompute_batchnorm_statistics(model: keras.Model, dataset, max_batches: int
     momentum 0 it leaves each batch's statistics in the moving variables, which are averaged
     here. Returns the number of batches used.
     """
-    # _flatten_layers also reaches BatchNorm inside nested models and custom blocks.
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    layers = batchnorm_layers(model)
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]

@@ -6,7 +6,7 @@ import pytest
 
 from training import ExperimentConfig, run_experiment
 
-SMOKE = dict(epochs=2, limit_train=400, val_size=200, batch_size=64, seed=1)
+SMOKE = dict(epochs=2, limit_train=400, val_size=200, batch_size=64, seed=1, swa=True)
 
 
 @pytest.fixture(scope="module")
