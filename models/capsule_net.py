@@ -70,7 +70,12 @@ class CapsuleLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="fmlab")
 class Squash(keras.layers.Layer):
-    """Applies `squash` to the vectors along the last axis."""
+    """Applies `squash` to the vectors along the last axis, in float32 unless given a `dtype`
+    (see `ClassCapsules`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
 
     def call(self, inputs):
         return squash(inputs)
@@ -88,6 +93,10 @@ class ClassCapsules(keras.layers.Layer):
     coefficients c_ij = softmax_j(b_ij), the outputs v_j = squash(sum_i c_ij u_j|i), and (except
     after the last one) raises b_ij by the agreement u_j|i . v_j.
 
+    The layer computes in float32 unless given a `dtype`, also under a mixed precision policy:
+    the agreements accumulate into the routing logits over hundreds of input capsules, which
+    bfloat16's 8-bit mantissa would round to a few significant digits.
+
     Args:
         num_capsules: number of output capsules (one per class).
         capsule_dim: dimension of each output capsule.
@@ -97,6 +106,7 @@ class ClassCapsules(keras.layers.Layer):
     """
 
     def __init__(self, num_capsules, capsule_dim, routing_iterations=3, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if routing_iterations < 1:
             raise ValueError(
@@ -120,7 +130,9 @@ class ClassCapsules(keras.layers.Layer):
     def route(self, inputs):
         """Returns the output capsules and the final coupling coefficients, which have shape
         (batch, num_inputs, num_capsules) and sum to 1 over the output capsules."""
-        predictions = ops.einsum("bid,ijkd->bijk", inputs, ops.cast(self.kernel, inputs.dtype))
+        inputs = ops.cast(inputs, self.compute_dtype)  # also when called without __call__
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        predictions = ops.einsum("bid,ijkd->bijk", inputs, kernel)
         logits = ops.zeros_like(predictions[..., 0])
         for iteration in range(self.routing_iterations):
             coefficients = ops.softmax(logits, axis=-1)

@@ -164,3 +164,37 @@ def test_input_size_resizes_images_and_reconstructions(real_batch):
 def test_rejects_images_too_small_for_two_9x9_convolutions():
     with pytest.raises(ValueError, match="Received: input_shape="):
         CapsuleNet(input_shape=(16, 16, 1))
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+def test_routing_and_squash_run_in_float32_under_mixed_precision(mixed_bfloat16, real_batch):
+    mixed = small_capsule_net()
+    keras.mixed_precision.set_global_policy("float32")
+    reference = small_capsule_net()
+    reference.set_weights(mixed.get_weights())
+    images = real_batch[0][:8]
+
+    assert mixed.get_layer("primary_conv").compute_dtype == "bfloat16"
+    assert mixed.get_layer("primary_capsules").compute_dtype == "float32"
+    assert mixed.get_layer("class_capsules").compute_dtype == "float32"
+    assert mixed.get_layer("class_capsules").kernel.dtype == "float32"
+    features = mixed.capsule_features(images)
+    assert features["primary_capsules"].dtype == "float32"
+    assert features["class_capsules"].dtype == "float32"
+    # Given the same primary capsules, routing matches float32 to the last bit (bfloat16 routing
+    # is off by about 1%); the whole model differs only through its bfloat16 convolutions.
+    primary_capsules = reference.capsule_features(images)["primary_capsules"]
+    np.testing.assert_allclose(
+        mixed.get_layer("class_capsules")(primary_capsules),
+        reference.get_layer("class_capsules")(primary_capsules),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(mixed(images), reference(images), atol=5e-3)
