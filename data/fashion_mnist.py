@@ -123,6 +123,12 @@ def ensure_files(directory: Path | None = None, download: bool = True) -> Path:
     md5 differs from the official sum is never used: the error says how to get a fresh copy.
     """
     directory = Path(directory or config.DATA_PATH)
+    if directory.exists() and not directory.is_dir():
+        raise FileNotFoundError(
+            f"The dataset path {directory} is a file, but it must be a folder: the one that holds "
+            f"(or will receive) the four Fashion-MNIST files ({', '.join(FILES)}). Set DATA_PATH "
+            "to that folder."
+        )
     for name, md5 in FILES.items():
         path = directory / name
         if not path.exists():

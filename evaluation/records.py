@@ -3,8 +3,9 @@
 import json
 import os
 import platform
+import secrets
+import stat
 import subprocess
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -17,22 +18,39 @@ PACKAGES = ("tensorflow", "keras", "numpy", "scikit-learn", "pandas")
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes `data` to a temporary file beside `path`, then renames it over `path`.
 
-    A crash leaves either the old file or the new one, never a partial file.
+    A crash leaves either the old file or the new one, never a partial file. A new file gets the
+    mode any new file gets (0o666 less the umask), so results in a shared or bind-mounted folder
+    are as readable as files written any other way; a replaced file keeps its mode.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    temporary, descriptor = _create_temporary(path)
     try:
         with os.fdopen(descriptor, "wb") as file:
+            if path.exists():
+                os.fchmod(file.fileno(), stat.S_IMODE(path.stat().st_mode))
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[Path, int]:
+    """A new, empty file beside `path` and its descriptor, opened for writing.
+
+    Unlike `tempfile.mkstemp` (always mode 0o600), the file is created with mode 0o666 so that the
+    kernel applies the umask and any default ACL of the folder.
+    """
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Could not create a temporary file beside {path}.")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

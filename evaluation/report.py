@@ -4,10 +4,12 @@
     python -m evaluation.report --results results --images images --readme README.md
 
 Reads `<results>/<run>/result.json` for every run folder (folders without one, such as
-`benchmarks/`, are not runs). A record that cannot be read or lacks a required key is named on
-stderr and skipped. Smoke runs (`--limit-train`) and failed runs are listed but not ranked. Runs
-are ranked by the test accuracy of their selected weights; the weights themselves were chosen on
-the validation split when each run finished.
+`benchmarks/`, are not runs). A record that cannot be read, or lacks a field the report reads or
+holds it with the wrong type or a NaN, is named on stderr with the reason and skipped. Smoke
+runs (`--limit-train`) and failed runs are listed but not ranked. The leaderboard is sorted by
+the test accuracy of each run's selected weights, which were chosen on the validation split when
+the run finished; the best run (its classification report and confusion matrix) is the one
+whose selected weights have the highest validation accuracy.
 
 The outputs depend on the records alone: rows are sorted, numbers have fixed formats, nothing
 holds the time of writing, and PNGs carry no software version, so regenerating from the same
@@ -38,16 +40,29 @@ AUGMENTATION_KNOBS = (
 )
 
 _NUMBER = (int, float)
-RECORD_KEYS = {"run_name": str, "status": str, "smoke_run": bool}
-# Needed only by ranked runs: failed and smoke runs are listed by name alone.
-RANKED_RECORD_KEYS = {
+_OPTIONAL_NUMBER = (int, float, type(None))
+SELECTABLE_WEIGHTS = ("final", "swa")
+# Every field the report reads, by dotted path (one level of nesting) and JSON type. Required
+# by every record:
+RECORD_FIELDS = {"run_name": str, "status": str, "smoke_run": bool}
+# Read from any record that has them: why a run failed, a smoke run's subset size.
+OPTIONAL_FIELDS = {"error": str, "config": dict, "config.limit_train": (int, type(None))}
+# Required by ranked runs (completed, not smoke), which fill the leaderboard and the seed table.
+RANKED_FIELDS = {
     "model": str,
     "optimizer": str,
     "config": dict,
+    "config.lr_schedule": str,
+    "config.lr": _NUMBER,
+    "config.swa": bool,
+    "config.swa_start": int,
+    "config.epochs": int,
+    **{f"config.{knob}": _NUMBER for knob in AUGMENTATION_KNOBS},
     "params": int,
     "epochs_run": int,
     "best_val_accuracy": _NUMBER,
     "history": dict,
+    "train_seconds": _NUMBER,
     "wall_seconds": _NUMBER,
     "finished": str,
     "system": dict,
@@ -56,58 +71,110 @@ RANKED_RECORD_KEYS = {
     "selected_weights": str,
     "confusion_matrix": list,
 }
-RANKED_CONFIG_KEYS = ("lr_schedule", "lr", "swa", "swa_start", "epochs", *AUGMENTATION_KNOBS)
+# Read from ranked runs when present (SWA runs, records that hold the selected weights' val).
+RANKED_OPTIONAL_FIELDS = {
+    "test_accuracy_swa": _OPTIONAL_NUMBER,
+    "val_accuracy_final": _OPTIONAL_NUMBER,
+    "val_accuracy_swa": _OPTIONAL_NUMBER,
+    "system.hardware": str,
+}
 NUMERIC_COLUMNS = (
-    "Epochs", "Params", "Val acc (best)", "Test acc (final)", "Test acc (SWA)",
-    "Test acc (selected)", "Wall time",
+    "Epochs", "Params", "Val acc (best)", "Val acc (selected)", "Test acc (final)",
+    "Test acc (SWA)", "Test acc (selected)", "Wall time",
 )
 
 
 def record_problems(record) -> list[str]:
-    """What keeps `record` out of the report: missing keys or values of the wrong type."""
+    """What keeps `record` out of the report: missing fields, values of the wrong type, NaN or
+    infinite numbers, unknown selected weights, a malformed history or confusion matrix."""
     if not isinstance(record, dict):
-        return [f"expected a JSON object, found {type(record).__name__}"]
-    required = dict(RECORD_KEYS)
-    if record.get("status") == "completed" and record.get("smoke_run") is False:
-        required |= RANKED_RECORD_KEYS
-    problems = [f"missing key {key!r}" for key in required if key not in record]
-    problems += [
-        f"{key!r} is {type(record[key]).__name__}, expected {_type_names(kind)}"
-        for key, kind in required.items()
-        if key in record and not _is_instance(record[key], kind)
-    ]
-    if not problems and "config" in required:
-        problems += [f"missing key 'config.{key}'" for key in RANKED_CONFIG_KEYS
-                     if key not in record["config"]]
+        return [f"expected a JSON object, found {_json_type(record)}"]
+    problems = _field_problems(record, RECORD_FIELDS, required=True)
+    problems += _field_problems(record, OPTIONAL_FIELDS, required=False)
+    if problems or record["status"] != "completed" or record["smoke_run"]:
+        return problems
+    problems = _field_problems(record, RANKED_FIELDS, required=True)
+    problems += _field_problems(record, RANKED_OPTIONAL_FIELDS, required=False)
+    return problems or _content_problems(record)
+
+
+def _field_problems(record: dict, fields: dict, required: bool) -> list[str]:
+    problems = []
+    for name, kind in fields.items():
+        parent, _, key = name.rpartition(".")
+        container = record.get(parent) if parent else record
+        if not isinstance(container, dict):
+            continue  # a missing or malformed parent is reported as such
+        if key in container:
+            problems += _value_problems(name, container[key], kind)
+        elif required:
+            problems.append(f"missing key {name!r}")
     return problems
+
+
+def _content_problems(record: dict) -> list[str]:
+    problems = []
+    if record["selected_weights"] not in SELECTABLE_WEIGHTS:
+        problems.append(f"'selected_weights' is {record['selected_weights']!r}, expected "
+                        f"{' or '.join(map(repr, SELECTABLE_WEIGHTS))}")
+    for epoch, logs in record["history"].items():
+        if not epoch.isdigit():
+            problems.append(f"'history' has the key {epoch!r}, expected epoch numbers")
+        elif not isinstance(logs, dict):
+            problems += _value_problems(f"history.{epoch}", logs, dict)
+        elif "val_accuracy" in logs:
+            problems += _value_problems(f"history.{epoch}.val_accuracy", logs["val_accuracy"],
+                                        _OPTIONAL_NUMBER)
+    size = len(CLASS_NAMES)
+    rows = record["confusion_matrix"]
+    if len(rows) != size or not all(isinstance(row, list) and len(row) == size for row in rows):
+        problems.append(f"'confusion_matrix' is not {size} rows of {size} counts")
+    elif not all(_is_instance(count, int) and count >= 0 for row in rows for count in row):
+        problems.append("'confusion_matrix' holds a count that is not a non-negative integer")
+    return problems
+
+
+def _value_problems(name: str, value, kind) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{name!r} is {'NaN' if math.isnan(value) else 'infinite'}"]
+    if _is_instance(value, kind):
+        return []
+    return [f"{name!r} is {_json_type(value)}, expected {_type_names(kind)}"]
 
 
 def _is_instance(value, kind) -> bool:
     # JSON true/false are Python bools, which are also ints: never accept them as numbers.
     if isinstance(value, bool) and kind is not bool:
         return False
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
     return isinstance(value, kind)
+
+
+def _json_type(value) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _type_names(kind) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+
+
+def read_record(path: Path) -> tuple[dict | None, str | None]:
+    """The record in `path` and None, or None and why the report cannot use it."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, f"unreadable ({error})"
+    problems = record_problems(record)
+    return (None, "; ".join(problems)) if problems else (record, None)
 
 
 def read_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
     """Valid records in run-folder order, and (path, reason) for each record that is not valid."""
     records, skipped = [], []
     for path in sorted(Path(results_dir).glob("*/result.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            skipped.append((path, f"unreadable ({error})"))
-            continue
-        problems = record_problems(record)
-        if problems:
-            skipped.append((path, "; ".join(problems)))
+        record, problem = read_record(path)
+        if problem:
+            skipped.append((path, problem))
         else:
             records.append(record)
     return records, skipped
@@ -133,8 +200,20 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
 
 
 def selected_val_accuracy(record: dict) -> float:
-    """Validation accuracy of the weights the run selected (and evaluated on the test set)."""
-    return record[f"val_accuracy_{record['selected_weights']}"]
+    """Validation accuracy of the weights the run selected (and evaluated on the test set); the
+    best epoch's when the record does not hold it."""
+    value = record.get(f"val_accuracy_{record['selected_weights']}")
+    return record["best_val_accuracy"] if value is None else value
+
+
+def best_run(ranked: list[dict]) -> dict:
+    """The run whose selected weights have the highest validation accuracy: the test set, seen
+    once per run, never picks it. Ties go to the higher best-epoch validation accuracy, then to
+    the run name."""
+    return min(
+        ranked,
+        key=lambda r: (-selected_val_accuracy(r), -r["best_val_accuracy"], r["run_name"]),
+    )
 
 
 def _accuracy(value) -> str:
@@ -188,6 +267,10 @@ def _selected_description(record: dict) -> str:
     return f"{record['test_accuracy']:.4f} ({record['selected_weights']})"
 
 
+def _selected_val_or_none(record: dict) -> float | None:
+    return selected_val_accuracy(record) if "selected_weights" in record else None
+
+
 def leaderboard_frame(records: list[dict]) -> pd.DataFrame:
     """One row of display text per run record, in the given order, indexed by run name.
 
@@ -203,6 +286,7 @@ def leaderboard_frame(records: list[dict]) -> pd.DataFrame:
             "Epochs": _epochs_description(record),
             "Params": f"{record['params']:,}",
             "Val acc (best)": _accuracy(record["best_val_accuracy"]),
+            "Val acc (selected)": _accuracy(_selected_val_or_none(record)),
             "Test acc (final)": _accuracy(record.get("test_accuracy_final")),
             "Test acc (SWA)": _accuracy(record.get("test_accuracy_swa")),
             "Test acc (selected)": _selected_description(record),
@@ -259,9 +343,11 @@ def leaderboard_markdown(ranked: list[dict], excluded, images_dir: Path, base_di
         parts = [
             markdown_table(leaderboard_frame(ranked), right_aligned=NUMERIC_COLUMNS),
             (
-                "Best first, by test accuracy of the selected weights (final or SWA, whichever "
-                "had the higher validation accuracy). Val acc (best) is the best epoch's "
-                "validation accuracy."
+                "Sorted by test accuracy of the selected weights (final or SWA, whichever had "
+                "the higher validation accuracy). Val acc (best) is the best epoch's validation "
+                "accuracy, Val acc (selected) that of the selected weights. The best run, whose "
+                "classification report and confusion matrix follow, is the one with the highest "
+                "Val acc (selected): chosen on the validation split, never on the test set."
             ),
             f"![Validation accuracy per epoch]({_link(images_dir / 'accuracies.png', base_dir)})",
         ]
@@ -281,10 +367,13 @@ def results_readme(ranked: list[dict], excluded, images_dir: Path, results_dir: 
         leaderboard_markdown(ranked, excluded, images_dir, results_dir),
     ]
     if ranked:
-        best = ranked[0]
+        best = best_run(ranked)
         parts += [
             f"## Best run: `{best['run_name']}`",
-            f"Classification report on the test set ({best['selected_weights']} weights):",
+            (
+                f"Chosen by validation accuracy ({selected_val_accuracy(best):.4f}, "
+                f"{best['selected_weights']} weights). Classification report on the test set:"
+            ),
             classification_report_table(report_from_confusion(best["confusion_matrix"],
                                                               CLASS_NAMES)),
             f"![Confusion matrix]({_link(images_dir / 'confusion.png', results_dir)})",
@@ -327,7 +416,7 @@ def write_report(results_dir: Path, images_dir: Path, readme: Path) -> list[Path
     ranked, excluded = rank_records(records)
     written = []
     if ranked:
-        best = ranked[0]
+        best = best_run(ranked)
         figures = {
             images_dir / "accuracies.png": accuracy_curves_figure(ranked),
             images_dir / "confusion.png": confusion_figure(

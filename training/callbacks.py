@@ -3,6 +3,8 @@
 import json
 import math
 import os
+import random
+import shutil
 import time
 from pathlib import Path
 
@@ -24,10 +26,15 @@ class HistoryRecorder(keras.callbacks.Callback):
     run, and an epoch trained twice (killed before its backup was saved) is stored once.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_epochs: int | None = None):
         super().__init__()
         self.path = Path(path)
-        self.epochs = self.load(self.path)
+        # A resumed run keeps the epochs its backup holds; later ones are trained again.
+        self.epochs = {
+            epoch: logs
+            for epoch, logs in self.load(self.path).items()
+            if keep_epochs is None or epoch <= keep_epochs
+        }
         self._started = 0.0
 
     @staticmethod
@@ -58,12 +65,42 @@ class HistoryRecorder(keras.callbacks.Callback):
         return value, epoch
 
 
+def inference_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled copy of `model` with its weights, for saving.
+
+    A compiled model's `.keras` file holds its optimizer, whose learning-rate schedule is a class
+    of `training` that a process loading the checkpoint for inference has no reason to import;
+    the copy holds only the architecture and the weights.
+    """
+    # Building draws initializer seeds from Python's `random`: restore its state, so a run's
+    # later random draws do not depend on how many checkpoints it saved.
+    random_state = random.getstate()
+    try:
+        copy = type(model).from_config(model.get_config())
+    finally:
+        random.setstate(random_state)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_model_atomically(model: keras.Model, path: Path) -> None:
-    """Saves to a temporary `.keras` file beside `path`, then renames it over `path`."""
+    """Saves an inference checkpoint of `model` (architecture and weights, no optimizer) to a
+    temporary `.keras` file beside `path`, then renames it over `path`.
+
+    A failed save removes the temporary file and leaves `path` as it was; a replaced checkpoint
+    keeps its file mode. Load it with `import models` then
+    `keras.saving.load_model(path, safe_mode=True)`.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        inference_copy(model).save(temporary)
+        if path.exists():
+            shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):

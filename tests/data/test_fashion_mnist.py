@@ -66,6 +66,17 @@ def test_failed_download_says_where_to_put_the_files(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.gz"))
 
 
+def test_data_path_pointing_to_a_file_says_it_must_be_a_folder(tmp_path, monkeypatch):
+    archive = tmp_path / "fashion-mnist.tar.gz"
+    archive.write_bytes(b"not a folder")
+    monkeypatch.setenv("DATA_PATH", str(archive))
+    monkeypatch.setattr(fm, "MIRRORS", ("http://127.0.0.1:9/",))  # never reached
+    for download in (True, False):
+        with pytest.raises(FileNotFoundError, match=rf"{archive} is a file, but it must be a fold"):
+            load_fashion_mnist(download=download)
+    assert archive.read_bytes() == b"not a folder"
+
+
 def test_image_label_count_mismatch_is_reported(tmp_path, monkeypatch):
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((4, 28, 28)))
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(3))

@@ -5,7 +5,14 @@ import sys
 import pytest
 
 import config
-from evaluation.report import README_END, README_START, leaderboard_frame, main
+from evaluation.report import (
+    README_END,
+    README_START,
+    leaderboard_frame,
+    main,
+    record_problems,
+    selected_val_accuracy,
+)
 
 NUM_CLASSES = 10
 TEST_IMAGES_PER_CLASS = 1000
@@ -232,3 +239,102 @@ def test_comparison_table_shows_failed_runs_without_test_accuracy():
     row = leaderboard_frame([fake_failed_record("failed-run")]).loc["failed-run"]
     assert (row["Test acc (final)"], row["Test acc (selected)"]) == ("-", "-")
     assert row["Val acc (best)"] == "0.1000"
+
+
+def _set(path, value):
+    """A change to a fake record: `path` is a dotted key, `value` the new value (DELETE removes)."""
+
+    def change(record):
+        *parents, key = path.split(".")
+        container = record
+        for parent in parents:
+            container = container[parent]
+        if value is DELETE:
+            del container[key]
+        else:
+            container[key] = value
+
+    return change
+
+
+DELETE = object()
+# The bad records seen in result.json files, and the reason the report gives for skipping each.
+BAD_RECORDS = {
+    "lr-null": (_set("config.lr", None), "'config.lr' is null, expected int or float"),
+    "string-lr": (_set("config.lr", "0.001"), "'config.lr' is str, expected int or float"),
+    "null-history-entry": (_set("history.2", None), "'history.2' is null, expected dict"),
+    "without-train-seconds": (_set("train_seconds", DELETE), "missing key 'train_seconds'"),
+    "nan-test-accuracy": (_set("test_accuracy", float("nan")), "'test_accuracy' is NaN"),
+    "string-val-accuracy": (
+        _set("history.3.val_accuracy", "0.9"),
+        "'history.3.val_accuracy' is str, expected int or float or null",
+    ),
+    "unknown-weights": (
+        _set("selected_weights", "best"), "'selected_weights' is 'best', expected 'final' or 'swa'"
+    ),
+    "short-confusion-matrix": (
+        _set("confusion_matrix", [[1000] * 10] * 9), "'confusion_matrix' is not 10 rows of 10"
+    ),
+    "string-epochs": (_set("config.epochs", "3"), "'config.epochs' is str, expected int"),
+    "null-hardware": (_set("system.hardware", None), "'system.hardware' is null, expected str"),
+    "infinite-swa": (_set("test_accuracy_swa", float("inf")), "'test_accuracy_swa' is infinite"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_RECORDS)
+def test_records_with_bad_fields_are_named_on_stderr_and_skipped(tmp_path, capsys, kind):
+    change, reason = BAD_RECORDS[kind]
+    results = tmp_path / "results"
+    write_json(results / "good-run" / "result.json", fake_record("good-run", [900] * 10, 0.9))
+    bad = fake_record(f"seed-{kind}", [950] * 10, 0.95)
+    change(bad)
+    write_json(results / f"seed-{kind}" / "result.json", bad)
+
+    assert main(["--results", str(results), "--images", str(tmp_path / "images"),
+                 "--readme", str(tmp_path / "README.md")]) == 0
+    assert f"warning: skipped {results / f'seed-{kind}' / 'result.json'}: {reason}" in (
+        capsys.readouterr().err
+    )
+    results_readme = (results / "README.md").read_text()
+    assert table_run_names(results_readme) == ["good-run"] and f"seed-{kind}" not in results_readme
+
+
+@pytest.mark.parametrize(
+    "record, reason",
+    [
+        (fake_record("smoke", [900] * 10, 0.9, limit_train=100, config=None),
+         "'config' is null, expected dict"),
+        (fake_failed_record("failed") | {"error": {"epoch": 2}}, "'error' is dict, expected str"),
+        (fake_record("no-status", [900] * 10, 0.9, status=None), "'status' is null, expected str"),
+    ],
+    ids=["smoke-without-config", "failed-error-not-text", "null-status"],
+)
+def test_unranked_records_are_checked_for_the_fields_the_report_reads(record, reason):
+    assert record_problems(record) == [reason]
+
+
+def test_the_best_run_is_chosen_on_validation_accuracy_not_on_the_test_set(tmp_path):
+    results = tmp_path / "results"
+    # Higher test accuracy, but its selected (SWA) weights are worse on validation.
+    write_json(results / "test-best" / "result.json",
+               fake_record("test-best", [920] * 10, 0.95, val_accuracy_swa=0.90))
+    write_json(results / "val-best" / "result.json",
+               fake_record("val-best", [1000] + [900] * 9, 0.93))
+    assert main(["--results", str(results), "--images", str(tmp_path / "images"),
+                 "--readme", str(tmp_path / "README.md")]) == 0
+
+    results_readme = (results / "README.md").read_text()
+    assert table_run_names(results_readme) == ["test-best", "val-best"]  # sorted by test
+    assert "## Best run: `val-best`" in results_readme
+    assert "Chosen by validation accuracy (0.9300, swa weights)" in results_readme
+    assert "| T-shirt/top | 0.9091 | 1.0000 | 0.9524 | 1000 |" in results_readme  # val-best's
+    assert "never on the test set" in results_readme
+    best_row = next(line for line in results_readme.splitlines() if line.startswith("| test-best"))
+    assert "| 0.9500 | 0.9000 |" in best_row  # Val acc (best), Val acc (selected)
+
+
+def test_the_selected_weights_validation_accuracy_falls_back_to_the_best_epoch():
+    record = fake_record("old-record", [900] * 10, 0.91, selected_weights="final")
+    assert selected_val_accuracy(record) == pytest.approx(0.908)
+    del record["val_accuracy_final"]
+    assert selected_val_accuracy(record) == 0.91

@@ -1,9 +1,11 @@
 import json
+import random
 
 import keras
 import numpy as np
+import pytest
 
-from training.callbacks import BestModelCheckpoint, HistoryRecorder
+from training.callbacks import BestModelCheckpoint, HistoryRecorder, save_model_atomically
 
 
 def tiny_model():
@@ -43,3 +45,32 @@ def test_history_keeps_one_entry_per_epoch_across_restarts(tmp_path):
     assert sorted(saved) == ["1", "2", "3"]
     assert saved["2"]["loss"] == 2.0 and saved["1"]["loss"] == 1.0
     assert recorder.best("val_accuracy") == (0.7, 3)
+
+
+class DiskFullModel(keras.Sequential):
+    """Writes part of its file, then fails as a full disk would."""
+
+    def save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(b"PK\x03\x04 partial")
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failed_save_leaves_the_old_checkpoint_and_no_temporary(tmp_path):
+    path = tmp_path / "final.keras"
+    path.write_bytes(b"the previous checkpoint")
+    model = DiskFullModel([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(OSError, match="No space left"):
+        save_model_atomically(model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["final.keras"]
+    assert path.read_bytes() == b"the previous checkpoint"
+
+
+def test_saving_leaves_the_python_random_state_alone(tmp_path):
+    model = tiny_model()
+    state = random.getstate()
+    save_model_atomically(model, tmp_path / "best.keras")
+    assert random.getstate() == state  # later draws do not depend on how often a run saved
+    loaded = keras.saving.load_model(tmp_path / "best.keras", safe_mode=True)
+    assert not loaded.compiled  # an inference checkpoint: no optimizer, no loss
