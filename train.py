@@ -124,7 +124,8 @@ def main(argv=None) -> int:
         print(list_models_table())
         return 0
 
-    from training.experiment import RunInterrupted, run_experiment
+    from training.backup import RunStateError
+    from training.experiment import DiskFullError, RunInterrupted, run_experiment
 
     try:
         result = run_experiment(config, resume=resume, verbose=1)
@@ -138,7 +139,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted before training started; nothing to resume.", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        RunStateError,
+        DiskFullError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     record = result.record

@@ -3,8 +3,8 @@
 Both approaches run in one process on one machine, with the same architecture, optimizer (Adam,
 1e-3), loss and batch size:
 
-  project  uint8 arrays in memory -> `make_dataset` (shuffle, batch) -> `model.fit`, with the
-           legacy recipe's augmentation done by Keras layers in a parallel tf.data map
+  project  uint8 arrays in memory -> `make_training_dataset` (shuffle, batch) -> `model.fit`, with
+           the legacy recipe's augmentation done by Keras layers in a parallel tf.data map
            (--augment-on dataset) or inside the compiled train step (--augment-on model), at
            28x28x1 and --precision; when that is a mixed policy, again in float32
            (`project_float32`) for a comparison at equal precision.
@@ -51,7 +51,7 @@ from benchmarks.common import (  # noqa: E402
     write_record,
 )
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image  # noqa: E402
-from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_dataset  # noqa: E402
+from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset  # noqa: E402
 from models import build_model, list_models  # noqa: E402
 from training.config import ExperimentConfig  # noqa: E402
 from training.device_augmentation import augment_in_train_step  # noqa: E402
@@ -72,9 +72,10 @@ PROJECT_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "ho
 LEGACY_UPSCALED_MODELS = ("wrn-", "mobilenet-v2")
 LEGACY_UPSCALED_SHAPE = (56, 56, 3)
 PIPELINES = {
-    "dataset": "uint8 in memory -> make_dataset (shifts 0.1, flip 0.5 as Keras layers) -> fit",
-    "model": "uint8 in memory -> make_dataset -> fit (shifts 0.1, flip 0.5 as Keras layers "
-    "inside the train step)",
+    "dataset": "uint8 in memory -> make_training_dataset (shifts 0.1, flip 0.5 as Keras layers) "
+    "-> fit",
+    "model": "uint8 in memory -> make_training_dataset -> fit (shifts 0.1, flip 0.5 as Keras "
+    "layers inside the train step)",
     "legacy": "float64 [0, 1] arrays -> ImageDataGenerator.flow -> fit",
 }
 FLOPS_CONVENTION = (
@@ -91,15 +92,10 @@ def legacy_input_shape(model_name: str) -> tuple[int, int, int]:
 def project_inputs(images, labels, batch_size: int, seed: int, augmentation):
     """This project's training pipeline, repeated; trimmed to whole batches."""
     whole = len(images) - len(images) % batch_size
-    dataset = make_dataset(
-        images[:whole],
-        labels[:whole],
-        batch_size,
-        training=True,
-        augmentation=augmentation,
-        seed=seed,
+    dataset = make_training_dataset(
+        images[:whole], labels[:whole], batch_size, seed, augmentation=augmentation
     )
-    return dataset.repeat(), images[:whole].nbytes
+    return dataset, images[:whole].nbytes
 
 
 def legacy_inputs(images, labels, input_shape, image_count: int, batch_size: int, seed: int):

@@ -40,7 +40,7 @@ from benchmarks.common import (  # noqa: E402
     load_train_split,
     write_record,
 )
-from data import build_augmentation, make_dataset  # noqa: E402
+from data import build_augmentation, make_dataset, make_training_dataset  # noqa: E402
 from training.config import LR_SCHEDULES, ExperimentConfig  # noqa: E402
 from training.experiment import build_compiled_model  # noqa: E402
 from training.hardware import AUGMENT_ON, PRECISIONS  # noqa: E402
@@ -198,8 +198,8 @@ def main(argv=None, data=None) -> int:
         if config.augment_on == "dataset"
         else None  # build_compiled_model puts it in the train step
     )
-    train_dataset = make_dataset(
-        *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
+    train_dataset = make_training_dataset(
+        *train, config.batch_size, config.seed, augmentation=augmentation
     )
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
     curve = ValidationCurve(
@@ -211,7 +211,14 @@ def main(argv=None, data=None) -> int:
     )
     model = build_compiled_model(config, tf.distribute.get_strategy(), steps_per_epoch)
     setup_seconds = time.perf_counter() - started
-    model.fit(train_dataset, epochs=config.epochs, callbacks=[curve], verbose=0, shuffle=False)
+    model.fit(
+        train_dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[curve],
+        verbose=0,
+        shuffle=False,
+    )
 
     reached = curve.reached
     record = base_record("benchmarks.time_to_accuracy", argv)

@@ -1,13 +1,18 @@
 """Fashion-MNIST loading, validation split, augmentation and `tf.data` pipelines."""
 
+# ruff: noqa: E402  (TensorFlow is loaded first, without its start-up notices)
+
+from quiet_tensorflow import import_tensorflow
+
+import_tensorflow()
+
 from data.augmentation import (
     RandomAffine,
     RandomErasing,
     RandomHorizontalFlip,
     RandomShift,
-    augmentation_seed_state,
+    augment_at_step,
     build_augmentation,
-    restore_augmentation_seed_state,
 )
 from data.fashion_mnist import (
     CLASS_NAMES,
@@ -21,7 +26,7 @@ from data.fashion_mnist import (
     read_idx,
     train_val_split,
 )
-from data.pipeline import make_dataset
+from data.pipeline import make_dataset, make_training_dataset
 
 __all__ = [
     "CLASS_NAMES",
@@ -34,12 +39,12 @@ __all__ = [
     "RandomErasing",
     "RandomHorizontalFlip",
     "RandomShift",
-    "augmentation_seed_state",
+    "augment_at_step",
     "build_augmentation",
     "ensure_files",
     "load_fashion_mnist",
     "make_dataset",
+    "make_training_dataset",
     "read_idx",
-    "restore_augmentation_seed_state",
     "train_val_split",
 ]

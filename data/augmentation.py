@@ -12,10 +12,11 @@ global dtype policy, and return their input unchanged unless `training`.
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
+# Second word of the seeds that `augment_at_step` derives, apart from any `SeedGenerator` state.
+STEP_STREAM = 0x5EED
 # Distance between the seeds of the layers of one `build_augmentation`: SeedGenerators that start
 # from the same seed advance in lockstep and would hand every layer the same draws.
 LAYER_SEED_STRIDE = 1_000_003
@@ -119,10 +120,22 @@ class RandomImageLayer(keras.layers.Layer):
     def augment(self, images, seed):
         raise NotImplementedError
 
+    def augment_at_step(self, images, step):
+        """The transform of training step `step` (0-based). Its draws depend on the layer's seed,
+        the step and the replica alone, not on the calls before it: a run resumed at any step
+        repeats what the uninterrupted run drew, with no random state saved."""
+        seed = tf.constant([0 if self.seed is None else self.seed, STEP_STREAM], tf.int64)
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
+        return self.augment(ops.cast(images, self.compute_dtype), self._for_this_replica(seed))
+
     def _next_replica_seed(self):
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max), tf.int32)
-        # The generator's state is mirrored, so without the replica id every replica would draw
-        # the same numbers.
+        return self._for_this_replica(self.seed_generator.next())
+
+    @staticmethod
+    def _for_this_replica(seed):
+        seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max), tf.int32)
+        # A generator's state is mirrored, and a step is the same on every replica: without the
+        # replica id every replica would draw the same numbers.
         context = tf.distribute.get_replica_context()
         replica = 0 if context is None else context.replica_id_in_sync_group
         return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
@@ -379,19 +392,10 @@ def build_augmentation(
     return keras.Sequential([images, *layers], name="augmentation")
 
 
-def augmentation_seed_state(augmentation: keras.Layer) -> list[np.ndarray]:
-    """The random state of `augmentation` (its layers' `SeedGenerator` states), as arrays."""
-    return [np.array(variable) for variable in augmentation.variables]
-
-
-def restore_augmentation_seed_state(augmentation: keras.Layer, values: list[np.ndarray]):
-    """Restores a state read by `augmentation_seed_state`: the next draws repeat those that
-    followed the reading."""
-    variables = augmentation.variables
-    if len(values) != len(variables):
-        raise ValueError(
-            f"Expected {len(variables)} state arrays for {augmentation.name}. "
-            f"Received: {len(values)} arrays"
-        )
-    for variable, value in zip(variables, values):
-        variable.assign(value)
+def augment_at_step(augmentation: keras.Sequential, images, step):
+    """`augmentation`'s transform of training step `step`: the same for a given seed and step,
+    whether the run was interrupted or not, and whether it runs in `tf.data` or in the train step.
+    """
+    for layer in augmentation.layers:
+        images = layer.augment_at_step(images, step)
+    return images

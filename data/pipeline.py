@@ -1,30 +1,62 @@
 """`tf.data` input pipelines over in-memory arrays."""
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
+from data.augmentation import augment_at_step
 
-def make_dataset(
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    training: bool = False,
-    augmentation=None,
-    seed: int | None = None,
-) -> tf.data.Dataset:
-    """Batches of (float32 pixels in [0, 255], int labels); models scale pixels themselves.
+# Epochs a training dataset can run; `fit` stops it long before.
+MAX_EPOCHS = 1_000_000
 
-    The arrays are decoded once and held in memory; a training dataset reshuffles every epoch and,
-    when `augmentation` is given, augments whole batches in a parallel map.
-    """
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """Batches of (float32 pixels in [0, 255], int32 labels) in order: for evaluation and for
+    BatchNorm statistics. Models scale pixels themselves."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    if training:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(
         lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
-    if training and augmentation is not None:
-        # Sequential: parallel calls would advance the augmentation's seed generator in a
-        # different order every run, and no run would repeat.
-        dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_training_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    seed: int,
+    first_epoch: int = 0,
+    augmentation=None,
+) -> tf.data.Dataset:
+    """Endless training batches, epoch after epoch from `first_epoch` (0-based); pass
+    `steps_per_epoch=math.ceil(len(images) / batch_size)` to `fit`.
+
+    The order of epoch e is a permutation drawn from (`seed`, e) alone and, with `augmentation`,
+    the transforms of step s from (its seeds, s) alone (`augment_at_step`). A run resumed at
+    epoch e therefore sees exactly the batches that the uninterrupted run saw.
+    """
+    count = len(images)
+    steps_per_epoch = math.ceil(count / batch_size)
+    images = tf.constant(images)
+    labels = tf.constant(labels.astype(np.int32))
+
+    def epoch_batches(epoch):
+        draws = tf.random.stateless_uniform([count], tf.stack([tf.constant(seed, tf.int64), epoch]))
+        order = tf.data.Dataset.from_tensor_slices(tf.argsort(draws)).batch(batch_size)
+        return order.enumerate(start=epoch * steps_per_epoch)
+
+    def gather(step, indices):
+        return step, tf.cast(tf.gather(images, indices), tf.float32), tf.gather(labels, indices)
+
+    dataset = tf.data.Dataset.range(first_epoch, MAX_EPOCHS).flat_map(epoch_batches)
+    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augmentation is None:
+        dataset = dataset.map(lambda step, x, y: (x, y))
+    else:
+        dataset = dataset.map(
+            lambda step, x, y: (augment_at_step(augmentation, x, step), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -2,6 +2,8 @@
 
 import keras
 
+from data.augmentation import augment_at_step
+
 
 def augment_in_train_step(model: keras.Model, augmentation: keras.Layer) -> keras.Model:
     """Makes `model.fit` augment every training batch inside its compiled train step.
@@ -11,19 +13,22 @@ def augment_in_train_step(model: keras.Model, augmentation: keras.Layer) -> kera
     models, SWA averages and BatchNorm recalibration see only the network, and `predict` and
     `evaluate` never augment. Models with their own `train_step` (CapsuleNet) receive the
     augmented images. The layers of `build_augmentation` compile with XLA (`jit_compile=True`)
-    and each replica draws its own transforms. Their random state is not part of `model`'s
-    weights: `augmentation_seed_state` reads it for an exact resume. Call before the first `fit`;
-    returns `model`.
+    and each replica draws its own transforms. The draws of a step depend on the seeds and the
+    optimizer's step counter alone (`augment_at_step`), which the model's checkpoint restores:
+    a resumed run augments as the uninterrupted one did. Call after `compile` and before the
+    first `fit`; returns `model`.
 
     Example:
-        >>> augment_in_train_step(model, build_augmentation(horizontal_flip=0.5))
-        >>> model.compile(...); model.fit(batches_without_augmentation)
+        >>> model.compile(...)
+        >>> augment_in_train_step(model, build_augmentation(horizontal_flip=0.5, seed=0))
+        >>> model.fit(batches_without_augmentation)
     """
     train_step = model.train_step
 
     def augmented_train_step(data):
         images, *targets = data
-        return train_step((augmentation(images, training=True), *targets))
+        step = model.optimizer.iterations  # this step's index: incremented when it applies
+        return train_step((augment_at_step(augmentation, images, step), *targets))
 
     model.train_step = augmented_train_step
     return model

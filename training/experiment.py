@@ -5,7 +5,9 @@ folders, build the data, build and compile the model, make the callbacks, train,
 select the weights on validation, and write the record.
 """
 
+import errno
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from data import (
     build_augmentation,
     load_fashion_mnist,
     make_dataset,
+    make_training_dataset,
     train_val_split,
 )
 from evaluation.metrics import Evaluation, evaluate_model
@@ -33,12 +36,21 @@ from evaluation.records import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    create_run_dir,
     default_run_name,
     system_info,
     utc_now,
 )
 from models import build_model
+from training.backup import (
+    ATTEMPTS_FILE,
+    LOCK_FILE,
+    AttemptClock,
+    EpochBackup,
+    RunLock,
+    check_identity,
+    read_backup_state,
+    write_identity,
+)
 from training.callbacks import BestModelCheckpoint, HistoryRecorder, save_model_atomically
 from training.config import MIN_SWA_EPOCHS, ExperimentConfig
 from training.device_augmentation import augment_in_train_step
@@ -135,6 +147,22 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
     return model
 
 
+class DiskFullError(OSError):
+    """A write failed for lack of space; says which file, and that the backup is intact."""
+
+    def __init__(self, folders: "RunFolders", error: OSError):
+        target = error.filename or "a file of the run"
+        super().__init__(
+            error.errno,
+            f"Could not write {target}: {error.strerror}. The backup of the last complete epoch "
+            f"in {folders.backup_dir} is intact: free some space, then continue with "
+            f"python train.py --resume {folders.name}",
+        )
+
+    def __str__(self):
+        return self.strerror
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; `run_name` is the name to pass to `--resume`."""
 
@@ -150,6 +178,7 @@ class RunFolders:
     run_dir: Path
     checkpoint_dir: Path
     tensorboard_dir: Path
+    run_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -212,26 +241,87 @@ def set_up_runtime(config: ExperimentConfig):
     return strategy
 
 
+OUTPUT_FOLDERS = ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH")
+
+
+def check_output_folders() -> dict[str, Path]:
+    """Each output folder of `config.py`, created if needed and checked writable before a run
+    writes anything, so a bad path leaves no half-made run behind."""
+    roots = {name: getattr(paths, name) for name in OUTPUT_FOLDERS}
+    for name, root in roots.items():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PermissionError(
+                f"Cannot create {name}={root} ({error.strerror}). "
+                f"Set {name} to a writable folder."
+            ) from error
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(
+                f"{name}={root} is not writable. Set {name} to a writable folder."
+            )
+    return roots
+
+
+def claim_run_folders(base_name: str, roots: dict[str, Path]) -> RunFolders:
+    """Folders for a new run under `base_name`, or `base_name-2`, `-3`, ...: the first name free
+    in all three output folders, so no run ever shares a checkpoint or log folder with another.
+    `mkdir` fails on an existing folder, so two runs started together never share one."""
+    for attempt in range(1, 1000):
+        name = base_name if attempt == 1 else f"{base_name}-{attempt}"
+        folders = [roots[key] / name for key in OUTPUT_FOLDERS]
+        made = []
+        try:
+            for folder in folders:
+                folder.mkdir()
+                made.append(folder)
+        except FileExistsError:
+            for folder in made:
+                folder.rmdir()
+            continue
+        return RunFolders(*folders)
+    raise FileExistsError(f"No free run name for {base_name!r} in {', '.join(map(str, roots))}.")
+
+
 def prepare_run_folders(config: ExperimentConfig, resume: bool) -> RunFolders:
-    """A new run gets a free name and its `config.json`; a resumed run keeps its folders."""
+    """A new run gets a free name, its identity and its `config.json`; a resumed run keeps its
+    folders after its identity is checked and the temporary files of the killed attempt are
+    removed."""
+    roots = check_output_folders()
     if resume:
         run_dir = _interrupted_run_dir(config.run_name)
-    else:
-        smoke = "-smoke" if config.limit_train is not None else ""
-        name = config.run_name or default_run_name(config.model, config.optimizer + smoke)
-        run_dir = create_run_dir(paths.RESULTS_PATH, name)
-        config.run_name = run_dir.name
-        atomic_write_json(run_dir / "config.json", config.to_dict())
-    folders = RunFolders(
-        run_dir, paths.DL_MODELS_PATH / run_dir.name, paths.TB_LOGS_PATH / run_dir.name
-    )
-    folders.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        folders = RunFolders(*(roots[key] / run_dir.name for key in OUTPUT_FOLDERS))
+        folders.run_id = check_identity(folders.run_dir, folders.checkpoint_dir)
+        for folder in (folders.run_dir, folders.checkpoint_dir, folders.backup_dir):
+            for temporary in folder.glob(".*tmp*"):
+                temporary.unlink()
+        return folders
+    smoke = "-smoke" if config.limit_train is not None else ""
+    name = config.run_name or default_run_name(config.model, config.optimizer + smoke)
+    folders = claim_run_folders(name, roots)
+    folders.run_id = write_identity(folders.run_dir, folders.checkpoint_dir)
+    config.run_name = folders.name
+    atomic_write_json(folders.run_dir / "config.json", config.to_dict())
     return folders
 
 
-def build_data(config: ExperimentConfig, data: FashionMNIST) -> RunData:
-    """The seeded, stratified split and its datasets; augmentation in the `tf.data` map only when
-    `config.augment_on` is "dataset" (otherwise the train step augments)."""
+def continue_from(folders: RunFolders, say) -> dict | None:
+    """The backup state a resumed run continues from. Without a complete epoch, it starts again
+    from epoch 1, and the records of the killed attempt's epochs are removed."""
+    state = read_backup_state(folders.backup_dir, folders.run_id)
+    if state is not None:
+        say(f"Continuing run {folders.name} after epoch {state['epoch']}.")
+        return state
+    say(f"Run {folders.name} has no complete epoch in its backup: training starts from epoch 1.")
+    (folders.run_dir / "history.json").unlink(missing_ok=True)
+    shutil.rmtree(folders.backup_dir, ignore_errors=True)
+    return None
+
+
+def build_data(config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 0) -> RunData:
+    """The seeded, stratified split and its datasets, the training batches from `first_epoch`
+    (0-based) on; augmentation in the `tf.data` map only when `config.augment_on` is "dataset"
+    (otherwise the train step augments)."""
     train_idx, val_idx = train_val_split(
         data.y_train, config.val_size, config.seed, config.limit_train
     )
@@ -242,8 +332,8 @@ def build_data(config: ExperimentConfig, data: FashionMNIST) -> RunData:
         if config.augment_on == "dataset"
         else None
     )
-    train_ds = make_dataset(
-        *train, config.batch_size, training=True, augmentation=augmentation, seed=config.seed
+    train_ds = make_training_dataset(
+        *train, config.batch_size, config.seed, first_epoch, augmentation=augmentation
     )
     return RunData(
         train=train,
@@ -255,9 +345,10 @@ def build_data(config: ExperimentConfig, data: FashionMNIST) -> RunData:
     )
 
 
-def build_callbacks(config: ExperimentConfig, folders: RunFolders):
+def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock):
     """Returns (history recorder, SWA or None, every callback in the order `fit` runs them)."""
-    history = HistoryRecorder(folders.run_dir / "history.json")
+    done = state["epoch"] if state else 0
+    history = HistoryRecorder(folders.run_dir / "history.json", keep_epochs=done)
     best_so_far, _ = history.best("val_accuracy")
     swa = None
     if config.swa:
@@ -266,12 +357,12 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders):
         keras.callbacks.TerminateOnNaN(),
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
+        BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
+        # Last of the epoch's writers: an epoch counts as complete once everything is saved.
         # Kept until the record is written, so a run that dies while being evaluated resumes
         # without training again.
-        keras.callbacks.BackupAndRestore(
-            str(folders.backup_dir), double_checkpoint=True, delete_checkpoint=False
-        ),
-        BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
+        EpochBackup(folders.backup_dir, folders.run_id, state),
+        clock,
         keras.callbacks.TensorBoard(str(folders.tensorboard_dir)),
     ]
     if config.early_stopping:
@@ -289,18 +380,17 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders):
     return history, swa, callbacks
 
 
-def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose) -> float:
-    """`model.fit` over the run's epochs; returns the seconds it took."""
-    started = time.perf_counter()
+def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose) -> None:
+    """`model.fit` over the run's epochs, from the first that is not complete."""
     model.fit(
         run_data.train_ds,
         validation_data=run_data.val_ds,
         epochs=config.epochs,
+        steps_per_epoch=run_data.steps_per_epoch,  # the training dataset is endless
         callbacks=callbacks,
         verbose=verbose,
-        shuffle=False,  # the dataset reshuffles itself every epoch
+        shuffle=False,  # each epoch's order is drawn by the dataset itself
     )
-    return time.perf_counter() - started
 
 
 def training_record(config, folders, model, strategy, run_data, history) -> dict:
@@ -412,7 +502,7 @@ def run_experiment(
     confusion.png), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy, final.keras,
     swa.keras, and the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
     With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
-    completed epoch with the settings it was started with.
+    completed epoch with the settings it was started with, and ends as it would have uninterrupted.
     """
     run_started = time.perf_counter()
     say = print if verbose else _silent
@@ -421,23 +511,36 @@ def run_experiment(
     strategy = set_up_runtime(config)
     data = data if data is not None else load_fashion_mnist()
     folders = prepare_run_folders(config, resume)
-    _explain_defaults(requested, config, resume, say)
-    run_data = build_data(config, data)
-    model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
-    history, swa, callbacks = build_callbacks(config, folders)
+    lock = RunLock(folders.checkpoint_dir / LOCK_FILE).acquire()
     try:
-        fit_seconds = train(model, run_data, config, callbacks, verbose)
+        _explain_defaults(requested, config, resume, say)
+        state = continue_from(folders, say) if resume else None
+        return _train_and_record(config, strategy, data, folders, state, run_started, verbose)
     except KeyboardInterrupt as interrupt:
         raise RunInterrupted(folders.name) from interrupt
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(folders, error) from error
+        raise
+    finally:
+        lock.release()
+
+
+def _train_and_record(config, strategy, data, folders, state, run_started, verbose) -> RunResult:
+    say = print if verbose else _silent
+    run_data = build_data(config, data, first_epoch=state["epoch"] if state else 0)
+    model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
+    clock = AttemptClock(folders.run_dir / ATTEMPTS_FILE, run_started)
+    history, swa, callbacks = build_callbacks(config, folders, state, clock)
+    train(model, run_data, config, callbacks, verbose)
 
     record = training_record(config, folders, model, strategy, run_data, history)
     evaluation = None
     if record["status"] == "completed":
         evaluation = evaluate_and_select(model, run_data, swa, folders, record, say)
         write_test_outputs(model, evaluation, run_data, folders, record)
-    record["fit_seconds"] = fit_seconds
-    # From the call to the record: data loading, model building, training and evaluation.
-    record["wall_seconds"] = time.perf_counter() - run_started
+    # Every attempt counts: wall time from each call to its record, training time within fit.
+    record.update(clock.totals())
     atomic_write_json(folders.run_dir / "result.json", record)
     shutil.rmtree(folders.backup_dir, ignore_errors=True)
     return RunResult(

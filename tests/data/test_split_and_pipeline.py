@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from data import build_augmentation, make_dataset, train_val_split
+from data import build_augmentation, make_dataset, make_training_dataset, train_val_split
 
 
 def test_split_is_stratified_disjoint_and_reproducible(fashion_mnist):
@@ -43,9 +43,9 @@ def test_augmentation_changes_training_batches_only(fashion_mnist):
         rotation_range=15, width_shift_range=0.1, height_shift_range=0.1, random_erasing=0.5, seed=1
     )
     train_x, _ = next(
-        iter(make_dataset(images, labels, 64, training=True, augmentation=augmentation, seed=1))
+        iter(make_training_dataset(images, labels, 64, seed=1, augmentation=augmentation))
     )
-    eval_x, eval_y = next(iter(make_dataset(images, labels, 64, augmentation=augmentation)))
+    eval_x, eval_y = next(iter(make_dataset(images, labels, 64)))
     original = images.astype("float32")
     np.testing.assert_array_equal(eval_x.numpy(), original)
     np.testing.assert_array_equal(eval_y.numpy(), labels)
@@ -67,3 +67,19 @@ def test_augmentation_knobs_are_validated():
         ValueError, match=r"random_erasing must be in \[0, 1\]. Received: random_erasing=1.5"
     ):
         build_augmentation(random_erasing=1.5)
+
+
+def test_each_epoch_is_a_permutation_drawn_from_the_seed_and_epoch_alone():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    labels = np.arange(10)
+
+    def epochs(first_epoch, count, seed=3):
+        dataset = make_training_dataset(images, labels, 4, seed, first_epoch)
+        batches = [y.numpy() for _, y in dataset.take(3 * count)]
+        return [np.concatenate(batches[3 * e : 3 * e + 3]) for e in range(count)]
+
+    whole = epochs(0, 3)
+    assert all(sorted(epoch) == list(range(10)) for epoch in whole)  # every image once
+    assert not np.array_equal(whole[0], whole[1])  # reshuffled every epoch
+    np.testing.assert_array_equal(epochs(1, 2), whole[1:])  # as after a resume at epoch 1
+    assert not np.array_equal(epochs(0, 1, seed=4)[0], whole[0])

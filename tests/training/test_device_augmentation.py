@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from data import build_augmentation, make_dataset
+from data import build_augmentation, make_training_dataset
 from models import build_model
 from tests.conftest import REPO_ROOT
 from training.device_augmentation import augment_in_train_step
@@ -75,8 +75,8 @@ def test_models_train_with_augmentation_in_the_step(name, fashion_mnist):
         model, build_augmentation(horizontal_flip=0.5, width_shift_range=0.1, seed=0)
     )
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    batches = make_dataset(fashion_mnist.x_train[:256], fashion_mnist.y_train[:256], 64, True)
-    history = model.fit(batches, epochs=3, verbose=0)
+    batches = make_training_dataset(fashion_mnist.x_train[:256], fashion_mnist.y_train[:256], 64, 0)
+    history = model.fit(batches, epochs=3, steps_per_epoch=4, verbose=0)
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 

@@ -1,16 +1,9 @@
 """Bad settings and failing runs: clear errors, failed records, nothing lost."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
-import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
 from training import ExperimentConfig, run_experiment
 
 TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
@@ -19,7 +12,7 @@ TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"lr": 0.0}, "lr must be > 0. Received: lr=0.0"),
+        ({"lr": 0.0}, "lr must be finite and > 0. Received: lr=0.0"),
         ({"batch_size": 0}, "batch_size must be >= 1. Received: batch_size=0"),
         (
             {"epochs": 4, "swa_start": 5},
@@ -83,76 +76,3 @@ def test_unwritable_results_folder_is_named(run_paths, monkeypatch, tmp_path):
     monkeypatch.setenv("RESULTS_PATH", str(blocker / "results"))
     with pytest.raises(PermissionError, match="Set RESULTS_PATH to a writable folder"):
         run_experiment(ExperimentConfig(**TINY))
-
-
-def test_sigint_stops_cleanly_and_says_how_to_resume(run_paths):
-    args = [
-        sys.executable,
-        "train.py",
-        "--epochs",
-        "30",
-        "--limit-train",
-        "1000",
-        "--val-size",
-        "100",
-        "--run-name",
-        "interrupted",
-    ]
-    metadata = run_paths["DL_MODELS_PATH"] / "interrupted" / "backup" / "training_metadata.json"
-    process = subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not metadata.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr[-2000:]
-    assert "python train.py --resume interrupted" in stderr
-    assert json.loads(metadata.read_text())["epoch"] >= 1
-    assert not (run_paths["RESULTS_PATH"] / "interrupted" / "result.json").exists()
-
-
-def test_deterministic_runs_give_identical_weights_and_accuracy(run_paths):
-    import keras
-
-    records, weights = [], []
-    for name in ("det-a", "det-b"):
-        args = [
-            sys.executable,
-            "train.py",
-            "--epochs",
-            "1",
-            "--limit-train",
-            "300",
-            "--val-size",
-            "100",
-            "--batch-size",
-            "50",
-            "--seed",
-            "7",
-            "--deterministic",
-            "--random-erasing",
-            "0.5",
-            "--run-name",
-            name,
-        ]
-        done = subprocess.run(
-            args, cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        records.append(json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text()))
-        path = run_paths["DL_MODELS_PATH"] / name / "final.keras"
-        weights.append(keras.saving.load_model(path, safe_mode=True).get_weights())
-    assert records[0]["history"]["1"]["loss"] == records[1]["history"]["1"]["loss"]
-    assert records[0]["test_accuracy_final"] == records[1]["test_accuracy_final"]
-    for first, second in zip(*weights):
-        np.testing.assert_array_equal(first, second)
