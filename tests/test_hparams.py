@@ -1,0 +1,102 @@
+import shutil
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata
+from tensorboard.util.tensor_util import make_ndarray
+
+from tests.tiny_run import tiny_run
+from training.hparams import (
+    CONFIG_HPARAMS,
+    EXPERIMENT_FILE_SUFFIX,
+    METRICS,
+    log_hparams,
+    run_hparams,
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, fashion_mnist):
+    return tiny_run(tmp_path_factory, fashion_mnist)
+
+
+@pytest.fixture
+def logs(tmp_path, run):
+    """A logs folder holding a copy of the tiny run's logs, with its HParams logged."""
+    shutil.copytree(run.tensorboard_dir, tmp_path / "tiny")
+    log_hparams(tmp_path / "tiny", run.record["config"], run.record)
+    return tmp_path
+
+
+def hparams_content(folder, tag) -> bytes:
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return events.PluginTagToContent(metadata.PLUGIN_NAME)[tag]
+
+
+def scalar_tags(folder) -> dict:
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: events.Tensors(tag) for tag in events.Tags()["tensors"]}
+
+
+def test_the_session_holds_the_settings_of_the_run(logs, run):
+    config = run.record["config"]
+
+    session = metadata.parse_session_start_info_plugin_data(
+        hparams_content(logs / "tiny", metadata.SESSION_START_INFO_TAG)
+    )
+
+    assert session.group_name == "tiny"
+    logged = {
+        name: getattr(value, value.WhichOneof("kind")) for name, value in session.hparams.items()
+    }
+    expected = {name: config[name] for name in CONFIG_HPARAMS if name != "swa_start"}
+    assert logged == pytest.approx({**expected, "smoke_run": True})  # no SWA: no swa_start
+    assert logged["model"] == "simple-cnn-bn" and logged["lr_schedule"] == "cosine"
+
+
+def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs, run):
+    record = run.record
+
+    experiment = metadata.parse_experiment_plugin_data(
+        hparams_content(logs, metadata.EXPERIMENT_TAG)
+    )
+
+    assert [info.name for info in experiment.hparam_infos] == [*CONFIG_HPARAMS, "smoke_run"]
+    model_domain = next(info for info in experiment.hparam_infos if info.name == "model")
+    assert "simple-cnn-bn" in [value.string_value for value in model_domain.domain_discrete.values]
+    metrics = [(info.name.tag, info.name.group) for info in experiment.metric_infos]
+    assert metrics == [(tag, group) for tag, group, _ in METRICS]
+    for tag, group in metrics:
+        logged = scalar_tags(logs / "tiny" / group)
+        if tag.endswith("_swa"):  # a one-epoch run has no SWA weights
+            assert tag not in logged
+            continue
+        (*_, last) = logged[tag]
+        key = tag.removeprefix("outcome/")
+        if key == "val_accuracy":
+            key = f"val_accuracy_{record['selected_weights']}"
+        if key in record:
+            assert make_ndarray(last.tensor_proto).item() == pytest.approx(record[key])
+
+
+def test_each_run_replaces_the_experiment_description(logs, run):
+    shutil.copytree(run.tensorboard_dir, logs / "second")
+    log_hparams(logs / "second", run.record["config"], {**run.record, "run_name": "second"})
+
+    assert len(list(logs.glob(f"*{EXPERIMENT_FILE_SUFFIX}"))) == 1
+    assert (
+        metadata.parse_session_start_info_plugin_data(
+            hparams_content(logs / "second", metadata.SESSION_START_INFO_TAG)
+        ).group_name
+        == "second"
+    )
+
+
+def test_swa_start_is_a_setting_only_with_swa_on():
+    config = {name: 1 for name in CONFIG_HPARAMS} | {"swa": True, "swa_start": 5, "lr": None}
+
+    assert run_hparams(config, {"smoke_run": False})["swa_start"] == 5
+    assert "swa_start" not in run_hparams({**config, "swa": False}, {"smoke_run": False})
+    assert "lr" not in run_hparams(config, {})  # unset values are left out

@@ -1,0 +1,119 @@
+"""A run's settings and outcome in TensorBoard's HParams dashboard: one row per run, one column
+per setting and per metric, with parallel coordinates across the runs of a logs folder.
+
+`log_hparams` writes the run's settings as an HParams session in `TB_LOGS_PATH/<run>/` and the
+experiment description (which settings and metrics the dashboard shows) in `TB_LOGS_PATH/`. The
+metrics are scalars the run already logged: the outcome under `test/` and the last epoch under
+`train/` and `validation/`.
+"""
+
+from pathlib import Path
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from training.config import LR_SCHEDULES, OPTIMIZERS
+from training.hardware import PRECISIONS
+
+# Fields of the run's configuration shown as settings; `smoke_run` comes from the record.
+CONFIG_HPARAMS = (
+    "model",
+    "optimizer",
+    "lr",
+    "lr_schedule",
+    "epochs",
+    "batch_size",
+    "swa",
+    "swa_start",
+    "weight_decay",
+    "rotation_range",
+    "zoom_range",
+    "width_shift_range",
+    "height_shift_range",
+    "horizontal_flip",
+    "random_erasing",
+    "precision",
+    "seed",
+)
+# (scalar tag, subfolder of the run, column title)
+METRICS = (
+    ("outcome/test_accuracy", "test", "test accuracy (selected weights)"),
+    ("outcome/val_accuracy", "test", "val accuracy (selected weights)"),
+    ("outcome/test_accuracy_final", "test", "test accuracy, final weights"),
+    ("outcome/val_accuracy_final", "test", "val accuracy, final weights"),
+    ("outcome/test_accuracy_swa", "test", "test accuracy, SWA weights"),
+    ("outcome/val_accuracy_swa", "test", "val accuracy, SWA weights"),
+    ("epoch_accuracy", "validation", "val accuracy, last epoch"),
+    ("epoch_accuracy", "train", "train accuracy, last epoch"),
+)
+# The experiment description's event files in the logs folder; a new one replaces the others.
+EXPERIMENT_FILE_SUFFIX = ".hparams-experiment"
+
+
+def hparams_domains() -> dict[str, hp.HParam]:
+    """Every logged setting by name, with its possible values where the CLI restricts them."""
+    from models import list_models
+
+    choices = {
+        "model": list_models(),
+        "optimizer": list(OPTIMIZERS),
+        "lr_schedule": [name for name in LR_SCHEDULES if name != "auto"],
+        "precision": [name for name in PRECISIONS if name != "auto"],
+        "swa": [False, True],
+        "smoke_run": [False, True],
+    }
+    return {
+        name: hp.HParam(name, hp.Discrete(choices[name]) if name in choices else None)
+        for name in (*CONFIG_HPARAMS, "smoke_run")
+    }
+
+
+def run_hparams(config: dict, record: dict) -> dict[str, bool | int | float | str]:
+    """The run's settings: the `CONFIG_HPARAMS` fields that are set (`swa_start` only with SWA
+    on) and whether it is a smoke run."""
+    values = {name: config[name] for name in CONFIG_HPARAMS if config.get(name) is not None}
+    if not config.get("swa"):
+        values.pop("swa_start", None)
+    values["smoke_run"] = bool(record.get("smoke_run"))
+    return values
+
+
+def log_hparams(tensorboard_dir: Path, config: dict, record: dict) -> None:
+    """Logs the run's settings and its selected weights' validation accuracy to
+    `tensorboard_dir` (`TB_LOGS_PATH/<run>`), and the experiment description to its parent.
+
+    Args:
+        tensorboard_dir: the run's TensorBoard folder.
+        config: the run's resolved configuration (`ExperimentConfig.to_dict()`).
+        record: the run's record (`result.json`): `run_name`, `smoke_run`, `epochs_run` and, for a
+            completed run, `selected_weights` and the `val_accuracy_<weights>` it was chosen on.
+    """
+    tensorboard_dir = Path(tensorboard_dir)
+    selected = record.get("selected_weights")
+    if selected is not None:  # the only metric the outcome scalars lack
+        writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
+        with writer.as_default():
+            accuracy = record[f"val_accuracy_{selected}"]
+            tf.summary.scalar("outcome/val_accuracy", accuracy, step=record["epochs_run"])
+        writer.close()
+    domains = hparams_domains()
+    values = {domains[name]: value for name, value in run_hparams(config, record).items()}
+    writer = tf.summary.create_file_writer(str(tensorboard_dir))
+    with writer.as_default():
+        hp.hparams(values, trial_id=record["run_name"])
+    writer.close()
+    write_experiment(tensorboard_dir.parent)
+
+
+def write_experiment(logs_dir: Path) -> None:
+    """Writes the experiment description to `logs_dir` and removes the ones written before: the
+    dashboard reads one, and the newest lists every setting and metric of the current code."""
+    logs_dir = Path(logs_dir)
+    previous = list(logs_dir.glob(f"events.out.tfevents.*{EXPERIMENT_FILE_SUFFIX}"))
+    metrics = [hp.Metric(tag, group=group, display_name=title) for tag, group, title in METRICS]
+    writer = tf.summary.create_file_writer(str(logs_dir), filename_suffix=EXPERIMENT_FILE_SUFFIX)
+    with writer.as_default():
+        hp.hparams_config(hparams=list(hparams_domains().values()), metrics=metrics)
+    writer.close()
+    for path in previous:
+        path.unlink(missing_ok=True)
