@@ -96,10 +96,17 @@ def command(row: Row, epochs_scale: float) -> list[str]:
 
 
 def _read_record(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError):
+    """The run's record, or None when it has none; a record with bad fields is named and
+    skipped, as by the report."""
+    from evaluation.report import read_record
+
+    path = run_dir / "result.json"
+    if not path.exists():
         return None
+    record, problem = read_record(path)
+    if problem:
+        print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+    return record
 
 
 def _target_cell(model: str, accuracy: float) -> str:
@@ -173,6 +180,8 @@ def swa_effect_markdown(results_dir: Path) -> str:
         swa_record = _read_record(results_dir / averaged.run_name) or {}
         twin_record = _read_record(results_dir / twin.run_name) or {}
         if {swa_record.get("status"), twin_record.get("status")} != {"completed"}:
+            continue
+        if swa_record.get("test_accuracy_swa") is None:  # no snapshot was averaged
             continue
         final, swa = swa_record["test_accuracy_final"], swa_record["test_accuracy_swa"]
         cosine = twin_record["test_accuracy"]

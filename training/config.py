@@ -124,8 +124,8 @@ class ExperimentConfig:
         choices=AUGMENT_ON,
     )
     distribute: str = _flag(
-        "none, mirrored (all local GPUs) or multi-worker (cluster from TF_CONFIG); "
-        "--batch-size is the global batch, split across replicas",
+        "none, or mirrored (all local GPUs); --batch-size is the global batch, split across "
+        "replicas",
         default="none",
         choices=DISTRIBUTE,
     )

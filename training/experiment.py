@@ -147,6 +147,7 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
     return model
 
 
+
 class DiskFullError(OSError):
     """A write failed for lack of space; says which file, and that the backup is intact."""
 

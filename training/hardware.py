@@ -6,7 +6,10 @@ from quiet_tensorflow import import_tensorflow
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 AUGMENT_ON = ("auto", "dataset", "model")
-DISTRIBUTE = ("none", "mirrored", "multi-worker")
+# MultiWorkerMirroredStrategy is left out: Keras 3's TensorFlow trainer cannot train under it
+# (its per-replica mean reduces scalars along axis 0: "Invalid reduction dimension 0 for input
+# with 0 dimensions", tensorflow/tensorflow#72388; seen with Keras 3.15 and TF 2.21).
+DISTRIBUTE = ("none", "mirrored")
 
 # Model families whose depthwise convolutions train slower in bfloat16 than in float32 on a CPU
 # with AVX512-BF16 (oneDNN): see results/benchmarks/throughput-mobilenet-v2-*.json and
@@ -82,14 +85,11 @@ def resolve_jit_compile(jit_compile: bool | None) -> bool:
 
 def make_strategy(distribute: str):
     """`none`: the default (one device); `mirrored`: every local GPU, or every logical CPU when
-    there is no GPU; `multi-worker`: MultiWorkerMirroredStrategy with the cluster in `TF_CONFIG`.
-    """
+    there is no GPU."""
     tf = import_tensorflow()
     if distribute == "none":
         return tf.distribute.get_strategy()
     if distribute == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
-    if distribute == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"distribute must be one of {DISTRIBUTE}. Received: distribute={distribute!r}")
