@@ -1,16 +1,23 @@
 """Small variants of the registered models, for the tests that train or save them."""
 
-# Per family (class name): arguments that shrink a registry entry's model.
+# Per family (class name): arguments that shrink a registry entry's model but keep what tells
+# the entries apart (WRN depth, MobileNetV2 alpha, ShuffleNetV2 stage widths). Dropout is off, so
+# that a training step's loss depends on the weights alone.
 SMALL_VARIANT_OVERRIDES = {
-    "WideResNet": {"depth": 10, "width": 1, "dropout": 0.0},
-    "MobileNetV2": {"alpha": 0.25, "stage_repeats": (1, 1, 1, 1, 1, 1, 1)},
-    "ShuffleNetV2": {
-        "stage_channels": (48, 96, 192),
-        "stage_repeats": (1, 2, 1),
-        "final_channels": 256,
-    },
+    "WideResNet": {"width": 1, "dropout": 0.0},
+    "MobileNetV2": {"stage_repeats": (1, 1, 1, 1, 1, 1, 1)},
+    "ShuffleNetV2": {"stage_repeats": (1, 1, 1)},
     "CapsuleNet": {"conv_filters": 32, "primary_channels": 8, "decoder_units": (64, 128)},
+    "SimpleCNN": {"dropout": (0.0, 0.0)},
 }
+# One entry per family (model class), the smallest, for the tests that run once per family.
+FAMILY_REPRESENTATIVES = (
+    "capsnet",
+    "mobilenet-v2-0.5",
+    "shufflenet-v2-0.5",
+    "simple-cnn-bn",
+    "wrn-16-4",
+)
 
 
 def small_variant_config(model, **overrides):
@@ -19,9 +26,6 @@ def small_variant_config(model, **overrides):
     return {**model.get_config(), **SMALL_VARIANT_OVERRIDES.get(family, {}), **overrides}
 
 
-def one_name_per_family(names, default_model):
-    """The first of `names` of each model class, in order."""
-    first = {}
-    for name in names:
-        first.setdefault(type(default_model(name)), name)
-    return list(first.values())
+def small_variant(model, **overrides):
+    """A fresh model of `model`'s family built from `small_variant_config`."""
+    return type(model).from_config(small_variant_config(model, **overrides))

@@ -33,7 +33,11 @@ def test_margin_loss_matches_hand_computed_values():
 
 def test_default_matches_the_paper(default_model):
     model = default_model("capsnet")
-    assert model.count_params() == pytest.approx(8_215_568, rel=0.02)
+    # conv1 9*9*1*256 + 256 = 20,992; primary_conv 9*9*256*(32*8) + 256 = 5,308,672;
+    # class_capsules (6*6*32) * 10 * 16 * 8 = 1,474,560; decoder 160*512 + 512 + 512*1024 + 1024
+    # + 1024*784 + 784 = 1,411,344. All trainable.
+    assert model.count_params() == 20_992 + 5_308_672 + 1_474_560 + 1_411_344 == 8_215_568
+    assert model.decoder.count_params() == 1_411_344
     assert model.get_layer("primary_capsules").output.shape == (None, 6 * 6 * 32, 8)
     assert model.get_layer("class_capsules").output.shape == (None, 10, 16)
     assert model.decoder.compute_output_shape((None, 160)) == (None, 28, 28, 1)

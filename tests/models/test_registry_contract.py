@@ -1,7 +1,8 @@
 """What every registered model promises the trainer.
 
-Each entry is built once with its defaults. Training and saving run on a small variant of the
-entry's family (the entry's config with the overrides below), once per distinct variant.
+Each entry is built once with its defaults. Every entry's small variant (see small_variants.py)
+trains and goes through a `.keras` file; the longer fit and the other input shapes run once per
+family, on its representative entry.
 """
 
 import json
@@ -12,41 +13,10 @@ import numpy as np
 import pytest
 
 from models import list_models
-from models.capsule_net import CapsuleNet
-from models.mobilenet_v2 import MobileNetV2
-from models.shufflenet_v2 import ShuffleNetV2
-from models.wide_resnet import WideResNet
+from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 
-SMALL_VARIANT_OVERRIDES = {
-    WideResNet: {"depth": 10, "width": 1, "dropout": 0.0},
-    MobileNetV2: {"alpha": 0.25, "stage_repeats": (1, 1, 1, 1, 1, 1, 1)},
-    ShuffleNetV2: {
-        "stage_channels": (48, 96, 192),
-        "stage_repeats": (1, 2, 1),
-        "final_channels": 256,
-    },
-    CapsuleNet: {"conv_filters": 32, "primary_channels": 8, "decoder_units": (64, 128)},
-}
 MAX_OVERFIT_EPOCHS = 25
-
-# (test, family, variant config) -> the registry name whose small variant ran that test first.
-_first_name_per_variant = {}
-
-
-def small_variant_or_skip(request, name, default_model, **overrides):
-    """A fresh small variant of `name`'s family; skips if an earlier entry tested the same one."""
-    default = default_model(name)
-    family = type(default)
-    config = {**default.get_config(), **SMALL_VARIANT_OVERRIDES.get(family, {}), **overrides}
-    key = (
-        request.node.originalname,
-        family.__name__,
-        repr(sorted((arg, value) for arg, value in config.items() if arg != "name")),
-    )
-    first_name = _first_name_per_variant.setdefault(key, name)
-    if first_name != name:
-        pytest.skip(f"same small variant as {first_name}")
-    return family.from_config(config)
+OVERFIT_ACCURACY = 0.95
 
 
 class StopAtTrainAccuracy(keras.callbacks.Callback):
@@ -59,13 +29,28 @@ class StopAtTrainAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def compile_for_training(model):
+def compile_for_training(model, **kwargs):
     """The trainer's compile call."""
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        **kwargs,
     )
+
+
+def assert_probabilities(probabilities, num_classes):
+    probabilities = keras.ops.convert_to_numpy(probabilities)
+    assert probabilities.shape == (len(probabilities), num_classes)
+    assert probabilities.dtype == np.float32
+    assert (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def assert_depends_on_input(probabilities):
+    """Fails for a network that ignores its input (a dead layer, a lost connection)."""
+    probabilities = keras.ops.convert_to_numpy(probabilities)
+    assert np.abs(probabilities - probabilities[0]).max() > 1e-3
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -73,75 +58,91 @@ def test_name_is_kebab_case(name):
     assert re.fullmatch(r"[a-z0-9.]+(-[a-z0-9.]+)*", name)
 
 
+def test_one_representative_per_family(default_model):
+    families = {type(default_model(name)) for name in list_models()}
+    representatives = [type(default_model(name)) for name in FAMILY_REPRESENTATIVES]
+    assert sorted(representatives, key=str) == sorted(families, key=str)
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_default_entry_outputs_class_probabilities(name, default_model, real_batch):
     images, _ = real_batch
-    probabilities = keras.ops.convert_to_numpy(default_model(name)(images[:2], training=False))
-    assert probabilities.shape == (2, 10)
-    assert probabilities.dtype == np.float32
-    assert (probabilities >= 0).all()
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert_probabilities(default_model(name)(images[:2], training=False), num_classes=10)
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_default_entry_config_is_json_serializable(name, default_model):
     model = default_model(name)
     config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
-    assert config["registered_name"].startswith("fmlab>")
+    assert config["registered_name"] == f"fmlab>{type(model).__name__}"
     assert config["config"]["input_shape"] == [28, 28, 1]
     assert config["config"]["num_classes"] == 10
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_small_variant_fit_lowers_loss_and_overfits_real_images(
-    request, name, default_model, real_batch
+def test_small_variant_trains_and_reloads_with_identical_predictions(
+    name, default_model, real_batch, tmp_path
 ):
     keras.utils.set_random_seed(0)
-    model = small_variant_or_skip(request, name, default_model)
+    model = small_variant(default_model(name))
+    # Eager steps: the same train_step without tracing a graph per entry; the compiled step runs
+    # once per family in the fit below.
+    compile_for_training(model, run_eagerly=True)
+    images, labels = real_batch[0][:8], real_batch[1][:8]
+    initial = [variable.numpy() for variable in model.weights]
+
+    # Two steps on the same batch: the second's loss is that of the weights after the first.
+    losses = model.fit(images, labels, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    losses = losses.history["loss"]
+
+    assert np.isfinite(losses).all() and losses[1] < losses[0], losses
+    # Every kernel, bias and BatchNorm parameter trained, and every BatchNorm statistic moved.
+    unchanged = [
+        variable.path
+        for variable, value in zip(model.weights, initial, strict=True)
+        if np.array_equal(variable.numpy(), value)
+    ]
+    assert unchanged == []
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    for loaded_weight, weight in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(loaded_weight, weight)
+    # At initialization the deeper networks' activations vanish in inference mode (BatchNorm's
+    # moving statistics are still those of a fresh layer) and every image gets about the same
+    # probabilities; with the batch's statistics, they depend on the image.
+    for training in (False, True):
+        predictions = model(real_batch[0][:16], training=training)
+        assert_probabilities(predictions, num_classes=10)
+        np.testing.assert_array_equal(loaded(real_batch[0][:16], training=training), predictions)
+    assert_depends_on_input(predictions)
+
+
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+def test_family_fits_real_images(name, default_model, real_batch):
+    keras.utils.set_random_seed(0)
+    model = small_variant(default_model(name))
     compile_for_training(model)
-    images, labels = real_batch
+    images, labels = real_batch[0][:32], real_batch[1][:32]
 
     history = model.fit(
         images,
         labels,
         batch_size=16,
         epochs=MAX_OVERFIT_EPOCHS,
-        callbacks=[StopAtTrainAccuracy(0.95)],
+        callbacks=[StopAtTrainAccuracy(OVERFIT_ACCURACY)],
         verbose=0,
     ).history
 
-    assert history["loss"][-1] < history["loss"][0]
-    assert history["accuracy"][-1] >= 0.9
+    assert history["accuracy"][-1] >= OVERFIT_ACCURACY, history["accuracy"]
+    assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_small_variant_keras_file_round_trip(request, name, default_model, real_batch, tmp_path):
-    model = small_variant_or_skip(request, name, default_model)
-    # Moves every weight, BatchNorm statistics included, away from what a fresh build holds.
-    rng = np.random.default_rng(0)
-    model.set_weights(
-        [
-            weight * rng.uniform(0.9, 1.1, weight.shape) + rng.normal(0.0, 0.01, weight.shape)
-            for weight in model.get_weights()
-        ]
-    )
-    path = tmp_path / "model.keras"
-    model.save(path)
-
-    loaded = keras.saving.load_model(path, safe_mode=True)
-
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+def test_family_accepts_other_shapes(name, default_model, real_batch):
+    model = small_variant(default_model(name), num_classes=5, input_size=32)
     images, _ = real_batch
-    assert type(loaded) is type(model)
-    assert loaded.get_config() == model.get_config()
-    for loaded_weight, weight in zip(loaded.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(loaded_weight, weight)
-    np.testing.assert_array_equal(loaded(images, training=False), model(images, training=False))
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_small_variant_accepts_other_shapes(request, name, default_model, real_batch):
-    model = small_variant_or_skip(request, name, default_model, num_classes=5, input_size=32)
-    images, _ = real_batch
-    probabilities = keras.ops.convert_to_numpy(model(images[:2], training=False))
-    assert probabilities.shape == (2, 5)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert model.get_layer("resize").output.shape == (None, 32, 32, 1)
+    assert_probabilities(model(images[:2], training=False), num_classes=5)
