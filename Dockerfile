@@ -1,8 +1,12 @@
 # Jupyter with the notebook, train.py and report.py on the official TensorFlow GPU image.
 #
 #   docker build -t fashion-mnist-lab .
+#   mkdir -p runs/docker
 #   docker run --gpus all -p 127.0.0.1:8888:8888 -p 127.0.0.1:6006:6006 \
-#       -v "$PWD/data:/data" -v "$PWD/results:/workspace/results" fashion-mnist-lab
+#       -v "$PWD/runs/docker:/data" -v "$PWD/results:/workspace/results" fashion-mnist-lab
+#
+# runs/docker (ignored by git and by this image) receives the dataset, checkpoints and logs; the
+# repository's own data/ is the loading code, never a volume.
 #
 # Jupyter asks for a token: the log prints a URL with a random one, or set your own with
 # -e JUPYTER_TOKEN=... (keep it secret).

@@ -51,3 +51,15 @@ def test_image_keeps_data_on_a_volume_and_exposes_jupyter_and_tensorboard():
         assert variable in environment
     assert instructions("VOLUME") == ["/data"]
     assert set(instructions("EXPOSE")[0].split()) == {"8888", "6006"}
+
+
+def test_documented_run_mounts_a_host_folder_outside_the_code_and_ignores_run_state():
+    mounts = re.findall(r'-v "([^"]+):(/[^"]+)"', DOCKERFILE.read_text())
+
+    data_mount = next(host for host, target in mounts if target == "/data")
+    assert data_mount == "$PWD/runs/docker"  # not $PWD/data, the data/ package
+    for ignore_file in (".gitignore", ".dockerignore"):
+        patterns = (config.REPO_ROOT / ignore_file).read_text().split()
+        assert {"runs/"} <= set(patterns), ignore_file
+        assert any(p.rstrip("/").endswith("backup") for p in patterns), ignore_file
+        assert any(p.endswith("run.lock") for p in patterns), ignore_file
