@@ -31,7 +31,7 @@ def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert record["smoke_run"] is True and record["train_images"] == 400
     assert record["config"]["swa_start"] == 2 and record["swa_epochs"] == [2]
     assert record["selected_weights"] in ("final", "swa")
-    assert 0.1 < record["test_accuracy"] <= 1.0
+    assert record["test_accuracy"] > 0.45  # measured 0.63 for 2 epochs of 400 images; chance 0.1
     assert record["test_accuracy"] == record[f"test_accuracy_{record['selected_weights']}"]
     assert record["system"]["packages"]["tensorflow"].startswith("2.")
     assert json.loads((smoke_run.run_dir / "config.json").read_text())["run_name"] == "smoke"
@@ -90,6 +90,24 @@ def test_default_augmentation_inside_the_train_step_runs_end_to_end(
     config = ExperimentConfig(**{**SMOKE, "epochs": 1}, width_shift_range=0.1)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
     assert result.record["config"]["augment_on"] == "model"
-    assert result.record["swa_epochs"] == [1] and 0.1 < result.test_accuracy <= 1.0
+    assert result.record["swa_epochs"] == [1]
+    assert result.test_accuracy > 0.2  # measured 0.31 for 7 steps; chance 0.1
     saved = keras.saving.load_model(result.checkpoint_dir / "swa.keras", safe_mode=True)
     assert not any("random" in type(layer).__name__.lower() for layer in saved.layers)
+
+
+def test_a_short_run_says_what_it_does_and_settles_batchnorm(fashion_mnist, run_paths, capsys):
+    config = ExperimentConfig(epochs=1, limit_train=2000, val_size=500, seed=2)
+    result = run_experiment(config, data=fashion_mnist, verbose=2)
+    record = result.record
+    printed = capsys.readouterr().out
+
+    assert record["config"]["swa"] is False and record["config"]["lr_schedule"] == "cosine"
+    assert "SWA is off: 1 epoch(s) leave no room to train before averaging" in printed
+    assert "Recomputing BatchNorm statistics of the final weights: 16 steps" in printed
+    assert "Evaluating the final weights on the validation and test sets." in printed
+    assert record["final_batchnorm_recomputed"] is True
+    # 16 steps leave BatchNorm's moving averages near their initial values; recomputed
+    # statistics let the same weights classify far better than during training.
+    assert record["val_accuracy_final"] > record["best_val_accuracy"] + 0.15
+    assert record["test_accuracy"] > 0.5
