@@ -13,7 +13,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def confusion_figure(confusion: np.ndarray, class_names, title: str = "Confusion matrix"):
-    figure, axis = plt.subplots(figsize=(8, 7))
+    """Counts large enough to read where TensorBoard shows the image scaled to its card."""
+    figure, axis = plt.subplots(figsize=(7, 6.5))
     sns.heatmap(
         confusion,
         annot=True,
@@ -23,11 +24,13 @@ def confusion_figure(confusion: np.ndarray, class_names, title: str = "Confusion
         square=True,
         xticklabels=class_names,
         yticklabels=class_names,
+        annot_kws={"size": 12},
         ax=axis,
     )
-    axis.set_xlabel("Predicted label")
-    axis.set_ylabel("True label")
-    axis.set_title(title)
+    axis.tick_params(labelsize=11)
+    axis.set_xlabel("Predicted label", fontsize=12)
+    axis.set_ylabel("True label", fontsize=12)
+    axis.set_title(title, fontsize=12)
     figure.tight_layout()
     return figure
 
