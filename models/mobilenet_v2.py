@@ -2,11 +2,10 @@
 
 import keras
 
-from models.layers import classifier_head, image_input, validate_common
+from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
 from models.registry import register_model
 
-# Same momentum as the other families here; the moving statistics settle within an epoch.
-BN_MOMENTUM = 0.9
+# The reference implementations' epsilon (TensorFlow's, also keras.applications').
 BN_EPSILON = 1e-3
 
 # (expansion t, output channels c, stride s) of the stages in the paper's Table 2, with the strides
@@ -44,7 +43,9 @@ class MobileNetV2(keras.Model):
     (ReLU6, carrying the block's stride) and projects it with a linear 1x1 convolution; the input
     is added back when stride and channels are unchanged. Channel counts are `alpha` times the
     paper's, rounded to multiples of 8; the last 1x1 convolution keeps 1280 filters for
-    `alpha` <= 1, as in the paper.
+    `alpha` <= 1, as in the paper. BatchNorm has epsilon 1e-3 as in the reference
+    implementations and momentum 0.9 like every family here (`BN_MOMENTUM`;
+    `keras.applications.MobileNetV2` uses 0.999).
 
     Adapted for 28x28 inputs: the paper's strides (total 32) would leave a 1x1 map. The stem
     convolution uses stride 1 instead of 2 and the first 24-channel block stride 1 instead of 2,

@@ -3,11 +3,10 @@
 import keras
 from keras import ops
 
-from models.layers import classifier_head, image_input, validate_common
+from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
 from models.registry import register_model
 
-# Same momentum as the other families here; the moving statistics settle within an epoch.
-BN_MOMENTUM = 0.9
+# PyTorch's default, which the reference code uses.
 BN_EPSILON = 1e-5
 
 # Output channels of stages 2-4 and of conv5 per width (the paper's Table 5).
@@ -77,7 +76,9 @@ class ShuffleNetV2(keras.Model):
     and the other through Conv 1x1, DWConv 3x3 and Conv 1x1, concatenates them and shuffles the
     channels. The first unit of a stage has stride 2 and no split: both branches see the whole
     input, one through DWConv 3x3 (stride 2) and Conv 1x1, the other through Conv 1x1, DWConv 3x3
-    (stride 2) and Conv 1x1, each giving half of the output channels.
+    (stride 2) and Conv 1x1, each giving half of the output channels. BatchNorm has PyTorch's
+    defaults, as in the reference code: momentum 0.9 in Keras's convention (`BN_MOMENTUM`, shared
+    by every family here) and epsilon 1e-5.
 
     The registered widths follow the paper's Table 5: 0.5x (48, 96, 192), 1.0x (116, 232, 464),
     1.5x (176, 352, 704) with conv5 1024, and 2.0x (244, 488, 976) with conv5 2048.

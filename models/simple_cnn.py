@@ -2,7 +2,7 @@
 
 import keras
 
-from models.layers import classifier_head, image_input, validate_common
+from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
 from models.registry import register_model
 
 
@@ -13,6 +13,8 @@ class SimpleCNN(keras.Model):
     Layout: Conv32 5x5 x2, MaxPool, Dropout, Conv64 3x3 x3, MaxPool, Dropout, Dense 200 (ReLU),
     BatchNorm, Dense `num_classes` (softmax). About 0.75M parameters at 28x28x1. With
     `conv_batchnorm=True` every convolution is followed by BatchNorm (the `simple-cnn-bn` entry).
+    BatchNorm has momentum 0.9 like every family here (`BN_MOMENTUM`; the original model used
+    Keras's default 0.99) and Keras's default epsilon 1e-3.
 
     Args:
         input_shape: (height, width, channels) of the raw images, pixels in [0, 255].
@@ -50,7 +52,7 @@ class SimpleCNN(keras.Model):
                 filters, size, padding="same", use_bias=not conv_batchnorm, name=name
             )(x)
             if conv_batchnorm:
-                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
             return keras.layers.ReLU(name=f"{name}_relu")(x)
 
         inputs, x = image_input(input_shape, input_size)
@@ -64,7 +66,7 @@ class SimpleCNN(keras.Model):
         x = keras.layers.Dropout(dropout[1], name="dropout2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
-        x = keras.layers.BatchNormalization(name="dense_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="dense_bn")(x)
         outputs = classifier_head(x, num_classes)
         kwargs.setdefault("name", "simple_cnn")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)

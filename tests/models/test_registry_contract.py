@@ -15,6 +15,14 @@ import pytest
 from models import list_models
 from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 
+# The references' epsilons (see each family's docstring); CapsuleNet has no BatchNorm.
+BN_EPSILON_BY_FAMILY = {
+    "CapsuleNet": None,
+    "MobileNetV2": 1e-3,
+    "ShuffleNetV2": 1e-5,
+    "SimpleCNN": 1e-3,
+    "WideResNet": 1e-5,
+}
 MAX_OVERFIT_EPOCHS = 25
 OVERFIT_ACCURACY = 0.95
 
@@ -68,6 +76,21 @@ def test_one_representative_per_family(default_model):
 def test_default_entry_outputs_class_probabilities(name, default_model, real_batch):
     images, _ = real_batch
     assert_probabilities(default_model(name)(images[:2], training=False), num_classes=10)
+
+
+def batch_norm_layers(layer):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [layer]
+    return [found for inner in getattr(layer, "layers", []) for found in batch_norm_layers(inner)]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_batch_norm_has_the_shared_momentum_and_the_family_epsilon(name, default_model):
+    model = default_model(name)
+    layers = batch_norm_layers(model)
+    expected_epsilon = BN_EPSILON_BY_FAMILY[type(model).__name__]
+    assert bool(layers) == (expected_epsilon is not None)
+    assert {(layer.momentum, layer.epsilon) for layer in layers} <= {(0.9, expected_epsilon)}
 
 
 @pytest.mark.parametrize("name", list_models())
