@@ -106,6 +106,28 @@ def near_chance_hint(record: dict) -> str | None:
     )
 
 
+WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
+
+
+def summary(record: dict) -> str:
+    """The outcome of a completed run: the selection and every weight set's test accuracy."""
+    name = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
+    chosen = WEIGHT_LABELS[record["selected_weights"]] + (
+        " with flip TTA" if record.get("selected_tta") else ""
+    )
+    lines = [
+        f"  val accuracy       {record[f'val_accuracy_{name}']:.4f} ({chosen}; best epoch during "
+        f"training: {record['best_val_accuracy']:.4f}, epoch {record['best_epoch']})",
+        f"  test accuracy      {record['test_accuracy']:.4f} ({chosen}, chosen on validation)",
+    ]
+    for weights, label in WEIGHT_LABELS.items():
+        if f"test_accuracy_{weights}" in record:
+            tta = record.get(f"test_accuracy_{weights}_tta")
+            with_tta = "" if tta is None else f" (with flip TTA {tta:.4f})"
+            lines.append(f"    {label:<17}{record[f'test_accuracy_{weights}']:.4f}{with_tta}")
+    return "\n".join(lines)
+
+
 def list_models_table() -> str:
     from models import build_model, list_models
 
@@ -157,21 +179,8 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    swa = record.get("test_accuracy_swa")
     print(f"\nRun {result.name}")
-    selected = record["selected_weights"]
-    print(
-        f"  val accuracy       {record[f'val_accuracy_{selected}']:.4f} ({selected} weights; "
-        f"best epoch during training: {record['best_val_accuracy']:.4f}, "
-        f"epoch {record['best_epoch']})"
-    )
-    print(
-        f"  test accuracy      {record['test_accuracy']:.4f} "
-        f"({selected} weights, chosen on validation)"
-    )
-    print(f"    final weights    {record['test_accuracy_final']:.4f}")
-    if swa is not None:
-        print(f"    SWA weights      {swa:.4f}")
+    print(summary(record))
     print(f"  record             {result.run_dir}")
     print(f"  checkpoints        {result.checkpoint_dir}")
     print(f"  TensorBoard        tensorboard --logdir {result.tensorboard_dir.parent}")

@@ -119,3 +119,19 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value is not None and math.isfinite(value) and value > self.best:
             self.best = float(value)
             save_model_atomically(self.model, self.path)
+
+
+class LastEpochWeights(keras.callbacks.Callback):
+    """The model's weights at the end of the last epoch (or as restored when training starts),
+    kept before `fit` replaces them with the optimizer's moving average (`use_ema`). Place it
+    after the callback that restores a backup."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = None
+
+    def on_train_begin(self, logs=None):
+        self.weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights = self.model.get_weights()

@@ -19,7 +19,9 @@ from training.hardware import (
 NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads no TensorFlow
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
-LR_SCHEDULES = ("auto", "constant", "cosine", "swa", *CYCLIC_MODES)
+LR_SCHEDULES = ("auto", "constant", "cosine", "onecycle", "swa", *CYCLIC_MODES)
+# Models whose training step has its own loss, which the loss flags do not reach.
+OWN_LOSS_MODELS = ("capsnet",)
 # SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
 # before averaging and at least two snapshots are averaged. Shorter runs turn it off by default.
 MIN_SWA_EPOCHS = 4
@@ -64,10 +66,16 @@ class ExperimentConfig:
         "global training batch size; default: 128 on a CPU, 512 per GPU", default=None
     )
     lr_schedule: str = _flag(
-        "learning-rate schedule; triangular, triangular2 and exp_range are cyclical (Smith 2017); "
+        "learning-rate schedule; onecycle: linear warmup to --lr, then linear decay to 0 (Smith & "
+        "Topin 2019); triangular, triangular2 and exp_range are cyclical (Smith 2017); "
         "auto: swa with SWA on, cosine with it off",
         default="auto",
         choices=LR_SCHEDULES,
+    )
+    warmup_epochs: float | None = _flag(
+        "epochs of linear warmup for cosine and onecycle; default: 0 for cosine, "
+        "a fifth of --epochs for onecycle",
+        default=None,
     )
     max_lr: float = _flag("peak learning rate of the cyclical schedules", default=6e-3)
     cycle_epochs: float = _flag("epochs per half cycle of the cyclical schedules", default=2.0)
@@ -89,6 +97,19 @@ class ExperimentConfig:
     )
     swa_lr: float | None = _flag(
         "learning rate while averaging (swa schedule); default: --lr / 10", default=None
+    )
+    ema: float | None = _flag(
+        "decay of an exponential moving average of the weights, updated every step (e.g. 0.999); "
+        "its weights are evaluated beside the final and SWA ones and chosen on validation",
+        default=None,
+    )
+    label_smoothing: float = _flag(
+        "label smoothing of the cross-entropy (Szegedy et al. 2016); 0 disables", default=0.0
+    )
+    tta: bool = _flag(
+        "also score every weight set with horizontal-flip test-time augmentation, and keep it "
+        "where validation prefers it",
+        default=True,
     )
     early_stopping: int | None = _flag(
         "stop after this many epochs without val_accuracy gain (off by default)", default=None
@@ -147,6 +168,8 @@ class ExperimentConfig:
         if values["lr_schedule"] == "auto":
             values["lr_schedule"] = "swa" if values["swa"] else "cosine"
         values.update(self._swa_snapshot_defaults(values["lr_schedule"]))
+        if values["warmup_epochs"] is None:
+            values["warmup_epochs"] = self.epochs / 5 if values["lr_schedule"] == "onecycle" else 0
         if values["swa_lr"] is None and values["lr"] is not None:
             values["swa_lr"] = values["lr"] / 10
         values["precision"] = resolve_precision(self.precision, self.model)
@@ -215,6 +238,25 @@ class ExperimentConfig:
             check(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
         check(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
         check(0 <= self.seed < 2**32, "seed", "in [0, 2**32)")
+        check(self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1) or unset")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        if self.label_smoothing:
+            check(
+                not self.model.startswith(OWN_LOSS_MODELS),
+                "label_smoothing",
+                f"0 for {self.model}, whose margin loss has no smoothing",
+            )
+        if self.warmup_epochs is not None:
+            check(
+                0 <= self.warmup_epochs < self.epochs,
+                "warmup_epochs",
+                f"in [0, epochs={self.epochs})",
+            )
+            check(
+                not self.warmup_epochs or self.lr_schedule in ("auto", "cosine", "onecycle"),
+                "warmup_epochs",
+                "0 unless --lr-schedule is cosine or onecycle",
+            )
         if self.limit_train is not None:
             available = 60_000 - self.val_size
             check(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")

@@ -30,7 +30,7 @@ from data import (
     make_training_dataset,
     train_val_split,
 )
-from evaluation.metrics import Evaluation, evaluate_model
+from evaluation.metrics import Evaluation, evaluate_predictions
 from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
 from evaluation.records import (
     atomic_write_bytes,
@@ -51,14 +51,27 @@ from training.backup import (
     read_backup_state,
     write_identity,
 )
-from training.callbacks import BestModelCheckpoint, HistoryRecorder, save_model_atomically
+from training.callbacks import (
+    BestModelCheckpoint,
+    HistoryRecorder,
+    LastEpochWeights,
+    save_model_atomically,
+)
 from training.config import MIN_SWA_EPOCHS, ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
+from training.losses import SparseCategoricalCrossentropyWithSmoothing
 from training.optimizers import build_optimizer
+from training.selection import (
+    EVAL_BATCH_SIZE,
+    WEIGHT_SETS,
+    Candidate,
+    score_weight_set,
+    scores,
+    select,
+    write_predictions,
+)
 from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
-
-EVAL_BATCH_SIZE = 512
 
 
 @dataclass
@@ -85,17 +98,12 @@ class RunResult:
         return pd.DataFrame.from_dict(self.record["history"], orient="index")
 
 
-def _evaluate(model, split: tuple[np.ndarray, np.ndarray]) -> Evaluation:
-    return evaluate_model(model, split[0], split[1], CLASS_NAMES, batch_size=EVAL_BATCH_SIZE)
-
-
-OUTCOME_SCALARS = (
-    "val_accuracy_final",
-    "test_accuracy_final",
-    "val_accuracy_swa",
-    "test_accuracy_swa",
-    "test_accuracy",
-)
+OUTCOME_SCALARS = tuple(
+    f"{split}_accuracy_{weights}{tta}"
+    for weights in WEIGHT_SETS
+    for tta in ("", "_tta")
+    for split in ("val", "test")
+) + ("test_accuracy",)
 
 
 def log_outcome_to_tensorboard(tensorboard_dir: Path, record: dict, confusion_png: bytes):
@@ -138,14 +146,15 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
                 augment_in_train_step(model, augmentation)
             model.compile(
                 optimizer=build_optimizer(config, steps_per_epoch),
-                loss="sparse_categorical_crossentropy",
+                loss=SparseCategoricalCrossentropyWithSmoothing(config.label_smoothing)
+                if config.label_smoothing
+                else "sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 jit_compile=config.jit_compile,
             )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return model
-
 
 
 class DiskFullError(OSError):
@@ -197,6 +206,7 @@ class RunData:
     train: tuple[np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
+    val_indices: np.ndarray  # rows of the 60,000 training images
     train_ds: tf.data.Dataset
     val_ds: tf.data.Dataset
     steps_per_epoch: int
@@ -254,8 +264,7 @@ def check_output_folders() -> dict[str, Path]:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise PermissionError(
-                f"Cannot create {name}={root} ({error.strerror}). "
-                f"Set {name} to a writable folder."
+                f"Cannot create {name}={root} ({error.strerror}). Set {name} to a writable folder."
             ) from error
         if not os.access(root, os.W_OK | os.X_OK):
             raise PermissionError(
@@ -340,6 +349,7 @@ def build_data(config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 
         train=train,
         val=val,
         test=(data.x_test, data.y_test),
+        val_indices=val_idx,
         train_ds=train_ds,
         val_ds=make_dataset(*val, EVAL_BATCH_SIZE),
         steps_per_epoch=math.ceil(len(train[0]) / config.batch_size),
@@ -442,34 +452,44 @@ def _settle_batchnorm(model, run_data: RunData, record: dict, say) -> None:
     record["final_batchnorm_recomputed"] = True
 
 
-def evaluate_and_select(model, run_data, swa, folders, record, say) -> Evaluation:
-    """Scores the final and the SWA weights on validation and test, keeps the better on
-    validation (never on test) in `model`, saves each as a checkpoint; returns its evaluation."""
+def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
+    return score_weight_set(model, weights, run_data.val[0], run_data.test[0], config.tta)
+
+
+def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
+    """Scores each weight set (final; SWA and EMA averages where the run kept them), each also
+    with test-time augmentation when `config.tta`, on validation and test; keeps the best on
+    validation (never on test) in `model`; saves each set as a checkpoint and every candidate's
+    probabilities in `predictions.npz`. Returns the selected candidate's test evaluation."""
+    ema_weights = model.get_weights() if config.ema else None  # fit ends with the EMA loaded
+    model.set_weights(final_weights)
     _settle_batchnorm(model, run_data, record, say)
     say("Evaluating the final weights on the validation and test sets.")
-    final_eval = _evaluate(model, run_data.test)
-    record["val_accuracy_final"] = _evaluate(model, run_data.val).accuracy
-    record["test_accuracy_final"] = final_eval.accuracy
+    candidates = _score(model, "final", run_data, config)
+    weight_values = {"final": model.get_weights()}
     save_model_atomically(model, folders.checkpoint_dir / "final.keras")
-    evaluation, selected = final_eval, "final"
-    final_weights = model.get_weights()
+    averages = []
     if swa is not None and swa.count:
-        say(
-            f"Loading the SWA average of epochs {swa.snapshot_epochs} and recomputing BatchNorm "
-            f"statistics on {len(run_data.train[0]):,} training images."
-        )
-        swa.apply(run_data.batches_without_augmentation())
-        say("Evaluating the SWA weights on the validation and test sets.")
-        swa_eval = _evaluate(model, run_data.test)
-        record["val_accuracy_swa"] = _evaluate(model, run_data.val).accuracy
-        record["test_accuracy_swa"] = swa_eval.accuracy
+        averages.append(("swa", f"the SWA average of epochs {swa.snapshot_epochs}", swa.apply))
         record["swa_epochs"] = swa.snapshot_epochs
-        save_model_atomically(model, folders.checkpoint_dir / "swa.keras")
-        if record["val_accuracy_swa"] >= record["val_accuracy_final"]:
-            evaluation, selected = swa_eval, "swa"
-        else:  # the returned model holds the selected weights
-            model.set_weights(final_weights)
-    record["selected_weights"] = selected  # chosen on validation accuracy, never on test
+    if ema_weights is not None:
+        description = f"the moving average (decay {config.ema})"
+        averages.append(("ema", description, lambda: model.set_weights(ema_weights)))
+    for name, description, load in averages:
+        say(f"Loading {description}, recomputing BatchNorm statistics, evaluating it.")
+        load()
+        recompute_batchnorm_statistics(model, run_data.batches_without_augmentation())
+        candidates += _score(model, name, run_data, config)
+        weight_values[name] = model.get_weights()
+        save_model_atomically(model, folders.checkpoint_dir / f"{name}.keras")
+    val_labels, test_labels = run_data.val[1], run_data.test[1]
+    selected = select(candidates, val_labels)
+    model.set_weights(weight_values[selected.weights])  # the returned model holds the selection
+    write_predictions(folders.run_dir / "predictions.npz", candidates, run_data.val_indices)
+    record.update(scores(candidates, val_labels, test_labels))
+    record["selected_weights"] = selected.weights  # chosen on validation accuracy, never on test
+    record["selected_tta"] = selected.tta
+    evaluation = evaluate_predictions(test_labels, selected.test_probabilities, CLASS_NAMES)
     record["test_accuracy"] = evaluation.accuracy
     record["confusion_matrix"] = evaluation.confusion.tolist()
     return evaluation
@@ -533,12 +553,15 @@ def _train_and_record(config, strategy, data, folders, state, run_started, verbo
     model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
     clock = AttemptClock(folders.run_dir / ATTEMPTS_FILE, run_started)
     history, swa, callbacks = build_callbacks(config, folders, state, clock)
-    train(model, run_data, config, callbacks, verbose)
+    last_weights = LastEpochWeights()
+    train(model, run_data, config, [*callbacks, last_weights], verbose)
 
     record = training_record(config, folders, model, strategy, run_data, history)
     evaluation = None
     if record["status"] == "completed":
-        evaluation = evaluate_and_select(model, run_data, swa, folders, record, say)
+        evaluation = evaluate_and_select(
+            model, run_data, swa, last_weights.weights, folders, record, config, say
+        )
         write_test_outputs(model, evaluation, run_data, folders, record)
     # Every attempt counts: wall time from each call to its record, training time within fit.
     record.update(clock.totals())

@@ -3,16 +3,26 @@
 import keras
 
 from training.config import CYCLIC_MODES, ExperimentConfig
-from training.schedules import CyclicalLearningRate, SWALearningRate
+from training.schedules import CyclicalLearningRate, OneCycleLearningRate, SWALearningRate
 
 
 def build_schedule(config: ExperimentConfig, steps_per_epoch: int):
     """The learning rate, or a `LearningRateSchedule`, for `config.lr_schedule`."""
     total_steps = config.epochs * steps_per_epoch
+    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
     if config.lr_schedule == "constant":
         return config.lr
     if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total_steps)
+        if not warmup_steps:
+            return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total_steps)
+        return keras.optimizers.schedules.CosineDecay(
+            config.lr / 10,
+            decay_steps=total_steps - warmup_steps,
+            warmup_target=config.lr,
+            warmup_steps=warmup_steps,
+        )
+    if config.lr_schedule == "onecycle":
+        return OneCycleLearningRate(config.lr, warmup_steps, total_steps)
     if config.lr_schedule == "swa":
         if not config.swa:
             raise ValueError("lr_schedule='swa' needs swa on. Received: swa=False")
@@ -28,19 +38,19 @@ def build_schedule(config: ExperimentConfig, steps_per_epoch: int):
 
 
 def build_optimizer(config: ExperimentConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    learning_rate = build_schedule(config, steps_per_epoch)
-    decay = config.weight_decay or None
+    """The optimizer of `config`, keeping an exponential moving average of the weights on the
+    device when `config.ema` is set (Keras writes it into the model at the end of `fit`)."""
+    common = {
+        "learning_rate": build_schedule(config, steps_per_epoch),
+        "weight_decay": config.weight_decay or None,
+        "use_ema": config.ema is not None,
+        "ema_momentum": config.ema or 0.99,
+    }
     if config.optimizer == "adam":
-        if decay:
-            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=decay)
-        return keras.optimizers.Adam(learning_rate=learning_rate)
+        adam = keras.optimizers.AdamW if common["weight_decay"] else keras.optimizers.Adam
+        return adam(**common)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate, weight_decay=decay)
+        return keras.optimizers.RMSprop(**common)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate=learning_rate,
-            momentum=config.momentum,
-            nesterov=config.nesterov,
-            weight_decay=decay,
-        )
+        return keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
     raise ValueError(f"Unknown optimizer. Received: optimizer={config.optimizer!r}")

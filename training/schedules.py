@@ -102,3 +102,53 @@ class SWALearningRate(keras.optimizers.schedules.LearningRateSchedule):
             "swa_lr": self.swa_lr,
             "swa_start_step": self.swa_start_step,
         }
+
+
+@keras.saving.register_keras_serializable(package="fmlab")
+class OneCycleLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """One cycle (Smith & Topin 2019, "Super-Convergence", arXiv:1708.07120): the rate rises
+    linearly from `peak_lr * start_fraction` to `peak_lr` over `warmup_steps`, then falls linearly
+    to 0 at `total_steps`, the triangular shape of airbench (Jordan 2024, arXiv:2404.00498).
+
+    Args:
+        peak_lr: the highest learning rate, reached after `warmup_steps`.
+        warmup_steps: steps of the rise; 0 starts at the peak.
+        total_steps: steps of the whole schedule; the rate is 0 from there on.
+        start_fraction: the first rate as a fraction of `peak_lr`.
+
+    Example:
+        >>> schedule = OneCycleLearningRate(4e-3, warmup_steps=430, total_steps=2150)
+        >>> keras.optimizers.Adam(learning_rate=schedule)
+    """
+
+    def __init__(self, peak_lr, warmup_steps, total_steps, start_fraction=0.1):
+        if not peak_lr > 0:
+            raise ValueError(f"peak_lr must be > 0. Received: peak_lr={peak_lr}")
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(
+                "Need 0 <= warmup_steps < total_steps. Received: "
+                f"warmup_steps={warmup_steps}, total_steps={total_steps}"
+            )
+        if not 0 <= start_fraction <= 1:
+            raise ValueError(f"start_fraction must be in [0, 1]. Received: {start_fraction}")
+        self.peak_lr = float(peak_lr)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+        self.start_fraction = float(start_fraction)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        rise = step / max(self.warmup_steps, 1)
+        warming = self.start_fraction + (1.0 - self.start_fraction) * ops.minimum(rise, 1.0)
+        decay_steps = float(self.total_steps - self.warmup_steps)
+        falling = ops.clip((self.total_steps - step) / decay_steps, 0.0, 1.0)
+        factor = ops.where(step < self.warmup_steps, warming, falling)
+        return self.peak_lr * factor
+
+    def get_config(self):
+        return {
+            "peak_lr": self.peak_lr,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "start_fraction": self.start_fraction,
+        }

@@ -47,12 +47,12 @@ def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
 ):
     import training.experiment as experiment
 
-    evaluate = experiment._evaluate
+    score = experiment._score
 
-    def crash(model, split):
+    def crash(*args):
         raise MemoryError("killed while evaluating")
 
-    monkeypatch.setattr(experiment, "_evaluate", crash)
+    monkeypatch.setattr(experiment, "_score", crash)
     config = ExperimentConfig(**TINY, run_name="evaluating", swa_start=1)
     with pytest.raises(MemoryError):
         run_experiment(config, data=fashion_mnist, verbose=0)
@@ -60,7 +60,7 @@ def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
     trained = json.loads((run_dir / "history.json").read_text())
     assert sorted(trained) == ["1", "2"] and not (run_dir / "result.json").exists()
 
-    monkeypatch.setattr(experiment, "_evaluate", evaluate)
+    monkeypatch.setattr(experiment, "_score", score)
     result = run_experiment(
         ExperimentConfig(run_name="evaluating"), resume=True, data=fashion_mnist, verbose=0
     )

@@ -1,0 +1,82 @@
+"""Every weight set of a run scored on validation and test, with and without test-time
+augmentation, and one of them chosen on validation alone."""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.records import atomic_write_bytes
+
+EVAL_BATCH_SIZE = 512
+# Weight sets in the order they are preferred on a tie of validation accuracy: the simplest first.
+WEIGHT_SETS = ("final", "swa", "ema")
+
+
+@dataclass
+class Candidate:
+    """One weight set, with or without horizontal-flip TTA, and its class probabilities."""
+
+    weights: str  # one of WEIGHT_SETS
+    tta: bool
+    val_probabilities: np.ndarray
+    test_probabilities: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{self.weights}_tta" if self.tta else self.weights
+
+
+def predict(model, images: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(images, batch_size=EVAL_BATCH_SIZE, verbose=0), np.float32)
+
+
+def score_weight_set(model, weights: str, val_images, test_images, tta: bool) -> list[Candidate]:
+    """The weights now in `model` as `weights`, and with `tta` also averaged with their
+    prediction on mirrored images (Fashion-MNIST's classes are symmetric left-right)."""
+    val, test = predict(model, val_images), predict(model, test_images)
+    candidates = [Candidate(weights, False, val, test)]
+    if tta:
+        val_mirrored = predict(model, val_images[:, :, ::-1])
+        test_mirrored = predict(model, test_images[:, :, ::-1])
+        candidates.append(
+            Candidate(weights, True, (val + val_mirrored) / 2, (test + test_mirrored) / 2)
+        )
+    return candidates
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(probabilities.argmax(axis=1) == labels))
+
+
+def select(candidates: list[Candidate], val_labels: np.ndarray) -> Candidate:
+    """The candidate with the highest validation accuracy; a tie goes to the first (final before
+    averages, plain before TTA). Test accuracy plays no part."""
+    return max(
+        candidates, key=lambda c: (accuracy(c.val_probabilities, val_labels), -candidates.index(c))
+    )
+
+
+def scores(candidates: list[Candidate], val_labels, test_labels) -> dict:
+    """`val_accuracy_<name>` and `test_accuracy_<name>` of every candidate, for the record."""
+    values = {}
+    for candidate in candidates:
+        values[f"val_accuracy_{candidate.name}"] = accuracy(candidate.val_probabilities, val_labels)
+        values[f"test_accuracy_{candidate.name}"] = accuracy(
+            candidate.test_probabilities, test_labels
+        )
+    return values
+
+
+def write_predictions(path: Path, candidates: list[Candidate], val_indices: np.ndarray) -> None:
+    """The class probabilities of every candidate on validation (`val_<name>`) and test
+    (`test_<name>`) as float16, with `val_indices` (rows of the 60,000 training images), in one
+    compressed `.npz`, written atomically."""
+    arrays = {"val_indices": np.asarray(val_indices, np.int32)}
+    for candidate in candidates:
+        arrays[f"val_{candidate.name}"] = candidate.val_probabilities.astype(np.float16)
+        arrays[f"test_{candidate.name}"] = candidate.test_probabilities.astype(np.float16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
