@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run (a name, or --run-name NAME --resume)",
     )
     parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs of this configuration with seeds --seed, --seed + 1, ... (named "
+        "<run>-seed<k>) and print the mean, spread and range of their test accuracy",
+    )
+    parser.add_argument(
         "--list-models",
         action="store_true",
         help="print the registered models with their parameter counts and exit",
@@ -67,6 +75,10 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
     resume = args.resume is not None
     if resume:
         _check_resume_arguments(parser, values)
+        if args.seeds != 1:
+            parser.error("argument --seeds: resume one run at a time (--resume NAME-seedK)")
+    if args.seeds < 1:
+        parser.error(f"argument --seeds: seeds must be >= 1. Received: seeds={args.seeds}")
     config = ExperimentConfig(**values)
     if not args.list_models:
         try:
@@ -137,6 +149,20 @@ def list_models_table() -> str:
     return "\n".join(rows)
 
 
+def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
+    """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
+    if seeds == 1:
+        return [config]
+    from evaluation.records import default_run_name
+
+    smoke = "-smoke" if config.limit_train is not None else ""
+    base = config.run_name or default_run_name(config.model, config.optimizer + smoke)
+    return [
+        dataclasses.replace(config, seed=seed, run_name=f"{base}-seed{seed}")
+        for seed in range(config.seed, config.seed + seeds)
+    ]
+
+
 def main(argv=None) -> int:
     config, resume, args = parse_config(argv)
     from quiet_tensorflow import import_tensorflow
@@ -145,7 +171,21 @@ def main(argv=None) -> int:
     if args.list_models:
         print(list_models_table())
         return 0
+    records = []
+    for seed_config in seed_configs(config, args.seeds):
+        status, record = train_one(seed_config, resume)
+        if status:
+            return status
+        records.append(record)
+    if len(records) > 1:
+        from evaluation.seeds import SeedGroup, seed_summary_lines
 
+        print("\n" + "\n".join(seed_summary_lines(SeedGroup(records))))
+    return 0
+
+
+def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, dict | None]:
+    """Trains one run and prints its outcome; returns (exit status, 0 when it completed; record)."""
     from training.backup import RunStateError
     from training.experiment import DiskFullError, RunInterrupted, run_experiment
 
@@ -157,10 +197,10 @@ def main(argv=None) -> int:
             f"  python train.py --resume {interrupt.run_name}",
             file=sys.stderr,
         )
-        return 130
+        return 130, None
     except KeyboardInterrupt:
         print("\nInterrupted before training started; nothing to resume.", file=sys.stderr)
-        return 130
+        return 130, None
     except (
         ValueError,
         FileNotFoundError,
@@ -170,7 +210,7 @@ def main(argv=None) -> int:
         DiskFullError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     record = result.record
     if record["status"] != "completed":
         print(
@@ -178,7 +218,7 @@ def main(argv=None) -> int:
             f"Record: {result.run_dir / 'result.json'}",
             file=sys.stderr,
         )
-        return 1
+        return 1, None
     print(f"\nRun {result.name}")
     print(summary(record))
     print(f"  record             {result.run_dir}")
@@ -187,7 +227,7 @@ def main(argv=None) -> int:
     hint = near_chance_hint(record)
     if hint:
         print(hint)
-    return 0
+    return 0, record
 
 
 if __name__ == "__main__":

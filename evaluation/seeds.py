@@ -1,0 +1,78 @@
+"""Runs of one configuration with different seeds, summarised: mean, spread and range.
+
+Two completed full runs belong to one group when their configurations are equal in everything
+but the seed and the run name, so a group needs no tag and cannot mix configurations.
+"""
+
+import json
+import re
+import statistics
+from dataclasses import dataclass
+
+# Fields that differ between the seeds of one configuration and say nothing about it.
+PER_SEED_FIELDS = ("seed", "run_name")
+
+
+@dataclass
+class SeedGroup:
+    """The records of one configuration, in seed order."""
+
+    records: list[dict]
+
+    @property
+    def name(self) -> str:
+        """The run names' common part, e.g. `fast-seed0`, `fast-seed1` -> `fast`."""
+        names = [record["run_name"] for record in self.records]
+        common = names[0]
+        for name in names[1:]:
+            while not name.startswith(common):
+                common = common[:-1]
+        return re.sub(r"[-_]*(seed)?$", "", common) or names[0]
+
+    def summary(self, key: str) -> dict:
+        values = [record[key] for record in self.records]
+        return {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values),
+            "max": max(values),
+        }
+
+
+def configuration_key(record: dict) -> str:
+    settings = {k: v for k, v in record["config"].items() if k not in PER_SEED_FIELDS}
+    return json.dumps(settings, sort_keys=True)
+
+
+def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
+    """Groups of completed full runs that share a configuration, with at least `min_seeds` runs,
+    best mean test accuracy first."""
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        if record.get("status") == "completed" and not record.get("smoke_run"):
+            groups.setdefault(configuration_key(record), []).append(record)
+    found = [
+        SeedGroup(sorted(members, key=lambda record: record["seed"]))
+        for members in groups.values()
+        if len(members) >= min_seeds
+    ]
+    return sorted(found, key=lambda group: -group.summary("test_accuracy")["mean"])
+
+
+def overlapping(first: SeedGroup, second: SeedGroup, key: str = "test_accuracy") -> bool:
+    """Whether the two groups' ranges of `key` overlap: then neither is shown as better."""
+    a, b = first.summary(key), second.summary(key)
+    return a["min"] <= b["max"] and b["min"] <= a["max"]
+
+
+def seed_summary_lines(group: SeedGroup) -> list[str]:
+    """Plain-text lines for the terminal."""
+    test, seconds = group.summary("test_accuracy"), group.summary("train_seconds")
+    seeds = ", ".join(str(record["seed"]) for record in group.records)
+    return [
+        f"{len(group.records)} seeds ({seeds}) of {group.name}",
+        f"  test accuracy   mean {test['mean']:.4f}, std {test['std']:.4f}, "
+        f"range {test['min']:.4f}-{test['max']:.4f}",
+        f"  training time   mean {seconds['mean']:.0f} s, std {seconds['std']:.0f} s, "
+        f"range {seconds['min']:.0f}-{seconds['max']:.0f} s",
+    ]

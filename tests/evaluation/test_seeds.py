@@ -1,0 +1,61 @@
+import pytest
+
+import train
+from evaluation.seeds import SeedGroup, overlapping, seed_groups
+
+
+def record(name, seed, accuracy, seconds=100.0, **config):
+    settings = {"model": "fast", "epochs": 5, "seed": seed, "run_name": name, **config}
+    return {
+        "run_name": name,
+        "seed": seed,
+        "status": "completed",
+        "smoke_run": False,
+        "test_accuracy": accuracy,
+        "train_seconds": seconds,
+        "config": settings,
+    }
+
+
+def test_runs_group_by_configuration_apart_from_seed_and_name():
+    records = [
+        record("a-seed0", 0, 0.940),
+        record("a-seed1", 1, 0.944),
+        record("a-seed2", 2, 0.936),
+        record("b-seed0", 0, 0.950, epochs=9),
+        record("b-seed1", 1, 0.952, epochs=9),
+        record("lonely", 0, 0.99, epochs=3),  # one seed: no group
+        {**record("smoke-seed0", 0, 0.5, epochs=1), "smoke_run": True},
+        {**record("smoke-seed1", 1, 0.5, epochs=1), "smoke_run": True},
+    ]
+    groups = seed_groups(records)
+    assert [group.name for group in groups] == ["b", "a"]  # best mean first
+    summary = groups[1].summary("test_accuracy")
+    assert summary == pytest.approx({"mean": 0.94, "std": 0.004, "min": 0.936, "max": 0.944})
+    assert not overlapping(groups[0], groups[1])
+    close = SeedGroup([record("c-seed0", 0, 0.939), record("c-seed1", 1, 0.941)])
+    assert overlapping(groups[1], close)
+
+
+def test_seeds_flag_trains_each_seed_and_prints_the_spread(run_paths, capsys):
+    argv = [
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "200",
+        "--val-size",
+        "100",
+        "--run-name",
+        "multi",
+        "--seed",
+        "3",
+    ]
+    assert train.main(argv) == 0
+    printed = capsys.readouterr().out
+    names = sorted(path.name for path in run_paths["RESULTS_PATH"].iterdir())
+    assert names == ["multi-seed3", "multi-seed4"]
+    assert "2 seeds (3, 4) of multi" in printed and "test accuracy   mean" in printed
+    with pytest.raises(SystemExit):
+        train.parse_config(["--seeds", "0"])
