@@ -1,23 +1,77 @@
-"""Regenerate the leaderboard (RESULTS_PATH/README.md, images/, README.md section), and the
-README's seed table and benchmark tables, from the records.
+"""Regenerate everything generated from the records: the leaderboard (RESULTS_PATH/README.md and
+the figures in images/) and every table between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+in README.md and docs/*.md (`generated_sections` lists them: file, name, what writes it).
 
     python report.py [--results DIR] [--images DIR] [--readme FILE]
+
+The pages of docs/ are those in the docs folder beside --readme; a file that is missing or has
+no markers is left alone.
 """
 
 import os
 import sys
+from functools import partial
+from pathlib import Path
+
+# The runs that the README and docs/ describe by name.
+DEFAULT_RUN = "simple-cnn-bn-adam-20261128-122416"  # `python train.py` with every default
+PRECISION_RUNS = ("precision-simple-cnn-bn-float32", "precision-simple-cnn-bn-mixed_bfloat16")
+DEFAULT_RUNS = (DEFAULT_RUN, "simple-cnn-bn-adam-20261128-114906")  # the second with 5% shifts
+SHORT_RUNS = (  # 2 epochs on 10,000 images per family
+    "capsnet-adam-20261128-125818",
+    "mobilenet-v2-adam-20261128-124422",
+    "shufflenet-v2-1.0-adam-20261128-125443",
+    "wrn-16-4-adam-20261128-123523",
+)
+RESOLUTION_RUNS = (
+    "resolution-mobilenet-v2-28",
+    "resolution-mobilenet-v2-56",
+    "resolution-mobilenet-v2-28-8-epochs",
+)
+
+
+def generated_sections(results_dir: Path, readme: Path) -> list:
+    """Every generated section, with paths relative to the README's folder."""
+    from benchmarks import summary
+    from evaluation import run_tables
+    from evaluation.sections import GeneratedSection
+    from experiments import seed_table
+
+    experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
+
+    def comparison(run_names):
+        return partial(run_tables.comparison_table, results_dir, run_names=run_names)
+
+    quick_start = partial(
+        run_tables.default_run_markdown, results_dir, default_run=DEFAULT_RUN,
+        float32_run=PRECISION_RUNS[0], bfloat16_run=PRECISION_RUNS[1],
+    )
+    return [
+        GeneratedSection(readme, "quick-start", quick_start),
+        GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir)),
+        GeneratedSection(experiments, "default-runs", comparison(run_names=DEFAULT_RUNS)),
+        GeneratedSection(experiments, "short-runs", comparison(run_names=SHORT_RUNS)),
+        *seed_table.generated_sections(results_dir),
+        *summary.generated_sections(results_dir),
+        GeneratedSection(benchmarks, "precision-runs", comparison(run_names=PRECISION_RUNS)),
+        GeneratedSection(benchmarks, "resolution-runs", comparison(run_names=RESOLUTION_RUNS)),
+    ]
+
+
+def main(argv=None) -> int:
+    from evaluation import report
+    from evaluation.sections import write_sections
+
+    status = report.main(argv)
+    if status != 0:
+        return status
+    args = report.build_parser().parse_args(argv)
+    sections = generated_sections(args.results, Path(args.readme.name))
+    for path in write_sections(sections, args.readme.parent):
+        print(f"wrote the generated sections of {path}")
+    return 0
+
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (via data/)
-    from benchmarks import summary
-    from evaluation.report import build_parser, main
-    from experiments import seed_table
-
-    status = main()
-    args = build_parser().parse_args()
-    if status == 0 and args.readme.exists():
-        if seed_table.update_readme(args.readme, args.results):
-            print(f"wrote the seed table into {args.readme}")
-        if summary.update_readme(args.readme, args.results / "benchmarks"):
-            print(f"wrote the benchmark tables into {args.readme}")
-    sys.exit(status)
+    sys.exit(main())

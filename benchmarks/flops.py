@@ -20,11 +20,6 @@ import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: python benchmarks/flops.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 TRAIN_STEP_FORWARD_PASSES = 3
 CPU_SYSFS = Path("/sys/devices/system/cpu")
 

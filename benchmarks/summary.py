@@ -1,19 +1,24 @@
-"""The README's benchmark tables, generated from the records under RESULTS_PATH/benchmarks.
+"""The benchmark tables of docs/benchmarks.md and the model table of docs/models.md, generated
+from the records under RESULTS_PATH/benchmarks (and, for parameter counts, the model registry).
 
 python -m benchmarks.summary      # also part of `python report.py`
 """
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 import config
-from evaluation.report import _link, markdown_table, update_readme_section
+from evaluation.sections import GeneratedSection, write_sections
+from evaluation.tables import markdown_link, markdown_table
 
-README_START = "<!-- benchmarks:start -->"
-README_END = "<!-- benchmarks:end -->"
+BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root
+MODELS_PAGE = Path("docs") / "models.md"
+BENCHMARKS = "benchmarks"  # names of the pages' generated sections
+MODELS = "models"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -47,8 +52,7 @@ def _records(bench_dir: Path, pattern: str) -> list[tuple[Path, dict]]:
 
 
 def _record_link(path: Path, bench_dir: Path, base_dir: Path) -> str:
-    name = path.relative_to(bench_dir).with_suffix("").as_posix()
-    return f"[{name}]({_link(path, base_dir)})"
+    return markdown_link(path.relative_to(bench_dir).with_suffix("").as_posix(), path, base_dir)
 
 
 def _augmentation(approach: str, result: dict) -> str:
@@ -130,23 +134,61 @@ def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
     return markdown_table(frame, right_aligned=columns[2:8])
 
 
-def update_readme(readme: Path, bench_dir: Path) -> bool:
-    """Replaces the README's benchmarks section; False when it has no such markers."""
-    tables = "\n\n".join(
-        (
-            throughput_table(bench_dir, readme.parent),
-            time_to_accuracy_table(bench_dir, readme.parent),
-        )
-    )
-    return update_readme_section(readme, tables, README_START, README_END)
+def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """The throughput table, then the time-to-accuracy table."""
+    tables = (throughput_table(bench_dir, base_dir), time_to_accuracy_table(bench_dir, base_dir))
+    return "\n\n".join(tables)
+
+
+def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
+    """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
+    flops = {}
+    for path, record in _records(bench_dir, "throughput-*.json"):
+        for result in record["approaches"].values():
+            if tuple(result["input_shape"]) == NATIVE_SHAPE and "flops_per_image_train" in result:
+                flops.setdefault(record["model"], (result["flops_per_image_train"], path))
+    return flops
+
+
+def models_table(bench_dir: Path, base_dir: Path) -> str:
+    """Every registered model: its class, its parameters (`count_params()`, 28x28x1 input, 10
+    classes) and, where a throughput record measured it, the FLOPs of a training step."""
+    from models import build_model, list_models
+
+    measured = _train_flops_per_image(bench_dir)
+    rows = []
+    for name in list_models():
+        model = build_model(name)
+        flops, path = measured.get(name, (None, None))
+        rows.append([
+            type(model).__name__,
+            f"{model.count_params():,}",
+            "-" if flops is None else f"{flops / 1e6:,.0f}",
+            "-" if path is None else _record_link(path, bench_dir, base_dir),
+        ])
+    columns = ("Class", "Parameters", "Training MFLOP per image", "FLOPs record")
+    frame = pd.DataFrame(rows, index=pd.Index(list_models(), name="Registry name"), columns=columns)
+    return markdown_table(frame, right_aligned=columns[1:3])
+
+
+def generated_sections(results_dir: Path) -> list[GeneratedSection]:
+    """The sections of docs/benchmarks.md and docs/models.md that come from these records."""
+    bench_dir = results_dir / "benchmarks"
+    tables = partial(benchmark_tables_markdown, bench_dir)
+    return [
+        GeneratedSection(BENCHMARKS_PAGE, BENCHMARKS, tables),
+        GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
+    ]
 
 
 def main() -> int:
-    readme = config.REPO_ROOT / "README.md"
-    if not update_readme(readme, config.RESULTS_PATH / "benchmarks"):
-        print(f"error: {readme} has no {README_START} ... {README_END} section", file=sys.stderr)
+    written = write_sections(generated_sections(config.RESULTS_PATH), config.REPO_ROOT)
+    if not written:
+        print(f"error: neither {BENCHMARKS_PAGE} nor {MODELS_PAGE} has a generated section",
+              file=sys.stderr)
         return 2
-    print(f"wrote the benchmark tables into {readme}")
+    for path in written:
+        print(f"wrote the tables of {path}")
     return 0
 
 

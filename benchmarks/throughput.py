@@ -27,21 +27,15 @@ a fraction of the peak. The record goes to
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: python benchmarks/throughput.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras
+import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     WindowTimer,
     base_record,
     default_out_dir,
@@ -50,12 +44,12 @@ from benchmarks.common import (  # noqa: E402
     window_rates,
     write_record,
 )
-from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image  # noqa: E402
-from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset  # noqa: E402
-from models import build_model, list_models  # noqa: E402
-from training.config import ExperimentConfig  # noqa: E402
-from training.device_augmentation import augment_in_train_step  # noqa: E402
-from training.hardware import (  # noqa: E402
+from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
+from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset
+from models import build_model, list_models
+from training.config import ExperimentConfig
+from training.device_augmentation import augment_in_train_step
+from training.hardware import (
     AUGMENT_ON,
     PRECISIONS,
     default_batch_size,

@@ -20,30 +20,24 @@ than constant).
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: python benchmarks/time_to_accuracy.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras
+import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     base_record,
     default_out_dir,
     load_train_split,
     write_record,
 )
-from data import build_augmentation, make_dataset, make_training_dataset  # noqa: E402
-from training.config import LR_SCHEDULES, ExperimentConfig  # noqa: E402
-from training.experiment import build_compiled_model  # noqa: E402
-from training.hardware import AUGMENT_ON, PRECISIONS  # noqa: E402
+from data import build_augmentation, make_dataset, make_training_dataset
+from training.config import LR_SCHEDULES, ExperimentConfig
+from training.experiment import build_compiled_model
+from training.hardware import AUGMENT_ON, PRECISIONS
 
 EVAL_BATCH_SIZE = 512
 DEFAULT_SCHEDULE = "constant"

@@ -1,15 +1,11 @@
-import os
+import json
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import pytest
 
-import json  # noqa: E402
-
-import keras  # noqa: E402
-import pytest  # noqa: E402
-
-from benchmarks import throughput, time_to_accuracy  # noqa: E402
-from benchmarks.flops import cpu_peak, forward_flops_per_image, train_flops_per_image  # noqa: E402
-from models import build_model  # noqa: E402
+from benchmarks import throughput, time_to_accuracy
+from benchmarks.flops import cpu_peak, forward_flops_per_image, train_flops_per_image
+from models import build_model
 
 RATE_FIELDS = ("flops_per_image_train", "achieved_gflops", "peak_gflops", "utilisation")
 

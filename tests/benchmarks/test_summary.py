@@ -1,6 +1,8 @@
 import json
 
+import models
 from benchmarks import summary
+from evaluation.sections import section_markers, write_sections
 
 
 def _result(rate, precision="float32", shape=(28, 28, 1), augment_on="dataset"):
@@ -36,16 +38,20 @@ def test_tables_are_generated_from_the_records(tmp_path):
         "train_images_per_second": 1234.5,
     }  # fmt: skip
     (bench / "time-to-accuracy-simple-cnn.json").write_text(json.dumps(curve))
-    readme = tmp_path / "README.md"
-    readme.write_text(f"a\n{summary.README_START}\nstale\n{summary.README_END}\nb\n")
+    page = tmp_path / summary.BENCHMARKS_PAGE
+    page.parent.mkdir()
+    start, end = section_markers(summary.BENCHMARKS)
+    page.write_text(f"a\n{start}\nstale\n{end}\nb\n")
 
-    assert summary.update_readme(readme, bench)
-    lines = readme.read_text().splitlines()
+    sections = [s for s in summary.generated_sections(tmp_path / "results")
+                if s.name == summary.BENCHMARKS]
+    assert write_sections(sections, tmp_path) == [page]
+    lines = page.read_text().splitlines()
     assert "stale" not in lines and lines[-1] == "b"
     project = next(line for line in lines if "| this project |" in line)
     # 120 images/s: 6x the upscaled old pipeline, 1.5x the old pipeline at 28x28x1.
     assert "| 120 | 6.00x | 1.50x | 60 | 25% |" in project
-    assert "[throughput-wrn-16-4-mixed_bfloat16](results/benchmarks/" in project
+    assert "[throughput-wrn-16-4-mixed_bfloat16](../results/benchmarks/" in project
     upscaled = next(line for line in lines if "| 56x56x3 |" in line)
     assert "| ImageDataGenerator |" in upscaled and "| 1.00x | 0.25x |" in upscaled
     timing = next(line for line in lines if line.startswith("| simple-cnn |"))
@@ -53,11 +59,25 @@ def test_tables_are_generated_from_the_records(tmp_path):
     assert "| 0.9123 | 1,234 |" in timing
 
 
-def test_a_readme_without_the_markers_is_left_alone(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("nothing to replace\n")
-    assert not summary.update_readme(readme, tmp_path)
-    assert readme.read_text() == "nothing to replace\n"
+def test_the_model_table_counts_parameters_and_reads_flops_from_the_records(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "list_models", lambda: ["simple-cnn", "simple-cnn-bn"])
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    project = {**_result(100.0), "flops_per_image_train": 236_727_564}
+    upscaled = {**_result(25.0, shape=(56, 56, 3)), "flops_per_image_train": 999_000_000}
+    record = {"model": "simple-cnn", "approaches": {"legacy": upscaled, "project": project}}
+    (bench / "throughput-simple-cnn-float32.json").write_text(json.dumps(record))
+
+    lines = summary.models_table(bench, tmp_path).splitlines()
+    assert lines[0] == (
+        "| Registry name | Class | Parameters | Training MFLOP per image | FLOPs record |"
+    )
+    # The 28x28x1 count, not the upscaled copy's; a model without a record has none.
+    assert lines[2] == (
+        "| simple-cnn | SimpleCNN | 749,026 | 237 | "
+        "[throughput-simple-cnn-float32](benchmarks/throughput-simple-cnn-float32.json) |"
+    )
+    assert lines[3] == "| simple-cnn-bn | SimpleCNN | 749,794 | - | - |"
 
 
 def test_records_in_subfolders_are_listed_after_the_top_level_ones(tmp_path):

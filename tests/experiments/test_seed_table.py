@@ -1,10 +1,16 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 import train
+from evaluation.sections import section_markers, write_sections
 from experiments import seed_table
+from tests.fake_records import fake_record, write_json
+
+PRESETS = list(seed_table.PRESETS.values())
+DOCS_PAGE = seed_table.DOCS_PAGE
 
 
 @pytest.fixture
@@ -13,42 +19,74 @@ def results(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_every_row_of_the_original_table_is_a_valid_train_command():
-    labels = [row.label for row in seed_table.ROWS]
+def test_every_preset_is_a_valid_train_command_under_its_own_name():
+    labels = [preset.label for preset in PRESETS]
     assert len(labels) == len(set(labels)) == 11
-    assert len({row.run_name for row in seed_table.ROWS}) == 11
-    for row in seed_table.ROWS:
-        argv = seed_table.command(row, epochs_scale=1.0)[2:]  # after python train.py
+    for name, preset in seed_table.PRESETS.items():
+        argv = seed_table.command(preset, epochs_scale=1.0)[2:]  # after python train.py
         config, resume, _ = train.parse_config(argv)
         assert not resume
-        assert (config.model, config.optimizer, config.swa) == (row.model, row.optimizer, row.swa)
-        assert config.epochs == seed_table.CPU_EPOCHS[row.model]
-        assert config.run_name == row.run_name
+        resolved = config.resolved()
+        assert (resolved.model, resolved.optimizer, resolved.swa) == (
+            preset.model, preset.settings["optimizer"], preset.swa
+        )
+        assert config.epochs == seed_table.CPU_EPOCHS[preset.model]
+        assert config.run_name == name == preset.name
+        # The preset as a configuration: the same values the command sets.
+        preset_config = seed_table.preset_config(name)
+        assert preset_config == config and preset_config.validate() is preset_config
+
+
+def test_the_commands_are_those_the_recorded_runs_were_started_with():
+    # Run records (results/seed-*/config.json) match these commands: changing one would start
+    # a new run instead of skipping the recorded one.
+    commands = {
+        preset.name: " ".join(seed_table.command(preset, epochs_scale=1.0)[1:])
+        for preset in PRESETS
+    }
+    assert commands["seed-wrn-16-4-adam-cosine-noswa"] == (
+        "train.py --model wrn-16-4 --optimizer adam --lr-schedule cosine --epochs 6 "
+        "--run-name seed-wrn-16-4-adam-cosine-noswa --no-swa"
+    )
+    assert commands["seed-shufflenet-v2-1.0-rmsprop-triangular"] == (
+        "train.py --model shufflenet-v2-1.0 --optimizer rmsprop --lr-schedule triangular "
+        "--epochs 9 --run-name seed-shufflenet-v2-1.0-rmsprop-triangular"
+    )
+    assert commands["seed-capsnet-adam"] == (
+        "train.py --model capsnet --optimizer adam --lr-schedule swa --epochs 7 "
+        "--run-name seed-capsnet-adam"
+    )
+
+
+def test_an_unknown_preset_is_named_with_the_known_ones():
+    with pytest.raises(ValueError, match="known: seed-capsnet-adam, .*Received: name='seed-x'"):
+        seed_table.get_preset("seed-x")
 
 
 def test_epochs_scale_multiplies_the_cpu_epochs():
-    row = seed_table.ROWS[0]
-    argv = seed_table.command(row, epochs_scale=2.5)
-    epochs = math.ceil(seed_table.CPU_EPOCHS[row.model] * 2.5)
+    preset = PRESETS[0]
+    argv = seed_table.command(preset, epochs_scale=2.5)
+    epochs = math.ceil(seed_table.CPU_EPOCHS[preset.model] * 2.5)
     assert argv[argv.index("--epochs") + 1] == str(epochs)
+    assert seed_table.preset_config(preset.name, epochs_scale=2.5).epochs == epochs
 
 
 def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsys):
-    finished, interrupted, failed = seed_table.ROWS[:3]
-    (results / finished.run_name).mkdir()
-    (results / finished.run_name / "result.json").write_text(json.dumps({"status": "completed"}))
-    (results / interrupted.run_name).mkdir()
-    (results / interrupted.run_name / "config.json").write_text("{}")
-    (results / failed.run_name).mkdir()
-    (results / failed.run_name / "result.json").write_text(json.dumps({"status": "failed"}))
+    finished, interrupted, failed = PRESETS[:3]
+    (results / finished.name).mkdir()
+    (results / finished.name / "result.json").write_text(json.dumps({"status": "completed"}))
+    (results / interrupted.name).mkdir()
+    (results / interrupted.name / "config.json").write_text("{}")
+    (results / failed.name).mkdir()
+    (results / failed.name / "result.json").write_text(json.dumps({"status": "failed"}))
 
     assert seed_table.main(["--dry-run"]) == 1  # the failed row is reported, not rerun
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"done     {finished.label}")
-    assert lines[1].endswith(f"train.py --resume {interrupted.run_name}")
+    assert lines[1].endswith(f"train.py --resume {interrupted.name}")
     assert lines[2].startswith(f"failed   {failed.label}") and "remove the folder" in lines[2]
     # Every row but the finished and the failed one is to run (the interrupted one resumed).
-    assert sum(line.startswith("to run") for line in lines) == len(seed_table.ROWS) - 2
+    assert sum(line.startswith("to run") for line in lines) == len(PRESETS) - 2
 
 
 def test_only_selects_rows_by_model(results, capsys):
@@ -63,53 +101,66 @@ def test_a_non_positive_scale_is_refused(capsys):
     assert "--epochs-scale: must be > 0. Received: 0.0" in capsys.readouterr().err
 
 
-def _completed(results, row, test_accuracy, **extra):
-    record = {
-        "status": "completed",
-        "test_accuracy": test_accuracy,
-        "selected_weights": "swa",
-        "test_accuracy_final": test_accuracy - 0.001,
-        "test_accuracy_swa": test_accuracy,
-        "best_val_accuracy": 0.94,
-        "epochs_run": seed_table.CPU_EPOCHS[row.model],
-        "train_seconds": 3725.0,
-        **extra,
-    }
-    (results / row.run_name).mkdir()
-    (results / row.run_name / "result.json").write_text(json.dumps(record))
+def _completed(results, preset, test_accuracy, **extra):
+    """A full record of `preset`'s run: its model, 3,725 s of training, its CPU epochs."""
+    epochs = seed_table.CPU_EPOCHS[preset.model]
+    record = fake_record(preset.name, [900] * 10, 0.94, model=preset.model, epochs_run=epochs,
+                         train_seconds=3725.0, test_accuracy=test_accuracy,
+                         test_accuracy_final=test_accuracy - 0.001,
+                         test_accuracy_swa=test_accuracy)
+    record.update(extra)
+    write_json(results / preset.name / "result.json", record)
 
 
-def test_the_readme_table_puts_records_beside_the_original_numbers(results):
-    capsnet, wrn, wrn_noswa = seed_table.ROWS[:3]
+def _docs_page(root: Path, *names) -> Path:
+    page = root / DOCS_PAGE
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("intro\n" + "".join("{}\nold\n{}\n".format(*section_markers(name))
+                                        for name in names) + "end\n")
+    return page
+
+
+def test_the_docs_table_puts_records_beside_the_original_numbers(results):
+    capsnet, wrn, wrn_noswa = PRESETS[:3]
     _completed(results, capsnet, 0.9231)
     _completed(results, wrn, 0.9374)
-    (results / wrn_noswa.run_name).mkdir()
-    (results / wrn_noswa.run_name / "config.json").write_text("{}")
-    readme = results / "README.md"
-    readme.write_text(f"intro\n{seed_table.README_START}\nold\n{seed_table.README_END}\nend\n")
+    (results / wrn_noswa.name).mkdir()
+    (results / wrn_noswa.name / "config.json").write_text("{}")
+    page = _docs_page(results, seed_table.SEED_TABLE)
 
-    assert seed_table.update_readme(readme, results)
-    text = readme.read_text()
+    assert write_sections(seed_table.generated_sections(results), results) == [page]
+    text = page.read_text()
     assert text.startswith("intro\n<!-- seed-table:start -->\n| Row (original table) |")
     assert text.endswith("<!-- seed-table:end -->\nend\n") and "\nold\n" not in text
     lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
     assert "| 0.9465 | **0.9231** (swa) | 0.9221 / 0.9231 |" in lines["CapsuleNet / Adam"]
     assert "1h 02m" in lines["CapsuleNet / Adam"] and "0.920: met" in lines["CapsuleNet / Adam"]
-    assert f"[{capsnet.run_name}]({capsnet.run_name}/result.json)" in lines["CapsuleNet / Adam"]
+    link = f"[{capsnet.name}](../{capsnet.name}/result.json)"  # from docs/ to the record
+    assert link in lines["CapsuleNet / Adam"]
     assert "0.940: missed by 0.0026" in lines["Wide ResNet / Adam"]
     assert "interrupted" in lines["Wide ResNet / Adam, no SWA"]
     assert "not run yet" in lines["ShuffleNet V2 / Adam"]
 
 
-def test_a_readme_without_the_markers_is_left_alone(results):
-    readme = results / "README.md"
-    readme.write_text("no table here\n")
-    assert not seed_table.update_readme(readme, results)
-    assert readme.read_text() == "no table here\n"
+def test_a_record_with_bad_fields_is_named_and_its_row_not_run_yet(results, capsys):
+    capsnet = PRESETS[0]
+    _completed(results, capsnet, 0.9231, train_seconds="an hour")
+    row = seed_table.table_markdown(results, results).splitlines()[2]
+    assert row.startswith("| CapsuleNet / Adam | 0.9465 | not run yet |")
+    assert "'train_seconds' is str, expected int or float" in capsys.readouterr().err
+
+
+def test_the_epochs_table_gives_each_family_its_recorded_time_per_epoch(results):
+    rows = {preset.label: preset for preset in PRESETS}
+    _completed(results, rows["Simple CNN / Adam"], 0.94, train_seconds=40 * 45.0)
+    _completed(results, rows["Simple CNN / RMSProp"], 0.94, train_seconds=40 * 58.0)
+    lines = seed_table.epochs_markdown(results).splitlines()
+    assert lines[2] == "| simple-cnn | 40 | 2 of 3 | mixed_bfloat16 | 45s to 58s |"
+    assert lines[3] == "| wrn-16-4 | 6 | 0 of 2 | - | - |"
 
 
 def test_what_swa_bought_compares_both_weights_with_the_no_swa_twin(results):
-    rows = {row.label: row for row in seed_table.ROWS}
+    rows = {preset.label: preset for preset in PRESETS}
     _completed(results, rows["Simple CNN / Adam"], 0.9403, test_accuracy_final=0.9398)
     _completed(results, rows["Simple CNN / Adam, no SWA"], 0.9381, test_accuracy_swa=None)
     _completed(results, rows["Wide ResNet / Adam"], 0.9374)  # its twin is not recorded
@@ -117,12 +168,25 @@ def test_what_swa_bought_compares_both_weights_with_the_no_swa_twin(results):
     lines = seed_table.swa_effect_markdown(results).splitlines()
     assert lines[0] == "What SWA bought (test accuracy):"
     assert lines[4:] == ["| Simple CNN / Adam | 0.9398 | 0.9403 | +0.0005 | 0.9381 | +0.0022 |"]
-    readme = results / "README.md"
-    readme.write_text(f"{seed_table.README_START}\n{seed_table.README_END}\n")
-    assert seed_table.update_readme(readme, results)
-    assert lines[-1] in readme.read_text()
+    page = _docs_page(results, seed_table.SEED_TABLE)
+    write_sections(seed_table.generated_sections(results), results)
+    assert lines[-1] in page.read_text()
 
 
 def test_what_swa_bought_is_left_out_until_a_pair_is_recorded(results):
-    _completed(results, seed_table.ROWS[1], 0.9374)
+    _completed(results, PRESETS[1], 0.9374)
     assert seed_table.swa_effect_markdown(results) == ""
+
+
+def test_report_writes_the_docs_page_and_fails_without_its_markers(results, monkeypatch, capsys):
+    monkeypatch.setattr(seed_table.config, "REPO_ROOT", results)
+    _completed(results, PRESETS[0], 0.9231)
+    (results / "docs").mkdir()
+    (results / DOCS_PAGE).write_text("no tables here\n")
+    assert seed_table.main(["--report"]) == 2
+    assert (results / DOCS_PAGE).read_text() == "no tables here\n"
+
+    page = _docs_page(results, seed_table.EPOCHS_TABLE, seed_table.SEED_TABLE)
+    assert seed_table.main(["--report"]) == 0
+    assert "| capsnet | 7 | 1 of 1 | mixed_bfloat16 | 8m 52s |" in page.read_text()
+    assert "**0.9231** (swa)" in page.read_text()

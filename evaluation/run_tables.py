@@ -1,0 +1,161 @@
+"""Tables and sentences about chosen runs, for the README and docs/: the top of the leaderboard,
+what the default run printed and took, and comparisons of named runs.
+
+Every number comes from a record (`RESULTS_PATH/<run>/result.json`) read and checked by
+`evaluation.record_reader`; a run without a usable record is named in the text instead.
+"""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.record_reader import (
+    NUMBER,
+    best_run,
+    completed_run_problems,
+    field_problems,
+    rank_records,
+    read_records,
+    read_run_record,
+    selected_val_accuracy,
+)
+from evaluation.tables import (
+    epochs_description,
+    format_accuracy,
+    format_duration,
+    markdown_link,
+    markdown_table,
+    relative_link,
+    selected_description,
+)
+
+TOP_RUNS = 5
+# Read by the comparison tables beyond the fields every completed run has.
+COMPARISON_FIELDS = {
+    "train_images": int,
+    "images_per_second": NUMBER,
+    "config.precision": str,
+    "config.input_size": (int, type(None)),
+}
+NATIVE_SIDE = 28
+
+
+def record_link(record: dict, results_dir: Path, base_dir: Path, text: str | None = None) -> str:
+    """A link to the run's result.json, relative to `base_dir`; the run name by default."""
+    target = results_dir / record["run_name"] / "result.json"
+    return markdown_link(text or record["run_name"], target, base_dir)
+
+
+def completed_run(results_dir: Path, run_name: str) -> dict | None:
+    """The completed run's record with every field the comparison tables read, else None (a
+    record with bad fields is named on stderr)."""
+    record = read_run_record(results_dir / run_name)
+    if record is None or record["status"] != "completed":
+        return None
+    problems = completed_run_problems(record) + field_problems(record, COMPARISON_FIELDS, True)
+    if problems:
+        print(f"warning: skipped {results_dir / run_name / 'result.json'}: "
+              f"{'; '.join(problems)}", file=sys.stderr)
+        return None
+    return record
+
+
+def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) -> str:
+    """The first `count` rows of the leaderboard, then the best run, chosen on validation."""
+    records, _ = read_records(results_dir)
+    ranked, _ = rank_records(records)
+    if not ranked:
+        return "No completed full run yet: train one with `python train.py`."
+    rows = [
+        [
+            record_link(record, results_dir, base_dir),
+            record["model"],
+            epochs_description(record),
+            format_duration(record["train_seconds"]),
+            format_accuracy(selected_val_accuracy(record)),
+            selected_description(record),
+        ]
+        for record in ranked[:count]
+    ]
+    columns = ("Model", "Epochs", "Training time", "Val acc (selected)", "Test acc (selected)")
+    frame = pd.DataFrame([row[1:] for row in rows], columns=columns,
+                         index=pd.Index([row[0] for row in rows], name="Run"))
+    best = best_run(ranked)
+    leaderboard = relative_link(results_dir / "README.md", base_dir)
+    return (
+        f"{markdown_table(frame, right_aligned=columns[1:])}\n\n"
+        f"The {count} best of {len(ranked)} full runs by test accuracy. The best run, chosen on "
+        f"validation accuracy and never on the test set, is "
+        f"{record_link(best, results_dir, base_dir)} ({best['selected_weights']} weights: "
+        f"validation {selected_val_accuracy(best):.4f}, "
+        f"test {best['test_accuracy']:.4f}). Every run: [the leaderboard]({leaderboard})."
+    )
+
+
+def default_run_markdown(
+    results_dir: Path, base_dir: Path, default_run: str, float32_run: str, bfloat16_run: str
+) -> str:
+    """What `python train.py` printed and how long it took, and how much longer it takes where
+    `--precision auto` picks float32: the ratio of the two precision runs' epoch times."""
+    default = completed_run(results_dir, default_run)
+    float32 = completed_run(results_dir, float32_run)
+    bfloat16 = completed_run(results_dir, bfloat16_run)
+    missing = [name for name, record in ((default_run, default), (float32_run, float32),
+                                         (bfloat16_run, bfloat16)) if record is None]
+    if missing:
+        return f"No usable record of {', '.join(f'`{name}`' for name in missing)} yet."
+    config = default["config"]
+    ratio = _seconds_per_epoch(float32) / _seconds_per_epoch(bfloat16)
+    link = record_link(default, results_dir, base_dir, "record")
+    return (
+        f"`python train.py` trains `{default['model']}` for {default['epochs_run']} epochs "
+        f"{'with' if config['swa'] else 'without'} SWA, shows a progress bar per epoch, then "
+        f"prints the validation and test accuracy of the weights chosen on validation and where "
+        f"it wrote the record, the checkpoints and the TensorBoard logs. The recorded run "
+        f"({default['system'].get('hardware', 'a CPU')}; `{config['precision']}`) took "
+        f"{default['train_seconds']:.0f} s of training, {default['wall_seconds']:.0f} s from "
+        f"start to record, and printed test accuracy **{default['test_accuracy']:.4f}** "
+        f"({default['selected_weights']} weights; {link}).\n\n"
+        f"`--precision auto` picks `mixed_bfloat16` on a CPU with bfloat16 instructions "
+        f"(AVX512-BF16, AMX), like the recorded run's CPU. Without them (AVX2 only) it picks "
+        f"`float32`, and each epoch takes about {ratio:.1f}x as long as in `mixed_bfloat16` on "
+        f"the same cores: "
+        f"{float32['epochs_run']} epochs of the same model took {float32['train_seconds']:.0f} s "
+        f"in `float32` against {bfloat16['train_seconds']:.0f} s "
+        f"({record_link(float32, results_dir, base_dir, 'float32')}, "
+        f"{record_link(bfloat16, results_dir, base_dir, 'mixed_bfloat16')}), so expect about "
+        f"{round(default['train_seconds'] * ratio / 60)} minutes of training."
+    )
+
+
+def _seconds_per_epoch(record: dict) -> float:
+    return record["train_seconds"] / record["epochs_run"]
+
+
+def comparison_table(results_dir: Path, base_dir: Path, run_names) -> str:
+    """One row per named run: what it trained, how long it took, how accurate it was."""
+    rows, index = [], []
+    for name in run_names:
+        record = completed_run(results_dir, name)
+        if record is None:
+            index.append(f"`{name}`")
+            rows.append(["no usable record", *["-"] * 8])
+            continue
+        side = record["config"]["input_size"] or NATIVE_SIDE
+        index.append(record_link(record, results_dir, base_dir))
+        rows.append([
+            record["model"],
+            record["config"]["precision"],
+            f"{side}x{side}",
+            f"{record['epochs_run']} x {record['train_images']:,}",
+            format_duration(record["train_seconds"]),
+            f"{_seconds_per_epoch(record):.0f} s",
+            f"{record['images_per_second']:,.0f}",
+            format_accuracy(selected_val_accuracy(record)),
+            selected_description(record),
+        ])
+    columns = ("Model", "Precision", "Input", "Epochs x images", "Training time", "Per epoch",
+               "Images/s", "Val acc (selected)", "Test acc (selected)")
+    frame = pd.DataFrame(rows, index=pd.Index(index, name="Run"), columns=columns)
+    return markdown_table(frame, right_aligned=columns[4:])

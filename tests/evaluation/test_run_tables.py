@@ -1,0 +1,103 @@
+import importlib
+
+from evaluation.run_tables import comparison_table, default_run_markdown, top_runs_markdown
+from evaluation.sections import section_markers
+from tests.fake_records import fake_record, write_json
+
+
+def _write(results, record):
+    write_json(results / record["run_name"] / "result.json", record)
+    return record
+
+
+def _precision_runs(results, float32_seconds=300.0, bfloat16_seconds=150.0):
+    for precision, seconds in (("float32", float32_seconds), ("mixed_bfloat16", bfloat16_seconds)):
+        record = fake_record(f"precision-{precision}", [900] * 10, 0.91, train_seconds=seconds)
+        record["config"]["precision"] = precision
+        _write(results, record)
+
+
+def test_top_runs_are_the_leaderboard_head_and_the_best_run_is_chosen_on_validation(tmp_path):
+    results = tmp_path / "results"
+    # Higher test accuracy, but its selected (SWA) weights are worse on validation.
+    _write(results, fake_record("test-best", [920] * 10, 0.95, val_accuracy_swa=0.90))
+    _write(results, fake_record("val-best", [910] * 10, 0.93))
+    _write(results, fake_record("third", [800] * 10, 0.85))
+    _write(results, fake_record("smoke", [990] * 10, 0.99, limit_train=1000))
+
+    text = top_runs_markdown(results, tmp_path, count=2)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "| Run | Model | Epochs | Training time | Val acc (selected) | Test acc (selected) |"
+    )
+    assert lines[2] == (
+        "| [test-best](results/test-best/result.json) | simple-cnn | 3 | 1m 00s | 0.9000 "
+        "| 0.9200 (swa) |"
+    )
+    assert lines[3].startswith("| [val-best](results/val-best/result.json) |")
+    assert len(lines) == 6  # two rows, then the sentence
+    assert "The 2 best of 3 full runs by test accuracy" in text
+    assert "is [val-best](results/val-best/result.json) (swa weights: validation 0.9300" in text
+    assert "[the leaderboard](results/README.md)" in text
+
+
+def test_the_default_run_sentence_reads_its_numbers_and_the_precision_ratio_from_records(tmp_path):
+    results = tmp_path / "results"
+    _write(results, fake_record("default", [922] * 10, 0.93, train_seconds=522.4,
+                                wall_seconds=579.0))
+    _precision_runs(results, float32_seconds=401.4, bfloat16_seconds=218.3)
+
+    text = default_run_markdown(results, tmp_path, "default", "precision-float32",
+                                "precision-mixed_bfloat16")
+    assert "trains `simple-cnn` for 3 epochs with SWA" in text
+    assert "took 522 s of training, 579 s from start to record" in text
+    assert "printed test accuracy **0.9220** (swa weights; " in text
+    assert "[record](results/default/result.json)" in text
+    # 401.4 / 218.3 = 1.84 per epoch; 522.4 s x 1.84 = 16 minutes
+    assert "about 1.8x as long" in text and "took 401 s in `float32` against 218 s" in text
+    assert "expect about 16 minutes of training" in text
+
+
+def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys):
+    results = tmp_path / "results"
+    _precision_runs(results)
+    broken = fake_record("default", [900] * 10, 0.9)
+    del broken["images_per_second"]
+    _write(results, broken)
+
+    text = default_run_markdown(results, tmp_path, "default", "precision-float32", "missing")
+    assert text == "No usable record of `default`, `missing` yet."
+    assert "missing key 'images_per_second'" in capsys.readouterr().err
+
+
+def test_the_comparison_table_has_a_row_per_named_run_in_the_given_order(tmp_path):
+    results = tmp_path / "results"
+    _precision_runs(results)
+    resized = fake_record("resized", [800] * 10, 0.8, limit_train=10000, train_images=10000)
+    resized["config"]["input_size"] = 56
+    _write(results, resized)
+
+    lines = comparison_table(results, tmp_path / "docs",
+                             ["resized", "precision-float32", "not-run"]).splitlines()
+    assert lines[2] == (
+        "| [resized](../results/resized/result.json) | simple-cnn | mixed_bfloat16 | 56x56 "
+        "| 3 x 10,000 | 1m 00s | 20 s | 2,750 | 0.8000 | 0.8000 (swa) |"
+    )
+    assert "| float32 | 28x28 | 3 x 55,000 | 5m 00s | 100 s |" in lines[3]
+    assert lines[4] == "| `not-run` | no usable record | - | - | - | - | - | - | - | - |"
+
+
+def test_report_writes_the_readme_and_docs_sections_beside_the_readme(tmp_path):
+    results = tmp_path / "results"
+    _write(results, fake_record("cnn", [900] * 10, 0.9))
+    readme, page = tmp_path / "README.md", tmp_path / "docs" / "experiments.md"
+    page.parent.mkdir()
+    readme.write_text("{}\n{}\n".format(*section_markers("top-runs")))
+    page.write_text("{}\n{}\n".format(*section_markers("short-runs")))
+    report = importlib.import_module("report")  # the script at the repository root
+
+    assert report.main(["--results", str(results), "--images", str(tmp_path / "images"),
+                        "--readme", str(readme)]) == 0
+    assert "| [cnn](results/cnn/result.json) | simple-cnn |" in readme.read_text()
+    # The short runs named in report.py have no record here.
+    assert f"| `{report.SHORT_RUNS[0]}` | no usable record |" in page.read_text()
