@@ -150,7 +150,14 @@ class ExperimentConfig:
         default="none",
         choices=DISTRIBUTE,
     )
-    seed: int = _flag("random seed for the split, initialization and shuffling", default=0)
+    seed: int = _flag(
+        "random seed of initialization, shuffling, augmentation and dropout", default=0
+    )
+    split_seed: int = _flag(
+        "random seed of the validation split; runs that share it share their validation "
+        "images, so they can be compared and ensembled on them",
+        default=0,
+    )
     deterministic: bool = _flag("make TensorFlow ops deterministic (slower)", default=False)
     run_name: str | None = _flag(
         "name of the run folder; default <model>-<optimizer>-<time>", default=None
@@ -238,6 +245,7 @@ class ExperimentConfig:
             check(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
         check(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
         check(0 <= self.seed < 2**32, "seed", "in [0, 2**32)")
+        check(0 <= self.split_seed < 2**32, "split_seed", "in [0, 2**32)")
         check(self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1) or unset")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         if self.label_smoothing:

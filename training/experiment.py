@@ -333,7 +333,7 @@ def build_data(config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 
     (0-based) on; augmentation in the `tf.data` map only when `config.augment_on` is "dataset"
     (otherwise the train step augments)."""
     train_idx, val_idx = train_val_split(
-        data.y_train, config.val_size, config.seed, config.limit_train
+        data.y_train, config.val_size, config.split_seed, config.limit_train
     )
     train = (data.x_train[train_idx], data.y_train[train_idx])
     val = (data.x_train[val_idx], data.y_train[val_idx])

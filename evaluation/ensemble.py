@@ -1,0 +1,180 @@
+"""Ensembles of recorded runs, chosen on validation and evaluated once on the test set.
+
+    python -m evaluation.ensemble                    # every run with predictions
+    python -m evaluation.ensemble --runs a b c --name my-ensemble
+
+Each member is a run's selected candidate (its weights and TTA choice, as chosen on validation
+when it finished), read from `RESULTS_PATH/<run>/predictions.npz`. Members must share their
+validation images (the same `--split-seed` and `--val-size`), or the choice would be made on
+images some members trained on. Greedy forward selection with replacement (Caruana et al. 2004,
+"Ensemble Selection from Libraries of Models") adds, one at a time, the member whose addition
+gives the highest validation accuracy of the averaged probabilities, and keeps the best prefix.
+The test set is scored once, for the chosen ensemble, and the result is written as a record of
+its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`).
+"""
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import config as paths
+from evaluation.records import atomic_write_json, create_run_dir, utc_now
+
+DEFAULT_STEPS = 25
+
+
+@dataclass
+class Member:
+    run_name: str
+    candidate: str  # e.g. "swa_tta"
+    val_probabilities: np.ndarray
+    test_probabilities: np.ndarray
+
+
+def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | None]:
+    """A run's selected candidate and its validation rows, or None and why it cannot be one."""
+    try:
+        record = json.loads((run_dir / "result.json").read_text())
+        predictions = np.load(run_dir / "predictions.npz")
+    except (OSError, ValueError) as error:
+        return None, None, f"no readable record and predictions ({error})"
+    if record.get("status") != "completed" or record.get("smoke_run"):
+        return None, None, "not a completed full run"
+    candidate = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
+    with predictions:
+        member = Member(
+            record["run_name"],
+            candidate,
+            predictions[f"val_{candidate}"].astype(np.float32),
+            predictions[f"test_{candidate}"].astype(np.float32),
+        )
+        return member, predictions["val_indices"], None
+
+
+def greedy_selection(members: list[Member], val_labels, steps: int = DEFAULT_STEPS) -> Counter:
+    """How many times each member is picked: forward selection with replacement for `steps`
+    rounds, keeping the prefix with the best validation accuracy (the earliest on a tie)."""
+    total = np.zeros_like(members[0].val_probabilities)
+    picks, best_picks, best_accuracy = [], [], -1.0
+    for _ in range(steps):
+        scores = [
+            np.mean((total + m.val_probabilities).argmax(axis=1) == val_labels) for m in members
+        ]
+        chosen = int(np.argmax(scores))
+        picks.append(chosen)
+        total += members[chosen].val_probabilities
+        if scores[chosen] > best_accuracy:
+            best_accuracy, best_picks = scores[chosen], list(picks)
+    return Counter(members[index].run_name for index in best_picks)
+
+
+def ensemble_probabilities(members: list[Member], counts: Counter, split: str) -> np.ndarray:
+    weights = np.array([counts.get(m.run_name, 0) for m in members], np.float64)
+    stacked = np.stack([getattr(m, f"{split}_probabilities") for m in members])
+    return np.tensordot(weights / weights.sum(), stacked, axes=1)
+
+
+def collect_members(results_dir: Path, run_names: list[str] | None) -> tuple[list, np.ndarray]:
+    """The members (every run with predictions, or the named ones) and their validation rows.
+    Members must share validation images: the largest group of runs that do is kept, and any
+    other run is left out with a warning (or refused, when named)."""
+    folders = (
+        [results_dir / name for name in run_names]
+        if run_names
+        else sorted(path.parent for path in results_dir.glob("*/predictions.npz"))
+    )
+    groups: dict[bytes, tuple[np.ndarray, list[Member]]] = {}
+    for folder in folders:
+        member, val_indices, problem = read_member(folder)
+        if problem:
+            _leave_out(folder.name, problem, refuse=bool(run_names))
+            continue
+        groups.setdefault(val_indices.tobytes(), (val_indices, []))[1].append(member)
+    rows, members = max(groups.values(), key=lambda group: len(group[1]), default=(None, []))
+    for other_rows, others in groups.values():
+        if other_rows is not rows:
+            for member in others:
+                problem = "its validation images differ (another --split-seed or --val-size)"
+                _leave_out(member.run_name, problem, refuse=bool(run_names))
+    if len(members) < 2:
+        raise ValueError(
+            f"An ensemble needs at least two runs with predictions on the same validation images "
+            f"in {results_dir}. Received: {len(members)}"
+        )
+    return members, rows
+
+
+def _leave_out(name: str, problem: str, refuse: bool) -> None:
+    if refuse:
+        raise ValueError(f"{name} cannot be a member: {problem}.")
+    print(f"warning: left out {name}: {problem}", file=sys.stderr)
+
+
+def build_ensemble(results_dir, run_names, name, steps, labels) -> dict:
+    """Selects the ensemble on validation, scores the test set once, writes and returns its
+    record. `labels` holds (training labels, test labels) of the dataset."""
+    train_labels, test_labels = labels
+    members, val_indices = collect_members(Path(results_dir), run_names)
+    val_labels = train_labels[val_indices]
+    counts = greedy_selection(members, val_labels, steps)
+    val = ensemble_probabilities(members, counts, "val")
+    test = ensemble_probabilities(members, counts, "test")
+    record = {
+        "kind": "ensemble",
+        "run_name": name,
+        "status": "completed",
+        "smoke_run": False,
+        "method": f"greedy forward selection with replacement, {steps} rounds "
+        "(Caruana et al. 2004)",
+        "members": {member: count / sum(counts.values()) for member, count in counts.items()},
+        "candidates": {m.run_name: m.candidate for m in members if m.run_name in counts},
+        "library": [m.run_name for m in members],
+        "val_images": len(val_labels),
+        "val_accuracy": float(np.mean(val.argmax(axis=1) == val_labels)),
+        "test_accuracy": float(np.mean(test.argmax(axis=1) == test_labels)),
+        "member_test_accuracy": {
+            m.run_name: float(np.mean(m.test_probabilities.argmax(axis=1) == test_labels))
+            for m in members
+            if m.run_name in counts
+        },
+        "finished": utc_now(),
+    }
+    run_dir = create_run_dir(Path(results_dir), name)
+    atomic_write_json(run_dir / "result.json", record)
+    return record
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--runs", nargs="+", metavar="RUN", help="members to choose from (default: all)"
+    )
+    parser.add_argument("--name", default="ensemble", help="name of the ensemble's record folder")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="rounds of selection")
+    args = parser.parse_args(argv)
+    from data import load_fashion_mnist
+
+    data = load_fashion_mnist()
+    try:
+        record = build_ensemble(
+            paths.RESULTS_PATH, args.runs, args.name, args.steps, (data.y_train, data.y_test)
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for member, weight in sorted(record["members"].items(), key=lambda item: -item[1]):
+        print(f"  {weight:5.2f}  {member} ({record['member_test_accuracy'][member]:.4f} alone)")
+    print(f"val accuracy  {record['val_accuracy']:.4f}")
+    print(f"test accuracy {record['test_accuracy']:.4f} (the ensemble chosen on validation)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

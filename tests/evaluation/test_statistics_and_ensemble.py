@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+
+from evaluation.ensemble import Member, build_ensemble, greedy_selection
+from evaluation.statistics import mcnemar, wilson_interval
+
+
+def test_wilson_interval_matches_a_hand_computed_case():
+    # p = 0.8, n = 10: centre (0.8 + 1.96^2/20) / (1 + 1.96^2/10), half-width from the formula.
+    low, high = wilson_interval(8, 10)
+    assert (low, high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Received: correct=11"):
+        wilson_interval(11, 10)
+
+
+def outcomes(b, c, both=50, neither=5):
+    first = [True] * b + [False] * c + [True] * both + [False] * neither
+    second = [False] * b + [True] * c + [True] * both + [False] * neither
+    return np.array(first), np.array(second)
+
+
+def test_mcnemar_exact_and_chi_square_against_hand_computed_cases():
+    exact = mcnemar(*outcomes(10, 2))  # 2 * P(X <= 2), X ~ Binomial(12, 1/2) = 2 * 79 / 4096
+    assert exact.exact and (exact.only_first_right, exact.only_second_right) == (10, 2)
+    assert exact.p_value == pytest.approx(2 * 79 / 4096)
+    approximate = mcnemar(*outcomes(40, 20))  # (|40 - 20| - 1)^2 / 60 = 6.0167, 1 dof
+    assert not approximate.exact and approximate.p_value == pytest.approx(0.014171, abs=1e-5)
+    assert mcnemar(*outcomes(0, 0)).p_value == 1.0
+    with pytest.raises(ValueError, match="same images"):
+        mcnemar(np.ones(3, bool), np.ones(4, bool))
+
+
+def one_hot(predicted, classes=3):
+    return np.eye(classes, dtype=np.float32)[predicted]
+
+
+def test_greedy_selection_combines_complementary_members():
+    labels = np.array([0, 1, 2, 0])
+    # Each is sure where it is right and unsure where it is wrong: together they get all four.
+    first = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.4, 0.3, 0.3], [0.3, 0.4, 0.3]])
+    second = np.array([[0.3, 0.4, 0.3], [0.4, 0.3, 0.3], [0.05, 0.05, 0.9], [0.9, 0.05, 0.05]])
+    noise = np.array([[0, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0]], np.float32)
+    members = [
+        Member(name, "final", probabilities, None)
+        for name, probabilities in (("first", first), ("second", second), ("noise", noise))
+    ]
+    counts = greedy_selection(members, labels, steps=5)
+    assert set(counts) == {"first", "second"}
+
+
+def write_run(folder, name, val, test, val_indices):
+    run = folder / name
+    run.mkdir(parents=True)
+    record = {
+        "run_name": name,
+        "status": "completed",
+        "smoke_run": False,
+        "selected_weights": "final",
+        "selected_tta": False,
+    }
+    (run / "result.json").write_text(json.dumps(record))
+    np.savez(
+        run / "predictions.npz",
+        val_indices=val_indices,
+        val_final=val.astype(np.float16),
+        test_final=test.astype(np.float16),
+    )
+
+
+def test_an_ensemble_of_two_identical_runs_equals_the_run(tmp_path):
+    rng = np.random.default_rng(0)
+    val, test = rng.dirichlet(np.ones(3), 40), rng.dirichlet(np.ones(3), 60)
+    train_labels, test_labels = rng.integers(0, 3, 100), rng.integers(0, 3, 60)
+    rows = np.arange(0, 80, 2)
+    for name in ("twin-a", "twin-b"):
+        write_run(tmp_path, name, val, test, rows)
+    write_run(tmp_path, "other-split", val, test, rows + 1)
+
+    record = build_ensemble(tmp_path, None, "pair", 5, (train_labels, test_labels))
+
+    alone = np.mean(test.astype(np.float16).argmax(1) == test_labels)
+    assert record["test_accuracy"] == pytest.approx(alone)
+    assert record["library"] == ["twin-a", "twin-b"]  # another validation split is left out
+    assert json.loads((tmp_path / "pair" / "result.json").read_text())["kind"] == "ensemble"
+    with pytest.raises(ValueError, match="other-split cannot be a member"):
+        build_ensemble(tmp_path, ["twin-a", "other-split"], "bad", 5, (train_labels, test_labels))
