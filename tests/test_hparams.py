@@ -2,14 +2,16 @@ import shutil
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import metadata
+from tensorboard.plugins.hparams import api_pb2, metadata
 from tensorboard.util.tensor_util import make_ndarray
 
 from tests.tiny_run import tiny_run
+from training import hparams
 from training.hparams import (
     CONFIG_HPARAMS,
     EXPERIMENT_FILE_SUFFIX,
     METRICS,
+    SHOWN_FIRST,
     log_hparams,
     run_hparams,
 )
@@ -64,8 +66,13 @@ def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs
     )
 
     assert [info.name for info in experiment.hparam_infos] == [*CONFIG_HPARAMS, "smoke_run"]
-    model_domain = next(info for info in experiment.hparam_infos if info.name == "model")
-    assert "simple-cnn-bn" in [value.string_value for value in model_domain.domain_discrete.values]
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert "simple-cnn-bn" in [
+        value.string_value for value in infos["model"].domain_discrete.values
+    ]
+    assert infos["lr"].type == api_pb2.DATA_TYPE_FLOAT64  # filtered by a range
+    # The dashboard's first columns: the settings marked as differing, then the others by name.
+    assert {name for name, info in infos.items() if info.differs} == set(SHOWN_FIRST)
     metrics = [(info.name.tag, info.name.group) for info in experiment.metric_infos]
     assert metrics == [(tag, group) for tag, group, _ in METRICS]
     for tag, group in metrics:
@@ -100,3 +107,25 @@ def test_swa_start_is_a_setting_only_with_swa_on():
     assert run_hparams(config, {"smoke_run": False})["swa_start"] == 5
     assert "swa_start" not in run_hparams({**config, "swa": False}, {"smoke_run": False})
     assert "lr" not in run_hparams(config, {})  # unset values are left out
+
+
+def test_the_command_logs_recorded_runs_and_skips_those_without_logs(
+    run, tmp_path, monkeypatch, capsys
+):
+    results, logs = tmp_path / "results", tmp_path / "logs"
+    shutil.copytree(run.run_dir, results / "tiny")
+    shutil.copytree(run.run_dir, results / "unlogged")
+    shutil.copytree(run.tensorboard_dir, logs / "tiny")
+    monkeypatch.setenv("RESULTS_PATH", str(results))
+    monkeypatch.setenv("TB_LOGS_PATH", str(logs))
+
+    assert hparams.main([]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"logged tiny in {logs / 'tiny'}",
+        f"skipped unlogged: {logs / 'unlogged'} does not exist",
+    ]
+    session = metadata.parse_session_start_info_plugin_data(
+        hparams_content(logs / "tiny", metadata.SESSION_START_INFO_TAG)
+    )
+    assert session.hparams["model"].string_value == "simple-cnn-bn"

@@ -5,13 +5,20 @@ per setting and per metric, with parallel coordinates across the runs of a logs 
 experiment description (which settings and metrics the dashboard shows) in `TB_LOGS_PATH/`. The
 metrics are scalars the run already logged: the outcome under `test/` and the last epoch under
 `train/` and `validation/`.
+
+python -m training.hparams [RUN ...]   # logs recorded runs, all by default (again: harmless)
 """
 
+import argparse
+import json
+import sys
 from pathlib import Path
 
-import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2, summary_v2
 
+import config as paths
+from quiet_tensorflow import import_tensorflow
 from training.config import LR_SCHEDULES, OPTIMIZERS
 from training.hardware import PRECISIONS
 
@@ -35,17 +42,20 @@ CONFIG_HPARAMS = (
     "precision",
     "seed",
 )
-# (scalar tag, subfolder of the run, column title)
+# (scalar tag, subfolder of the run, column title); the dashboard shows the first five at first.
 METRICS = (
     ("outcome/test_accuracy", "test", "test accuracy (selected weights)"),
     ("outcome/val_accuracy", "test", "val accuracy (selected weights)"),
     ("outcome/test_accuracy_final", "test", "test accuracy, final weights"),
-    ("outcome/val_accuracy_final", "test", "val accuracy, final weights"),
     ("outcome/test_accuracy_swa", "test", "test accuracy, SWA weights"),
-    ("outcome/val_accuracy_swa", "test", "val accuracy, SWA weights"),
     ("epoch_accuracy", "validation", "val accuracy, last epoch"),
+    ("outcome/val_accuracy_final", "test", "val accuracy, final weights"),
+    ("outcome/val_accuracy_swa", "test", "val accuracy, SWA weights"),
     ("epoch_accuracy", "train", "train accuracy, last epoch"),
 )
+# The dashboard shows five settings at first, those marked as differing between runs first, then
+# by name: these are marked, whatever the runs hold.
+SHOWN_FIRST = ("model", "optimizer", "lr", "lr_schedule", "swa")
 # The experiment description's event files in the logs folder; a new one replaces the others.
 EXPERIMENT_FILE_SUFFIX = ".hparams-experiment"
 
@@ -88,6 +98,7 @@ def log_hparams(tensorboard_dir: Path, config: dict, record: dict) -> None:
         record: the run's record (`result.json`): `run_name`, `smoke_run`, `epochs_run` and, for a
             completed run, `selected_weights` and the `val_accuracy_<weights>` it was chosen on.
     """
+    tf = import_tensorflow()
     tensorboard_dir = Path(tensorboard_dir)
     selected = record.get("selected_weights")
     if selected is not None:  # the only metric the outcome scalars lack
@@ -105,15 +116,54 @@ def log_hparams(tensorboard_dir: Path, config: dict, record: dict) -> None:
     write_experiment(tensorboard_dir.parent)
 
 
+def experiment_summary():
+    """The experiment description: every setting (numbers filtered by a range, the others by
+    their values) and every metric of `METRICS`."""
+    metrics = [hp.Metric(tag, group=group, display_name=title) for tag, group, title in METRICS]
+    summary = summary_v2.hparams_config_pb(list(hparams_domains().values()), metrics)
+    (value,) = summary.value
+    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in SHOWN_FIRST
+        if not info.HasField("domain_discrete"):
+            info.type = api_pb2.DATA_TYPE_FLOAT64
+    value.metadata.plugin_data.content = data.SerializeToString()
+    return summary
+
+
 def write_experiment(logs_dir: Path) -> None:
     """Writes the experiment description to `logs_dir` and removes the ones written before: the
     dashboard reads one, and the newest lists every setting and metric of the current code."""
+    tf = import_tensorflow()
     logs_dir = Path(logs_dir)
     previous = list(logs_dir.glob(f"events.out.tfevents.*{EXPERIMENT_FILE_SUFFIX}"))
-    metrics = [hp.Metric(tag, group=group, display_name=title) for tag, group, title in METRICS]
     writer = tf.summary.create_file_writer(str(logs_dir), filename_suffix=EXPERIMENT_FILE_SUFFIX)
     with writer.as_default():
-        hp.hparams_config(hparams=list(hparams_domains().values()), metrics=metrics)
+        tf.summary.experimental.write_raw_pb(experiment_summary().SerializeToString(), step=0)
     writer.close()
     for path in previous:
         path.unlink(missing_ok=True)
+
+
+def main(argv=None) -> int:
+    """Logs the HParams of recorded runs, e.g. of runs trained before they were logged."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("runs", nargs="*", help="run names; default: every run in RESULTS_PATH")
+    args = parser.parse_args(argv)
+    names = args.runs or [
+        path.parent.name for path in sorted(paths.RESULTS_PATH.glob("*/result.json"))
+    ]
+    for name in names:
+        record_path, logs = paths.RESULTS_PATH / name / "result.json", paths.TB_LOGS_PATH / name
+        missing = next((path for path in (record_path, logs) if not path.exists()), None)
+        if missing:
+            print(f"skipped {name}: {missing} does not exist")
+            continue
+        record = json.loads(record_path.read_text())
+        log_hparams(logs, record["config"], record)
+        print(f"logged {name} in {logs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
