@@ -314,7 +314,7 @@ def export_table(record: dict) -> str:
     """A markdown table of an export record: one row per format."""
     import pandas as pd
 
-    from evaluation.report import markdown_table
+    from evaluation.tables import markdown_table
 
     rows = {
         entry["format"]: {
@@ -330,6 +330,40 @@ def export_table(record: dict) -> str:
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("format")
     right = ("size", "test accuracy", "same class as Keras", "1 image", "batch of 256")
     return markdown_table(frame, right_aligned=right)
+
+
+EXPORTS_SECTION = "exports"  # the README section's name in its markers
+
+
+def exports_markdown(results_dir: Path, base_dir: Path) -> str:
+    """A table per export record in `results_dir/exports/`, each under the command that wrote
+    it; links are relative to the folder `base_dir`."""
+    from evaluation.tables import markdown_link
+
+    records = sorted((Path(results_dir) / "exports").glob("*.json"))
+    if not records:
+        return "No export record yet: `python export.py <run>` writes one."
+    parts = []
+    for path in records:
+        record = json.loads(path.read_text())
+        parts.append(
+            f"{markdown_link(record['run_name'], path, base_dir)} ({record['weights']} weights), "
+            f"`{record['command']}`: {record['test_images']:,} test images; latency on "
+            f"{record['system']['cpu']}, median of {record['latency_repeats']} calls.\n\n"
+            f"{export_table(record)}"
+        )
+    return "\n\n".join(parts)
+
+
+def generated_sections(results_dir: Path) -> list:
+    """The README section written from the export records (see `evaluation.sections`)."""
+    from functools import partial
+
+    from evaluation.sections import GeneratedSection
+
+    return [
+        GeneratedSection(Path("README.md"), EXPORTS_SECTION, partial(exports_markdown, results_dir))
+    ]
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,5 @@
 import json
+import os
 
 import keras
 import numpy as np
@@ -133,3 +134,19 @@ def test_a_run_or_checkpoint_that_does_not_exist_is_refused(run, monkeypatch, ca
     monkeypatch.setenv("RESULTS_PATH", str(tmp_path / "results"))
     with pytest.raises(ValueError, match="selected no weights"):
         export.resolve_checkpoint("failed")
+
+
+def test_the_readme_section_is_written_from_the_records(exported, run, tmp_path):
+    from evaluation.sections import section_markers, write_sections
+
+    start, end = section_markers(export.EXPORTS_SECTION)
+    (tmp_path / "README.md").write_text(f"# Lab\n\n{start}\nold\n{end}\n\nprose\n")
+    results = run.run_dir.parent
+
+    assert write_sections(export.generated_sections(results), tmp_path) == [tmp_path / "README.md"]
+
+    text = (tmp_path / "README.md").read_text()
+    link = f"[tiny]({os.path.relpath(results / 'exports' / 'tiny.json', tmp_path)})"
+    assert f"{link} ({exported['weights']} weights), `{exported['command']}`" in text
+    assert export.export_table(exported) in text and "old" not in text and text.endswith("prose\n")
+    assert export.exports_markdown(tmp_path, tmp_path).startswith("No export record yet")
