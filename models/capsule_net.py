@@ -6,7 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from models.layers import image_input, validate_common
+from models.base import ConfigurableModel
+from models.layers import check_argument, image_input, validate_common
 from models.registry import register_model
 
 # Keeps the squash and the capsule lengths differentiable at the zero vector.
@@ -170,7 +171,7 @@ class CapsuleProbabilities(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
-class CapsuleNet(keras.Model):
+class CapsuleNet(ConfigurableModel):
     """CapsNet: Conv, primary capsules, class capsules with dynamic routing, and a decoder.
 
     Layout: Conv 9x9 (`conv_filters`, ReLU; 28 -> 20), PrimaryCaps as a Conv 9x9 stride 2
@@ -242,105 +243,35 @@ class CapsuleNet(keras.Model):
         input_size=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        validate_common(input_shape, num_classes)
-        decoder_units = tuple(decoder_units)
-        for arg, value in (
-            ("conv_filters", conv_filters),
-            ("primary_channels", primary_channels),
-            ("primary_dim", primary_dim),
-            ("capsule_dim", capsule_dim),
-        ):
-            if value < 1:
-                raise ValueError(f"{arg} must be positive. Received: {arg}={value}")
-        if not decoder_units or min(decoder_units) < 1:
-            raise ValueError(
-                f"decoder_units must be one or more positive widths. "
-                f"Received: decoder_units={decoder_units}"
-            )
-        if reconstruction_weight < 0:
-            raise ValueError(
-                f"reconstruction_weight must be non-negative. "
-                f"Received: reconstruction_weight={reconstruction_weight}"
-            )
-        side = input_size if input_size is not None else min(input_shape[:2])
-        # Two valid 9x9 convolutions need at least 2 * (9 - 1) + 1 pixels per side.
-        if side < 2 * (KERNEL_SIZE - 1) + 1:
-            raise ValueError(
-                f"CapsuleNet needs images of at least 17x17. Received: "
-                f"input_shape={input_shape}, input_size={input_size}"
-            )
-
+        validate_arguments(**self.arguments)
         inputs, scaled = image_input(input_shape, input_size)
-        x = keras.layers.Conv2D(conv_filters, KERNEL_SIZE, activation="relu", name="conv1")(scaled)
-        x = keras.layers.Conv2D(
-            primary_channels * primary_dim, KERNEL_SIZE, strides=2, name="primary_conv"
-        )(x)
-        x = keras.layers.Reshape((-1, primary_dim), name="primary_reshape")(x)
-        primary_capsules = Squash(name="primary_capsules")(x)
+        primary_capsules = primary_capsule_block(
+            scaled, conv_filters, primary_channels, primary_dim
+        )
         class_capsules = ClassCapsules(
             num_classes, capsule_dim, routing_iterations, name="class_capsules"
         )(primary_capsules)
         outputs = CapsuleProbabilities(dtype="float32", name="predictions")(class_capsules)
         kwargs.setdefault("name", "capsule_net")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-
+        super().__init__(inputs, outputs, **kwargs)
         # The same layers, exposing what the loss and the inspection methods need.
-        self.capsule_features = keras.Model(
-            inputs,
-            {
-                "primary_capsules": primary_capsules,
-                "class_capsules": class_capsules,
-                "probabilities": outputs,
-                "scaled_images": scaled,
-            },
-            name="capsule_features",
-        )
-        image_shape = tuple(scaled.shape[1:])
-        decoder_layers = [keras.Input(shape=(num_classes * capsule_dim,))]
-        for index, units in enumerate(decoder_units):
-            decoder_layers.append(
-                keras.layers.Dense(units, activation="relu", name=f"decoder_dense{index}")
-            )
-        decoder_layers += [
-            keras.layers.Dense(math.prod(image_shape), activation="sigmoid", name="decoder_pixels"),
-            keras.layers.Reshape(image_shape, name="decoder_image"),
-        ]
-        self.decoder = keras.Sequential(decoder_layers, name="decoder")
-
-        self.input_shape_ = input_shape
-        self.num_classes = num_classes
-        self.conv_filters = conv_filters
-        self.primary_channels = primary_channels
-        self.primary_dim = primary_dim
-        self.capsule_dim = capsule_dim
-        self.routing_iterations = routing_iterations
-        self.decoder_units = decoder_units
-        self.reconstruction_weight = reconstruction_weight
-        self.input_size = input_size
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_shape": self.input_shape_,
-            "num_classes": self.num_classes,
-            "conv_filters": self.conv_filters,
-            "primary_channels": self.primary_channels,
-            "primary_dim": self.primary_dim,
-            "capsule_dim": self.capsule_dim,
-            "routing_iterations": self.routing_iterations,
-            "decoder_units": self.decoder_units,
-            "reconstruction_weight": self.reconstruction_weight,
-            "input_size": self.input_size,
+        features = {
+            "primary_capsules": primary_capsules,
+            "class_capsules": class_capsules,
+            "probabilities": outputs,
+            "scaled_images": scaled,
         }
+        self.capsule_features = keras.Model(inputs, features, name="capsule_features")
+        self.decoder = capsule_decoder(
+            num_classes * capsule_dim, decoder_units, tuple(scaled.shape[1:])
+        )
 
     def _decode(self, class_capsules, labels, training=False):
         """Decodes the capsules with every capsule but the one of `labels` zeroed."""
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-        mask = ops.one_hot(labels, self.num_classes, dtype=class_capsules.dtype)
+        mask = ops.one_hot(labels, self.arguments["num_classes"], dtype=class_capsules.dtype)
         masked = class_capsules * ops.expand_dims(mask, -1)
-        flat = ops.reshape(masked, (-1, self.num_classes * self.capsule_dim))
+        flat = ops.reshape(masked, (-1, math.prod(masked.shape[1:])))
         return self.decoder(flat, training=training)
 
     def capsule_loss(self, labels, features, sample_weight=None, training=False):
@@ -362,7 +293,8 @@ class CapsuleNet(keras.Model):
             "reconstructions": self._decode(class_capsules, labels, training),
             "targets": (ops.cast(features["scaled_images"], "float32") + 1.0) / 2.0,
         }
-        return CapsuleLoss(self.reconstruction_weight)(labels, predictions, sample_weight)
+        loss = CapsuleLoss(self.arguments["reconstruction_weight"])
+        return loss(labels, predictions, sample_weight)
 
     def _track_loss(self, loss, images):
         # As the built-in steps do: the tracker averages the replicas' unscaled losses.
@@ -404,6 +336,75 @@ class CapsuleNet(keras.Model):
         primary_capsules = self.capsule_features(images, training=False)["primary_capsules"]
         _, coefficients = self.get_layer("class_capsules").route(primary_capsules)
         return ops.convert_to_numpy(coefficients)
+
+
+def validate_arguments(
+    input_shape,
+    num_classes,
+    conv_filters,
+    primary_channels,
+    primary_dim,
+    capsule_dim,
+    decoder_units,
+    reconstruction_weight,
+    input_size,
+    **_,
+):
+    validate_common(input_shape, num_classes)
+    for arg, value in (
+        ("conv_filters", conv_filters),
+        ("primary_channels", primary_channels),
+        ("primary_dim", primary_dim),
+        ("capsule_dim", capsule_dim),
+    ):
+        check_argument(value >= 1, "positive", **{arg: value})
+    check_argument(
+        len(decoder_units) >= 1 and min(decoder_units) >= 1,
+        "one or more positive widths",
+        decoder_units=decoder_units,
+    )
+    check_argument(
+        reconstruction_weight >= 0, "non-negative", reconstruction_weight=reconstruction_weight
+    )
+    side = input_size if input_size is not None else min(input_shape[:2])
+    # Two valid 9x9 convolutions need at least 2 * (9 - 1) + 1 pixels per side.
+    if side < 2 * (KERNEL_SIZE - 1) + 1:
+        raise ValueError(
+            f"CapsuleNet needs images of at least 17x17. Received: "
+            f"input_shape={input_shape}, input_size={input_size}"
+        )
+
+
+def primary_capsule_block(x, conv_filters, channels, dim):
+    """CapsNet's convolutions up to the primary capsules: Conv 9x9 (`conv_filters`, ReLU) and the
+    PrimaryCaps Conv 9x9 with stride 2 (`channels` x `dim` filters), both "valid", whose outputs
+    are grouped into `dim`-dimensional capsules (`channels` per position) and squashed.
+
+    Example:
+        >>> primary_capsule_block(keras.Input((28, 28, 1)), 256, 32, 8).shape  # (None, 1152, 8)
+    """
+    x = keras.layers.Conv2D(conv_filters, KERNEL_SIZE, activation="relu", name="conv1")(x)
+    x = keras.layers.Conv2D(channels * dim, KERNEL_SIZE, strides=2, name="primary_conv")(x)
+    x = keras.layers.Reshape((-1, dim), name="primary_reshape")(x)
+    return Squash(name="primary_capsules")(x)
+
+
+def capsule_decoder(input_dim, units, image_shape):
+    """The decoder: dense layers of `units` (ReLU) and a sigmoid layer with one unit per pixel,
+    reshaped to `image_shape`; it reconstructs an image from the masked, flattened class
+    capsules.
+
+    Example:
+        >>> capsule_decoder(160, (512, 1024), (28, 28, 1)).output_shape  # (None, 28, 28, 1)
+    """
+    layers = [keras.Input(shape=(input_dim,))]
+    for index, width in enumerate(units):
+        layers.append(keras.layers.Dense(width, activation="relu", name=f"decoder_dense{index}"))
+    layers += [
+        keras.layers.Dense(math.prod(image_shape), activation="sigmoid", name="decoder_pixels"),
+        keras.layers.Reshape(image_shape, name="decoder_image"),
+    ]
+    return keras.Sequential(layers, name="decoder")
 
 
 @register_model("capsnet")

@@ -1,4 +1,4 @@
-"""Layers shared by the model families."""
+"""Layers and building blocks shared by the model families."""
 
 import keras
 
@@ -35,10 +35,65 @@ def classifier_head(features, num_classes, name="predictions"):
     return keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
 
 
-def validate_common(input_shape, num_classes):
-    if len(input_shape) != 3 or min(input_shape) < 1:
-        raise ValueError(
-            f"input_shape must be (height, width, channels). Received: input_shape={input_shape}"
+def batch_norm(x, name, epsilon):
+    """BatchNormalization with the shared `BN_MOMENTUM`, applied to `x`."""
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=epsilon, name=name)(x)
+
+
+def relu(x, activation, name):
+    """A layer `{name}_{activation}` for `activation` "relu" or "relu6" (capped at 6), applied
+    to `x`; `None` returns `x` unchanged (a linear output)."""
+    if activation is None:
+        return x
+    max_value = {"relu": None, "relu6": 6.0}[activation]
+    return keras.layers.ReLU(max_value, name=f"{name}_{activation}")(x)
+
+
+def conv_bn(x, filters, kernel_size, name, *, epsilon, strides=1, activation=None):
+    """Convolution `name` with "same" padding and no bias (BatchNorm's offset replaces it), then
+    BatchNorm `{name}_bn` and `relu(x, activation, name)`.
+
+    Args:
+        x: input feature map, (batch, height, width, channels).
+        filters: output channels, or None for a depthwise convolution.
+        kernel_size: side of the square kernel.
+        name: name of the convolution; the other layers' names extend it.
+        epsilon: BatchNorm epsilon.
+        strides: convolution stride.
+        activation: None, "relu" or "relu6".
+
+    Example:
+        >>> x = conv_bn(keras.Input((28, 28, 16)), 32, 3, "stem", epsilon=1e-3, strides=2)
+        >>> x.shape  # (None, 14, 14, 32)
+    """
+    if filters is None:
+        conv = keras.layers.DepthwiseConv2D(
+            kernel_size, strides=strides, padding="same", use_bias=False, name=name
         )
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2. Received: num_classes={num_classes}")
+    else:
+        conv = keras.layers.Conv2D(
+            filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name
+        )
+    return relu(batch_norm(conv(x), f"{name}_bn", epsilon), activation, name)
+
+
+def check_argument(valid, requirement, **argument):
+    """Raises `ValueError("{name} must be {requirement}. Received: {name}={value}")` unless
+    `valid`, for the one `name=value` in `argument`.
+
+    Example:
+        >>> check_argument(depth % 6 == 4, "6n + 4", depth=depth)
+    """
+    ((name, value),) = argument.items()
+    if not valid:
+        raise ValueError(f"{name} must be {requirement}. Received: {name}={value}")
+
+
+def validate_common(input_shape, num_classes):
+    """Checks the arguments every family takes."""
+    check_argument(
+        len(input_shape) == 3 and min(input_shape) >= 1,
+        "(height, width, channels)",
+        input_shape=input_shape,
+    )
+    check_argument(num_classes >= 2, "at least 2", num_classes=num_classes)

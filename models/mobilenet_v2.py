@@ -2,11 +2,13 @@
 
 import keras
 
-from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
+from models.base import ConfigurableModel
+from models.layers import check_argument, classifier_head, conv_bn, image_input, validate_common
 from models.registry import register_model
 
 # The reference implementations' epsilon (TensorFlow's, also keras.applications').
 BN_EPSILON = 1e-3
+BN_RELU6 = {"epsilon": BN_EPSILON, "activation": "relu6"}
 
 # (expansion t, output channels c, stride s) of the stages in the paper's Table 2, with the strides
 # used at 28x28 (see the MobileNetV2 docstring); the paper's repeats n are STAGE_REPEATS.
@@ -33,19 +35,16 @@ def make_divisible(value, divisor=8):
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
-class MobileNetV2(keras.Model):
+class MobileNetV2(ConfigurableModel):
     """MobileNetV2 with width multiplier `alpha`, strided so the last feature map is 4x4 at 28x28.
 
-    Layout: Conv 3x3 (32 alpha filters), seven stages of inverted residual blocks (17 blocks in
-    all) and Conv 1x1 (1280 filters), each followed by BatchNorm and ReLU6 except the blocks'
-    projections, then global average pooling and a dense softmax classifier. A block expands its
-    input t times with a 1x1 convolution (ReLU6), filters it with a 3x3 depthwise convolution
-    (ReLU6, carrying the block's stride) and projects it with a linear 1x1 convolution; the input
-    is added back when stride and channels are unchanged. Channel counts are `alpha` times the
-    paper's, rounded to multiples of 8; the last 1x1 convolution keeps 1280 filters for
-    `alpha` <= 1, as in the paper. BatchNorm has epsilon 1e-3 as in the reference
-    implementations and momentum 0.9 like every family here (`BN_MOMENTUM`;
-    `keras.applications.MobileNetV2` uses 0.999).
+    Layout: Conv 3x3 (32 alpha filters), seven stages of inverted residual blocks
+    (`inverted_residual_block`, 17 in all) and Conv 1x1 (1280 filters), each followed by
+    BatchNorm and ReLU6 except the blocks' projections, then global average pooling and a dense
+    softmax classifier. Channel counts are `alpha` times the paper's, rounded to multiples of 8;
+    the last 1x1 convolution keeps 1280 filters for `alpha` <= 1, as in the paper. BatchNorm has
+    epsilon 1e-3 as in the reference implementations and momentum 0.9 like every family here
+    (`BN_MOMENTUM`; `keras.applications.MobileNetV2` uses 0.999).
 
     Adapted for 28x28 inputs: the paper's strides (total 32) would leave a 1x1 map. The stem
     convolution uses stride 1 instead of 2 and the first 24-channel block stride 1 instead of 2,
@@ -81,86 +80,59 @@ class MobileNetV2(keras.Model):
         input_size=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        validate_common(input_shape, num_classes)
-        if alpha <= 0:
-            raise ValueError(f"alpha must be positive. Received: alpha={alpha}")
-        stage_repeats = tuple(stage_repeats)
-        if len(stage_repeats) != len(STAGE_SETTINGS) or min(stage_repeats) < 1:
-            raise ValueError(
-                f"stage_repeats must be {len(STAGE_SETTINGS)} positive block counts. "
-                f"Received: stage_repeats={stage_repeats}"
-            )
-
-        def conv_bn(x, filters, name, activation=True):
-            x = keras.layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
-            x = keras.layers.BatchNormalization(
-                momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn"
-            )(x)
-            return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
-
-        def inverted_residual(x, expansion, filters, strides, name):
-            in_channels = x.shape[-1]
-            y = x
-            if expansion != 1:
-                y = conv_bn(y, in_channels * expansion, f"{name}_expand")
-            y = keras.layers.DepthwiseConv2D(
-                3, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise"
-            )(y)
-            y = keras.layers.BatchNormalization(
-                momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_depthwise_bn"
-            )(y)
-            y = keras.layers.ReLU(6.0, name=f"{name}_depthwise_relu6")(y)
-            y = conv_bn(y, filters, f"{name}_project", activation=False)
-            if strides == 1 and in_channels == filters:
-                y = keras.layers.Add(name=f"{name}_add")([x, y])
-            return y
-
+        validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = keras.layers.Conv2D(
-            make_divisible(STEM_CHANNELS * alpha),
-            3,
-            padding="same",
-            use_bias=False,
-            name="stem_conv",
-        )(x)
-        x = keras.layers.BatchNormalization(
-            momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="stem_conv_bn"
-        )(x)
-        x = keras.layers.ReLU(6.0, name="stem_conv_relu6")(x)
-        block_index = 0
-        for (expansion, channels, strides), repeats in zip(STAGE_SETTINGS, stage_repeats):
-            for repeat in range(repeats):
-                x = inverted_residual(
-                    x,
-                    expansion,
-                    make_divisible(channels * alpha),
-                    strides if repeat == 0 else 1,
-                    f"block{block_index}",
-                )
-                block_index += 1
+        x = conv_bn(x, make_divisible(STEM_CHANNELS * alpha), 3, "stem_conv", **BN_RELU6)
+        blocks = [
+            (expansion, make_divisible(channels * alpha), strides if repeat == 0 else 1)
+            for (expansion, channels, strides), repeats in zip(STAGE_SETTINGS, stage_repeats)
+            for repeat in range(repeats)
+        ]
+        for index, (expansion, filters, strides) in enumerate(blocks):
+            x = inverted_residual_block(x, expansion, filters, strides, f"block{index}")
         last_channels = make_divisible(LAST_CHANNELS * alpha) if alpha > 1.0 else LAST_CHANNELS
-        x = conv_bn(x, last_channels, "last_conv")
+        x = conv_bn(x, last_channels, 1, "last_conv", **BN_RELU6)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        outputs = classifier_head(x, num_classes)
         kwargs.setdefault("name", f"mobilenet_v2_{alpha:g}".replace(".", "_"))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.input_shape_ = input_shape
-        self.num_classes = num_classes
-        self.alpha = alpha
-        self.stage_repeats = stage_repeats
-        self.input_size = input_size
+        super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_shape": self.input_shape_,
-            "num_classes": self.num_classes,
-            "alpha": self.alpha,
-            "stage_repeats": self.stage_repeats,
-            "input_size": self.input_size,
-        }
+
+def validate_arguments(input_shape, num_classes, alpha, stage_repeats, **_):
+    validate_common(input_shape, num_classes)
+    check_argument(alpha > 0, "positive", alpha=alpha)
+    check_argument(
+        len(stage_repeats) == len(STAGE_SETTINGS) and min(stage_repeats) >= 1,
+        f"{len(STAGE_SETTINGS)} positive block counts",
+        stage_repeats=stage_repeats,
+    )
+
+
+def inverted_residual_block(x, expansion, filters, strides, name):
+    """MobileNetV2's inverted residual block with a linear bottleneck.
+
+    Conv 1x1 expanding the channels `expansion` times (left out when it is 1), DWConv 3x3 carrying
+    the stride, and a linear Conv 1x1 projection to `filters`, each followed by BatchNorm, the
+    first two by ReLU6. The input is added back when the stride is 1 and the channels are kept.
+
+    Args:
+        x: input feature map, (batch, height, width, channels).
+        expansion: expansion factor t of the paper.
+        filters: output channels.
+        strides: stride of the depthwise convolution, 1 or 2.
+        name: prefix of the block's layer names.
+
+    Example:
+        >>> x = inverted_residual_block(keras.Input((28, 28, 16)), 6, 24, 2, "block1")
+        >>> x.shape  # (None, 14, 14, 24)
+    """
+    y = x
+    if expansion != 1:
+        y = conv_bn(y, x.shape[-1] * expansion, 1, f"{name}_expand", **BN_RELU6)
+    y = conv_bn(y, None, 3, f"{name}_depthwise", strides=strides, **BN_RELU6)
+    y = conv_bn(y, filters, 1, f"{name}_project", epsilon=BN_EPSILON)
+    if strides == 1 and x.shape[-1] == filters:
+        y = keras.layers.Add(name=f"{name}_add")([x, y])
+    return y
 
 
 @register_model("mobilenet-v2")

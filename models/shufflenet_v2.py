@@ -1,13 +1,17 @@
 """ShuffleNetV2: channel split, two-branch units and channel shuffle, strided for 28x28 inputs."""
 
+import functools
+
 import keras
 from keras import ops
 
-from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
+from models.base import ConfigurableModel
+from models.layers import check_argument, classifier_head, conv_bn, image_input, validate_common
 from models.registry import register_model
 
 # PyTorch's default, which the reference code uses.
 BN_EPSILON = 1e-5
+BN_RELU = {"epsilon": BN_EPSILON, "activation": "relu"}
 
 # Output channels of stages 2-4 and of conv5 per width (the paper's Table 5).
 STAGE_CHANNELS = {
@@ -66,19 +70,15 @@ class ChannelShuffle(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
-class ShuffleNetV2(keras.Model):
+class ShuffleNetV2(ConfigurableModel):
     """ShuffleNetV2 with configurable stage widths, strided so the last feature map is 4x4 at 28x28.
 
-    Layout: Conv 3x3 (`stem_channels`), three stages of `stage_repeats` units with
-    `stage_channels` output channels, Conv 1x1 (`final_channels`), global average pooling and a
-    dense softmax classifier; every convolution is followed by BatchNorm, and by ReLU except the
-    depthwise ones. A basic unit splits its channels in two halves, passes one through unchanged
-    and the other through Conv 1x1, DWConv 3x3 and Conv 1x1, concatenates them and shuffles the
-    channels. The first unit of a stage has stride 2 and no split: both branches see the whole
-    input, one through DWConv 3x3 (stride 2) and Conv 1x1, the other through Conv 1x1, DWConv 3x3
-    (stride 2) and Conv 1x1, each giving half of the output channels. BatchNorm has PyTorch's
-    defaults, as in the reference code: momentum 0.9 in Keras's convention (`BN_MOMENTUM`, shared
-    by every family here) and epsilon 1e-5.
+    Layout: Conv 3x3 (`stem_channels`), three stages of `stage_repeats` units (`shuffle_unit`)
+    with `stage_channels` output channels, the first unit of each a downsampling one (stride 2),
+    Conv 1x1 (`final_channels`), global average pooling and a dense softmax classifier; every
+    convolution is followed by BatchNorm, and by ReLU except the depthwise ones. BatchNorm has
+    PyTorch's defaults, as in the reference code: momentum 0.9 in Keras's convention
+    (`BN_MOMENTUM`, shared by every family here) and epsilon 1e-5.
 
     The registered widths follow the paper's Table 5: 0.5x (48, 96, 192), 1.0x (116, 232, 464),
     1.5x (176, 352, 704) with conv5 1024, and 2.0x (244, 488, 976) with conv5 2048.
@@ -119,94 +119,76 @@ class ShuffleNetV2(keras.Model):
         input_size=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        validate_common(input_shape, num_classes)
-        stage_channels = tuple(stage_channels)
-        stage_repeats = tuple(stage_repeats)
-        if len(stage_channels) != 3 or any(c < 2 or c % 2 for c in stage_channels):
-            raise ValueError(
-                f"stage_channels must be three even channel counts. "
-                f"Received: stage_channels={stage_channels}"
-            )
-        if len(stage_repeats) != 3 or min(stage_repeats) < 1:
-            raise ValueError(
-                f"stage_repeats must be three positive unit counts. "
-                f"Received: stage_repeats={stage_repeats}"
-            )
-        if stem_channels < 1 or final_channels < 1:
-            raise ValueError(
-                f"stem_channels and final_channels must be positive. Received: "
-                f"stem_channels={stem_channels}, final_channels={final_channels}"
-            )
-
-        def batch_norm(x, name):
-            return keras.layers.BatchNormalization(
-                momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn"
-            )(x)
-
-        def conv_bn_relu(x, filters, name, size=1):
-            x = keras.layers.Conv2D(filters, size, padding="same", use_bias=False, name=name)(x)
-            return keras.layers.ReLU(name=f"{name}_relu")(batch_norm(x, name))
-
-        def depthwise_bn(x, strides, name):
-            x = keras.layers.DepthwiseConv2D(
-                3, strides=strides, padding="same", use_bias=False, name=name
-            )(x)
-            return batch_norm(x, name)
-
-        def branch(x, filters, strides, name):
-            x = conv_bn_relu(x, filters, f"{name}_pw1")
-            x = depthwise_bn(x, strides, f"{name}_dw")
-            return conv_bn_relu(x, filters, f"{name}_pw2")
-
-        def downsampling_unit(x, filters, name):
-            half = filters // 2
-            left = depthwise_bn(x, 2, f"{name}_left_dw")
-            left = conv_bn_relu(left, half, f"{name}_left_pw")
-            right = branch(x, half, 2, f"{name}_right")
-            x = keras.layers.Concatenate(name=f"{name}_concat")([left, right])
-            return ChannelShuffle(2, name=f"{name}_shuffle")(x)
-
-        def basic_unit(x, name):
-            left, right = ChannelSplit(name=f"{name}_split")(x)
-            right = branch(right, x.shape[-1] // 2, 1, f"{name}_right")
-            x = keras.layers.Concatenate(name=f"{name}_concat")([left, right])
-            return ChannelShuffle(2, name=f"{name}_shuffle")(x)
-
+        validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv_bn_relu(x, stem_channels, "stem_conv", size=3)
+        x = conv_bn(x, stem_channels, 3, "stem_conv", **BN_RELU)
         for stage, (filters, repeats) in enumerate(zip(stage_channels, stage_repeats), start=2):
-            x = downsampling_unit(x, filters, f"stage{stage}_unit0")
-            for index in range(1, repeats):
-                x = basic_unit(x, f"stage{stage}_unit{index}")
-        x = conv_bn_relu(x, final_channels, "conv5")
+            for index in range(repeats):
+                strides = 2 if index == 0 else 1
+                x = shuffle_unit(x, filters, strides, f"stage{stage}_unit{index}")
+        x = conv_bn(x, final_channels, 1, "conv5", **BN_RELU)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        outputs = classifier_head(x, num_classes)
         kwargs.setdefault("name", "shufflenet_v2")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.input_shape_ = input_shape
-        self.num_classes = num_classes
-        self.stage_channels = stage_channels
-        self.stage_repeats = stage_repeats
-        self.stem_channels = stem_channels
-        self.final_channels = final_channels
-        self.input_size = input_size
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_shape": self.input_shape_,
-            "num_classes": self.num_classes,
-            "stage_channels": self.stage_channels,
-            "stage_repeats": self.stage_repeats,
-            "stem_channels": self.stem_channels,
-            "final_channels": self.final_channels,
-            "input_size": self.input_size,
-        }
+        super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
 
 
-def _shufflenet_v2(width, input_shape, num_classes, **kwargs):
+def validate_arguments(
+    input_shape, num_classes, stage_channels, stage_repeats, stem_channels, final_channels, **_
+):
+    validate_common(input_shape, num_classes)
+    check_argument(
+        len(stage_channels) == 3 and all(c >= 2 and c % 2 == 0 for c in stage_channels),
+        "three even channel counts",
+        stage_channels=stage_channels,
+    )
+    check_argument(
+        len(stage_repeats) == 3 and min(stage_repeats) >= 1,
+        "three positive unit counts",
+        stage_repeats=stage_repeats,
+    )
+    check_argument(stem_channels >= 1, "positive", stem_channels=stem_channels)
+    check_argument(final_channels >= 1, "positive", final_channels=final_channels)
+
+
+def shuffle_unit(x, filters, strides, name):
+    """ShuffleNetV2's unit: two branches, concatenated, then a channel shuffle.
+
+    With stride 1 (the basic unit) the input's channels are split in halves: one passes
+    unchanged, the other through Conv 1x1, DWConv 3x3 and Conv 1x1; `filters` must equal the
+    input's channels. With stride 2 (the downsampling unit) both branches see the whole input,
+    one through DWConv 3x3 (stride 2) and Conv 1x1, the other through Conv 1x1, DWConv 3x3
+    (stride 2) and Conv 1x1, each giving `filters / 2` channels. Every convolution is followed by
+    BatchNorm, and by ReLU except the depthwise ones.
+
+    Args:
+        x: input feature map, (batch, height, width, channels).
+        filters: output channels, even.
+        strides: 1 for the basic unit, 2 for the downsampling one.
+        name: prefix of the unit's layer names.
+
+    Example:
+        >>> x = shuffle_unit(keras.Input((28, 28, 24)), 116, 2, "stage2_unit0")
+        >>> x.shape  # (None, 14, 14, 116)
+    """
+    check_argument(strides in (1, 2), "1 or 2", strides=strides)
+    half = filters // 2
+    if strides == 1:
+        check_argument(filters == x.shape[-1], f"{x.shape[-1]} at stride 1", filters=filters)
+        left, right = ChannelSplit(name=f"{name}_split")(x)
+    else:
+        left = conv_bn(x, None, 3, f"{name}_left_dw", strides=2, epsilon=BN_EPSILON)
+        left = conv_bn(left, half, 1, f"{name}_left_pw", **BN_RELU)
+        right = x
+    right = conv_bn(right, half, 1, f"{name}_right_pw1", **BN_RELU)
+    right = conv_bn(right, None, 3, f"{name}_right_dw", strides=strides, epsilon=BN_EPSILON)
+    right = conv_bn(right, half, 1, f"{name}_right_pw2", **BN_RELU)
+    x = keras.layers.Concatenate(name=f"{name}_concat")([left, right])
+    return ChannelShuffle(2, name=f"{name}_shuffle")(x)
+
+
+def shufflenet_v2(width, input_shape=(28, 28, 1), num_classes=10, **kwargs):
+    """The paper's ShuffleNetV2 `width`x (0.5, 1.0, 1.5 or 2.0), registered as
+    "shufflenet-v2-{width:.1f}"."""
     stage_channels, final_channels = STAGE_CHANNELS[width]
     kwargs.setdefault("name", f"shufflenet_v2_{width:g}".replace(".", "_"))
     return ShuffleNetV2(
@@ -218,21 +200,5 @@ def _shufflenet_v2(width, input_shape, num_classes, **kwargs):
     )
 
 
-@register_model("shufflenet-v2-0.5")
-def shufflenet_v2_050(input_shape=(28, 28, 1), num_classes=10, **kwargs):
-    return _shufflenet_v2(0.5, input_shape, num_classes, **kwargs)
-
-
-@register_model("shufflenet-v2-1.0")
-def shufflenet_v2_100(input_shape=(28, 28, 1), num_classes=10, **kwargs):
-    return _shufflenet_v2(1.0, input_shape, num_classes, **kwargs)
-
-
-@register_model("shufflenet-v2-1.5")
-def shufflenet_v2_150(input_shape=(28, 28, 1), num_classes=10, **kwargs):
-    return _shufflenet_v2(1.5, input_shape, num_classes, **kwargs)
-
-
-@register_model("shufflenet-v2-2.0")
-def shufflenet_v2_200(input_shape=(28, 28, 1), num_classes=10, **kwargs):
-    return _shufflenet_v2(2.0, input_shape, num_classes, **kwargs)
+for _width in STAGE_CHANNELS:
+    register_model(f"shufflenet-v2-{_width:.1f}")(functools.partial(shufflenet_v2, _width))

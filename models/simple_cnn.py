@@ -2,12 +2,24 @@
 
 import keras
 
-from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
+from models.base import ConfigurableModel
+from models.layers import (
+    batch_norm,
+    check_argument,
+    classifier_head,
+    conv_bn,
+    image_input,
+    relu,
+    validate_common,
+)
 from models.registry import register_model
+
+# Keras's default, which the original model used.
+BN_EPSILON = 1e-3
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
-class SimpleCNN(keras.Model):
+class SimpleCNN(ConfigurableModel):
     """Two 5x5 and three 3x3 convolutions with max-pooling, dropout and a dense head.
 
     Layout: Conv32 5x5 x2, MaxPool, Dropout, Conv64 3x3 x3, MaxPool, Dropout, Dense 200 (ReLU),
@@ -39,55 +51,44 @@ class SimpleCNN(keras.Model):
         input_size=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        validate_common(input_shape, num_classes)
-        dropout = tuple(dropout)
-        if len(dropout) != 2 or not all(0.0 <= rate < 1.0 for rate in dropout):
-            raise ValueError(f"dropout must be two rates in [0, 1). Received: dropout={dropout}")
-        if dense_units < 1:
-            raise ValueError(f"dense_units must be positive. Received: dense_units={dense_units}")
-
-        def conv(x, filters, size, name):
-            x = keras.layers.Conv2D(
-                filters, size, padding="same", use_bias=not conv_batchnorm, name=name
-            )(x)
-            if conv_batchnorm:
-                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-            return keras.layers.ReLU(name=f"{name}_relu")(x)
-
+        validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv(x, 32, 5, "conv1")
-        x = conv(x, 32, 5, "conv2")
+        x = conv_relu(x, 32, 5, "conv1", conv_batchnorm)
+        x = conv_relu(x, 32, 5, "conv2", conv_batchnorm)
         x = keras.layers.MaxPooling2D(name="pool1")(x)
         x = keras.layers.Dropout(dropout[0], name="dropout1")(x)
-        for index in range(3):
-            x = conv(x, 64, 3, f"conv{index + 3}")
+        for index in range(3, 6):
+            x = conv_relu(x, 64, 3, f"conv{index}", conv_batchnorm)
         x = keras.layers.MaxPooling2D(name="pool2")(x)
         x = keras.layers.Dropout(dropout[1], name="dropout2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
-        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="dense_bn")(x)
-        outputs = classifier_head(x, num_classes)
+        x = batch_norm(x, "dense_bn", BN_EPSILON)
         kwargs.setdefault("name", "simple_cnn")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.input_shape_ = input_shape
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.conv_batchnorm = conv_batchnorm
-        self.input_size = input_size
+        super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_shape": self.input_shape_,
-            "num_classes": self.num_classes,
-            "dropout": self.dropout,
-            "dense_units": self.dense_units,
-            "conv_batchnorm": self.conv_batchnorm,
-            "input_size": self.input_size,
-        }
+
+def validate_arguments(input_shape, num_classes, dropout, dense_units, **_):
+    validate_common(input_shape, num_classes)
+    check_argument(
+        len(dropout) == 2 and all(0.0 <= rate < 1.0 for rate in dropout),
+        "two rates in [0, 1)",
+        dropout=dropout,
+    )
+    check_argument(dense_units >= 1, "positive", dense_units=dense_units)
+
+
+def conv_relu(x, filters, kernel_size, name, with_batchnorm):
+    """Convolution `name` ("same" padding) and ReLU `{name}_relu`, with BatchNorm `{name}_bn`
+    between them (and no convolution bias) when `with_batchnorm`.
+
+    Example:
+        >>> conv_relu(keras.Input((28, 28, 1)), 32, 5, "conv1", True).shape  # (None, 28, 28, 32)
+    """
+    if with_batchnorm:
+        return conv_bn(x, filters, kernel_size, name, epsilon=BN_EPSILON, activation="relu")
+    x = keras.layers.Conv2D(filters, kernel_size, padding="same", name=name)(x)
+    return relu(x, "relu", name)
 
 
 @register_model("simple-cnn")

@@ -2,7 +2,15 @@
 
 import keras
 
-from models.layers import BN_MOMENTUM, classifier_head, image_input, validate_common
+from models.base import ConfigurableModel
+from models.layers import (
+    batch_norm,
+    check_argument,
+    classifier_head,
+    image_input,
+    relu,
+    validate_common,
+)
 from models.registry import register_model
 
 # Torch's default, which the paper's code uses.
@@ -10,14 +18,13 @@ BN_EPSILON = 1e-5
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
-class WideResNet(keras.Model):
+class WideResNet(ConfigurableModel):
     """WRN-`depth`-`width`: three groups of pre-activation residual blocks, widened `width` times.
 
     Layout: Conv16 3x3, then three groups of n = (depth - 4) / 6 blocks with 16k, 32k and 64k
     filters (k = `width`); the first block of the second and third group convolves with stride 2.
-    A block is BN-ReLU-Conv3x3-BN-ReLU-Dropout-Conv3x3 added to its input; where the number of
-    filters or the resolution changes, the shortcut is a 1x1 convolution (with the block's stride)
-    of the block's pre-activated input. The network ends with BN-ReLU, global average pooling and
+    A block (`wide_basic_block`) is BN-ReLU-Conv3x3-BN-ReLU-Dropout-Conv3x3 added to its input or
+    to a 1x1 convolution of it. The network ends with BN-ReLU, global average pooling and
     a dense softmax classifier. Convolutions have no bias and He-normal initialization.
     BatchNorm has Torch's defaults, as in the paper's code: momentum 0.9 in Keras's convention
     (`BN_MOMENTUM`, shared by every family here) and epsilon 1e-5.
@@ -55,76 +62,72 @@ class WideResNet(keras.Model):
         input_size=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        validate_common(input_shape, num_classes)
-        if depth < 10 or (depth - 4) % 6 != 0:
-            raise ValueError(f"depth must be 6n + 4 with n >= 1. Received: depth={depth}")
-        if width < 1:
-            raise ValueError(f"width must be a positive integer. Received: width={width}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-
-        def bn_relu(x, name):
-            x = keras.layers.BatchNormalization(
-                momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn"
-            )(x)
-            return keras.layers.ReLU(name=f"{name}_relu")(x)
-
-        def conv(x, filters, size, strides, name):
-            return keras.layers.Conv2D(
-                filters,
-                size,
-                strides=strides,
-                padding="same",
-                use_bias=False,
-                kernel_initializer="he_normal",
-                name=name,
-            )(x)
-
-        def block(x, filters, strides, name):
-            preactivated = bn_relu(x, f"{name}_preact")
-            if strides != 1 or x.shape[-1] != filters:
-                shortcut = conv(preactivated, filters, 1, strides, f"{name}_shortcut")
-            else:
-                shortcut = x
-            y = conv(preactivated, filters, 3, strides, f"{name}_conv1")
-            y = bn_relu(y, f"{name}_mid")
-            if dropout > 0.0:
-                y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
-            y = conv(y, filters, 3, 1, f"{name}_conv2")
-            return keras.layers.Add(name=f"{name}_add")([shortcut, y])
-
-        blocks_per_group = (depth - 4) // 6
+        validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv(x, 16, 3, 1, "stem_conv")
+        x = he_conv(x, 16, 3, 1, "stem_conv")
         for group, (filters, strides) in enumerate(zip((16, 32, 64), (1, 2, 2)), start=1):
-            for index in range(blocks_per_group):
-                x = block(
-                    x, filters * width, strides if index == 0 else 1, f"group{group}_block{index}"
-                )
+            for index in range((depth - 4) // 6):
+                name = f"group{group}_block{index}"
+                stride = strides if index == 0 else 1
+                x = wide_basic_block(x, filters * width, stride, dropout, name)
         x = bn_relu(x, "final")
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        outputs = classifier_head(x, num_classes)
         kwargs.setdefault("name", f"wrn_{depth}_{width}")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.input_shape_ = input_shape
-        self.num_classes = num_classes
-        self.depth = depth
-        self.width = width
-        self.dropout = dropout
-        self.input_size = input_size
+        super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_shape": self.input_shape_,
-            "num_classes": self.num_classes,
-            "depth": self.depth,
-            "width": self.width,
-            "dropout": self.dropout,
-            "input_size": self.input_size,
-        }
+
+def validate_arguments(input_shape, num_classes, depth, width, dropout, **_):
+    validate_common(input_shape, num_classes)
+    check_argument(depth >= 10 and (depth - 4) % 6 == 0, "6n + 4 with n >= 1", depth=depth)
+    check_argument(width >= 1, "a positive integer", width=width)
+    check_argument(0.0 <= dropout < 1.0, "in [0, 1)", dropout=dropout)
+
+
+def bn_relu(x, name):
+    return relu(batch_norm(x, f"{name}_bn", BN_EPSILON), "relu", name)
+
+
+def he_conv(x, filters, kernel_size, strides, name):
+    """Convolution without bias ("same" padding) with He-normal initialization."""
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=name,
+    )(x)
+
+
+def wide_basic_block(x, filters, strides, dropout, name):
+    """The pre-activation residual block of Wide ResNets.
+
+    BN-ReLU-Conv3x3-BN-ReLU-Dropout-Conv3x3, the first convolution carrying the stride, added to
+    the input; where the stride or the number of channels changes, the shortcut is a 1x1
+    convolution (with the block's stride) of the pre-activated input.
+
+    Args:
+        x: input feature map, (batch, height, width, channels).
+        filters: output channels.
+        strides: stride of the first convolution and of the shortcut.
+        dropout: dropout rate between the convolutions; 0 leaves the Dropout layer out.
+        name: prefix of the block's layer names.
+
+    Example:
+        >>> x = wide_basic_block(keras.Input((28, 28, 64)), 128, 2, 0.3, "group2_block0")
+        >>> x.shape  # (None, 14, 14, 128)
+    """
+    preactivated = bn_relu(x, f"{name}_preact")
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = he_conv(preactivated, filters, 1, strides, f"{name}_shortcut")
+    y = he_conv(preactivated, filters, 3, strides, f"{name}_conv1")
+    y = bn_relu(y, f"{name}_mid")
+    if dropout > 0.0:
+        y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = he_conv(y, filters, 3, 1, f"{name}_conv2")
+    return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
 
 @register_model("wrn-16-4")

@@ -2,7 +2,15 @@ import keras
 import numpy as np
 import pytest
 
-from models.capsule_net import CapsuleNet, ClassCapsules, capsule_lengths, margin_loss, squash
+from models.capsule_net import (
+    CapsuleNet,
+    ClassCapsules,
+    capsule_decoder,
+    capsule_lengths,
+    margin_loss,
+    primary_capsule_block,
+    squash,
+)
 
 SMALL_CAPSULE_NET = {"conv_filters": 32, "primary_channels": 8, "decoder_units": (64, 128)}
 
@@ -202,3 +210,20 @@ def test_routing_and_squash_run_in_float32_under_mixed_precision(mixed_bfloat16,
         atol=1e-9,
     )
     np.testing.assert_allclose(mixed(images), reference(images), atol=5e-3)
+
+
+def test_primary_capsule_block_alone_squashes_capsules_of_the_strided_map(real_batch):
+    inputs = keras.Input((28, 28, 1))
+    block = keras.Model(inputs, primary_capsule_block(inputs, 16, 4, 8))
+    # 28 -> 20 (valid 9x9) -> 6 (valid 9x9, stride 2): 6 * 6 positions x 4 capsule types.
+    assert block.output.shape == (None, 6 * 6 * 4, 8)
+    capsules = np.asarray(block(real_batch[0][:2] / 127.5 - 1.0))
+    assert (np.linalg.norm(capsules, axis=-1) < 1).all()
+
+
+def test_capsule_decoder_alone_outputs_pixels_in_the_image_shape():
+    decoder = capsule_decoder(40, (16, 32), (20, 20, 1))
+    assert [layer.units for layer in decoder.layers[:3]] == [16, 32, 400]
+    pixels = np.asarray(decoder(np.ones((2, 40), np.float32)))
+    assert pixels.shape == (2, 20, 20, 1)
+    assert ((pixels > 0) & (pixels < 1)).all()

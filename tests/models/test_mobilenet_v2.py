@@ -1,11 +1,12 @@
+import keras
 import numpy as np
 import pytest
 
-from models.mobilenet_v2 import MobileNetV2, make_divisible
+from models.mobilenet_v2 import MobileNetV2, inverted_residual_block, make_divisible
 
-# (all, trainable) at 28x28x1 with 10 classes. 2,270,218 is also what
-# keras.applications.MobileNetV2(weights=None, classes=10) counts with a 1-channel input; the
-# difference is BatchNorm's moving means and variances.
+# (all, trainable) at 28x28x1 with 10 classes; the difference is BatchNorm's moving means and
+# variances. Both totals are also what keras.applications.MobileNetV2(weights=None, classes=10,
+# alpha=...) counts with a 1-channel input.
 PARAMETERS = {"mobilenet-v2": (2_270_218, 2_236_106), "mobilenet-v2-0.5": (718_746, 700_202)}
 
 
@@ -80,3 +81,35 @@ def test_rejects_invalid_arguments():
         MobileNetV2(alpha=0.0)
     with pytest.raises(ValueError, match="Received: stage_repeats="):
         MobileNetV2(stage_repeats=(1, 2, 3))
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "expansion", "filters", "strides", "output_shape"),
+    [
+        ((28, 28, 16), 6, 24, 2, (None, 14, 14, 24)),  # stride 2 halves the side
+        ((14, 14, 24), 6, 24, 1, (None, 14, 14, 24)),  # residual
+        ((28, 28, 32), 1, 16, 1, (None, 28, 28, 16)),  # no expansion, channels change
+    ],
+)
+def test_inverted_residual_block_alone(input_shape, expansion, filters, strides, output_shape):
+    inputs = keras.Input(input_shape)
+    block = keras.Model(inputs, inverted_residual_block(inputs, expansion, filters, strides, "b"))
+    names = {layer.name for layer in block.layers}
+
+    assert block.output.shape == output_shape
+    assert block.get_layer("b_depthwise").strides == (strides, strides)
+    assert ("b_expand" in names) == (expansion != 1)
+    if expansion != 1:
+        assert block.get_layer("b_expand").filters == input_shape[-1] * expansion
+    assert ("b_add" in names) == (strides == 1 and input_shape[-1] == filters)
+    assert "b_project_relu6" not in names
+
+
+def test_inverted_residual_block_adds_its_input_back():
+    inputs = keras.Input((7, 7, 8))
+    block = keras.Model(inputs, inverted_residual_block(inputs, 6, 8, 1, "b"))
+    projection = block.get_layer("b_project")
+    projection.kernel.assign(np.zeros(projection.kernel.shape, np.float32))
+    images = np.random.default_rng(0).normal(size=(2, 7, 7, 8)).astype(np.float32)
+    # A zero projection leaves only the shortcut (BatchNorm maps 0 to its offset, 0 when fresh).
+    np.testing.assert_array_equal(block(images, training=False), images)

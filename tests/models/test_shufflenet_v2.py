@@ -1,8 +1,15 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.shufflenet_v2 import STAGE_CHANNELS, ChannelShuffle, ChannelSplit, ShuffleNetV2
+from models.shufflenet_v2 import (
+    STAGE_CHANNELS,
+    ChannelShuffle,
+    ChannelSplit,
+    ShuffleNetV2,
+    shuffle_unit,
+)
 
 # (all, trainable) at 28x28x1 with 10 classes; the difference is BatchNorm's moving means and
 # variances. 1.0x's 1,263,422 trainable is torchvision's shufflenet_v2_x1_0 with a 1-channel stem
@@ -89,3 +96,31 @@ def test_downsampling_unit_feeds_the_whole_input_to_both_branches(default_model)
 def test_rejects_odd_stage_channels():
     with pytest.raises(ValueError, match="Received: stage_channels="):
         ShuffleNetV2(stage_channels=(48, 95, 192))
+
+
+def test_downsampling_unit_alone_halves_the_side_and_feeds_both_branches_the_input():
+    inputs = keras.Input((28, 28, 24))
+    unit = keras.Model(inputs, shuffle_unit(inputs, 116, 2, "u"))
+    assert unit.output.shape == (None, 14, 14, 116)
+    assert unit.get_layer("u_left_dw").input is inputs
+    assert unit.get_layer("u_right_pw1").input is inputs
+    assert unit.get_layer("u_left_dw").strides == unit.get_layer("u_right_dw").strides == (2, 2)
+    assert unit.get_layer("u_left_pw").filters == unit.get_layer("u_right_pw2").filters == 58
+
+
+def test_basic_unit_alone_passes_half_of_its_channels_through():
+    inputs = keras.Input((7, 7, 8))
+    unit = keras.Model(inputs, shuffle_unit(inputs, 8, 1, "u"))
+    features = np.random.default_rng(0).normal(size=(2, 7, 7, 8)).astype(np.float32)
+    outputs = np.asarray(unit(features, training=False))
+    assert outputs.shape == (2, 7, 7, 8)
+    # The shuffle puts the untouched first half on the even channels.
+    np.testing.assert_array_equal(outputs[..., 0::2], features[..., :4])
+
+
+def test_shuffle_unit_rejects_other_strides_and_a_channel_change_at_stride_1():
+    inputs = keras.Input((8, 8, 16))
+    with pytest.raises(ValueError, match="Received: strides=3"):
+        shuffle_unit(inputs, 16, 3, "u")
+    with pytest.raises(ValueError, match="Received: filters=32"):
+        shuffle_unit(inputs, 32, 1, "u")

@@ -1,4 +1,7 @@
+import keras
 import pytest
+
+from models.simple_cnn import conv_relu
 
 # At 28x28x1 with 10 classes: conv1 5*5*1*32 + 32 = 832, conv2 5*5*32*32 + 32 = 25,632,
 # conv3 3*3*32*64 + 64 = 18,496, conv4 and conv5 3*3*64*64 + 64 = 36,928 each, two poolings
@@ -19,3 +22,14 @@ def test_parameter_count(name, expected, default_model):
 
 def test_parameter_counts_are_the_documented_ones():
     assert PARAMETERS == {"simple-cnn": 749_026, "simple-cnn-bn": 749_794}
+
+
+@pytest.mark.parametrize("with_batchnorm", [False, True])
+def test_conv_relu_alone(with_batchnorm):
+    inputs = keras.Input((28, 28, 1))
+    block = keras.Model(inputs, conv_relu(inputs, 32, 5, "c", with_batchnorm))
+    names = [layer.name for layer in block.layers[1:]]
+    assert block.output.shape == (None, 28, 28, 32)
+    assert names == (["c", "c_bn", "c_relu"] if with_batchnorm else ["c", "c_relu"])
+    # A bias before BatchNorm would only duplicate its offset.
+    assert block.get_layer("c").use_bias is not with_batchnorm

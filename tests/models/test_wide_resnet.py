@@ -1,7 +1,8 @@
 import keras
+import numpy as np
 import pytest
 
-from models.wide_resnet import WideResNet
+from models.wide_resnet import WideResNet, wide_basic_block
 
 # name: (depth, width, all parameters at 28x28x1 with 10 classes, the paper's rounded count).
 PARAMETERS = {
@@ -79,3 +80,25 @@ def test_rejects_depth_that_is_not_6n_plus_4(depth):
 def test_rejects_invalid_dropout():
     with pytest.raises(ValueError, match="Received: dropout="):
         WideResNet(depth=10, width=1, dropout=1.0)
+
+
+def test_wide_basic_block_alone_widens_and_halves_the_side_through_a_projection():
+    inputs = keras.Input((28, 28, 64))
+    block = keras.Model(inputs, wide_basic_block(inputs, 128, 2, 0.3, "b"))
+    assert block.output.shape == (None, 14, 14, 128)
+    shortcut = block.get_layer("b_shortcut")
+    assert (shortcut.kernel_size, shortcut.strides) == ((1, 1), (2, 2))
+    assert shortcut.input is block.get_layer("b_preact_relu").output
+    assert block.get_layer("b_conv1").strides == (2, 2)
+    assert block.get_layer("b_dropout").rate == 0.3
+
+
+def test_wide_basic_block_alone_adds_its_input_where_the_shape_is_kept():
+    inputs = keras.Input((7, 7, 16))
+    block = keras.Model(inputs, wide_basic_block(inputs, 16, 1, 0.0, "b"))
+    names = layer_names(block)
+    assert "b_shortcut" not in names and "b_dropout" not in names
+    conv2 = block.get_layer("b_conv2")
+    conv2.kernel.assign(np.zeros(conv2.kernel.shape, np.float32))
+    features = np.random.default_rng(0).normal(size=(2, 7, 7, 16)).astype(np.float32)
+    np.testing.assert_array_equal(block(features, training=False), features)
