@@ -30,7 +30,13 @@ def image_input(input_shape, input_size=None, name="images"):
 
 
 def classifier_head(features, num_classes, name="predictions"):
-    """Dense logits followed by a float32 softmax, so mixed precision keeps probabilities exact."""
+    """Dense logits followed by a float32 softmax, so mixed precision keeps probabilities exact.
+
+    The model outputs probabilities; Keras's TensorFlow backend still computes the compiled
+    cross-entropy from the logits, which the softmax caches on its output (`_keras_logits`).
+    A bfloat16 softmax would lose them: the loss casts its input to float32, and the cast tensor
+    has no cached logits, so the loss would take the log of clipped probabilities.
+    """
     logits = keras.layers.Dense(num_classes, name="logits")(features)
     return keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
 
