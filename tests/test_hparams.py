@@ -53,8 +53,12 @@ def test_the_session_holds_the_settings_of_the_run(logs, run):
     logged = {
         name: getattr(value, value.WhichOneof("kind")) for name, value in session.hparams.items()
     }
-    expected = {name: config[name] for name in CONFIG_HPARAMS if name != "swa_start"}
-    assert logged == pytest.approx({**expected, "smoke_run": True})  # no SWA: no swa_start
+    expected = {
+        name: config[name]
+        for name in CONFIG_HPARAMS
+        if name != "swa_start" and config[name] is not None  # no SWA: no swa_start
+    }
+    assert logged == pytest.approx({**expected, "smoke_run": True})
     assert logged["model"] == "simple-cnn-bn" and logged["lr_schedule"] == "cosine"
 
 
@@ -77,13 +81,14 @@ def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs
     assert metrics == [(tag, group) for tag, group, _ in METRICS]
     for tag, group in metrics:
         logged = scalar_tags(logs / "tiny" / group)
-        if tag.endswith("_swa"):  # a one-epoch run has no SWA weights
+        if tag.endswith(("_swa", "_ema")):  # a one-epoch run has no averaged weights
             assert tag not in logged
             continue
         (*_, last) = logged[tag]
         key = tag.removeprefix("outcome/")
         if key == "val_accuracy":
-            key = f"val_accuracy_{record['selected_weights']}"
+            tta = "_tta" if record["selected_tta"] else ""
+            key = f"val_accuracy_{record['selected_weights']}{tta}"
         if key in record:
             assert make_ndarray(last.tensor_proto).item() == pytest.approx(record[key])
 

@@ -39,6 +39,9 @@ CONFIG_HPARAMS = (
     "height_shift_range",
     "horizontal_flip",
     "random_erasing",
+    "label_smoothing",
+    "ema",
+    "tta",
     "precision",
     "seed",
 )
@@ -51,6 +54,8 @@ METRICS = (
     ("epoch_accuracy", "validation", "val accuracy, last epoch"),
     ("outcome/val_accuracy_final", "test", "val accuracy, final weights"),
     ("outcome/val_accuracy_swa", "test", "val accuracy, SWA weights"),
+    ("outcome/test_accuracy_ema", "test", "test accuracy, EMA weights"),
+    ("outcome/val_accuracy_ema", "test", "val accuracy, EMA weights"),
     ("epoch_accuracy", "train", "train accuracy, last epoch"),
 )
 # The dashboard shows five settings at first, those marked as differing between runs first, then
@@ -70,6 +75,7 @@ def hparams_domains() -> dict[str, hp.HParam]:
         "lr_schedule": [name for name in LR_SCHEDULES if name != "auto"],
         "precision": [name for name in PRECISIONS if name != "auto"],
         "swa": [False, True],
+        "tta": [False, True],
         "smoke_run": [False, True],
     }
     return {
@@ -96,15 +102,17 @@ def log_hparams(tensorboard_dir: Path, config: dict, record: dict) -> None:
         tensorboard_dir: the run's TensorBoard folder.
         config: the run's resolved configuration (`ExperimentConfig.to_dict()`).
         record: the run's record (`result.json`): `run_name`, `smoke_run`, `epochs_run` and, for a
-            completed run, `selected_weights` and the `val_accuracy_<weights>` it was chosen on.
+            completed run, `selected_weights` (and `selected_tta`) and the validation accuracy
+            they were chosen on, `val_accuracy_<weights>[_tta]`.
     """
     tf = import_tensorflow()
     tensorboard_dir = Path(tensorboard_dir)
     selected = record.get("selected_weights")
     if selected is not None:  # the only metric the outcome scalars lack
+        tta = "_tta" if record.get("selected_tta") else ""
         writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
         with writer.as_default():
-            accuracy = record[f"val_accuracy_{selected}"]
+            accuracy = record[f"val_accuracy_{selected}{tta}"]
             tf.summary.scalar("outcome/val_accuracy", accuracy, step=record["epochs_run"])
         writer.close()
     domains = hparams_domains()
