@@ -7,6 +7,7 @@ python train.py --list-models
 """
 
 import argparse
+import ast
 import dataclasses
 import sys
 import types
@@ -17,6 +18,27 @@ from training.config import NUM_CLASSES, ExperimentConfig
 
 def _flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
+
+
+def _field_flag(field) -> str:
+    return field.metadata.get("flag", _flag_name(field.name))
+
+
+def _field_default(field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def model_argument(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` with a Python literal VALUE (a number, a string, a tuple, ...)."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE. Received: {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()  # a bare word is a string
 
 
 def _base_type(annotation):
@@ -34,14 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     hints = typing.get_type_hints(ExperimentConfig)
     for field in dataclasses.fields(ExperimentConfig):
         kind = _base_type(hints[field.name])
-        options = {"default": field.default, "help": field.metadata["help"]}
+        options = {"default": _field_default(field), "help": field.metadata["help"]}
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
+        elif kind is dict:
+            options.update(action="append", type=model_argument, metavar="NAME=VALUE", default=[])
         else:
             options.update(type=kind, metavar=field.name.upper())
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
-        parser.add_argument(_flag_name(field.name), **options)
+        parser.add_argument(_field_flag(field), dest=field.name, **options)
     parser.add_argument(
         "--resume",
         metavar="RUN_NAME",
@@ -70,6 +94,7 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
     parser = build_parser()
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)}
+    values["model_args"] = dict(values["model_args"])
     if isinstance(args.resume, str):
         values["run_name"] = args.resume
     resume = args.resume is not None
@@ -85,7 +110,8 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
             config.resolved().validate()
         except ValueError as error:
             field_name = str(error).split(" ", 1)[0]
-            parser.error(f"argument {_flag_name(field_name)}: {error}")
+            flags = {f.name: _field_flag(f) for f in dataclasses.fields(ExperimentConfig)}
+            parser.error(f"argument {flags.get(field_name, _flag_name(field_name))}: {error}")
     return config, resume, args
 
 
@@ -95,9 +121,9 @@ def _check_resume_arguments(parser, values: dict) -> None:
     if not values["run_name"]:
         parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
     changed = [
-        _flag_name(field.name)
+        _field_flag(field)
         for field in dataclasses.fields(ExperimentConfig)
-        if field.name != "run_name" and values[field.name] != field.default
+        if field.name != "run_name" and values[field.name] != _field_default(field)
     ]
     if changed:
         parser.error(

@@ -253,6 +253,19 @@ def measure(run, images, labels, reference, repeats: int) -> dict:
     }
 
 
+def missing_export_packages() -> list[str]:
+    """The packages of requirements-export.txt that are not installed."""
+    from importlib import util
+
+    modules = {
+        "tf2onnx": "tf2onnx",
+        "onnx": "onnx",
+        "onnxruntime": "onnxruntime",
+        "ai-edge-litert": "ai_edge_litert",
+    }
+    return [package for package, module in modules.items() if util.find_spec(module) is None]
+
+
 def _runtime(name: str) -> str:
     from importlib import metadata
 
@@ -380,6 +393,13 @@ def main(argv=None) -> int:
         run_name, checkpoint, weights = resolve_checkpoint(args.run)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    missing = missing_export_packages()
+    if missing:
+        print(
+            f"error: export needs {', '.join(missing)}: pip install -r requirements-export.txt",
+            file=sys.stderr,
+        )
         return 2
     from quiet_tensorflow import import_tensorflow
 

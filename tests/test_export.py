@@ -150,3 +150,13 @@ def test_the_readme_section_is_written_from_the_records(exported, run, tmp_path)
     assert f"{link} ({exported['weights']} weights), `{exported['command']}`" in text
     assert export.export_table(exported) in text and "old" not in text and text.endswith("prose\n")
     assert export.exports_markdown(tmp_path, tmp_path).startswith("No export record yet")
+
+
+def test_export_without_its_packages_names_the_install_command(monkeypatch, capsys):
+    from importlib import util
+
+    find_spec = util.find_spec
+    monkeypatch.setattr(util, "find_spec", lambda name: None if name == "onnx" else find_spec(name))
+    monkeypatch.setattr(export, "resolve_checkpoint", lambda run: ("run", "x.keras", "final"))
+    assert export.main(["run"]) == 2
+    assert "export needs onnx: pip install -r requirements-export.txt" in capsys.readouterr().err

@@ -145,3 +145,29 @@ def test_help_runs_as_a_script():
         timeout=120,
     )
     assert result.returncode == 0 and "--limit-train" in result.stdout
+
+
+def test_model_arguments_reach_the_model_and_bad_ones_are_refused_before_writing(run_paths):
+    import tensorflow as tf
+
+    from training import run_experiment
+    from training.experiment import build_compiled_model
+
+    config, _, _ = train.parse_config(
+        [
+            "--model",
+            "simple-cnn",
+            "--model-arg",
+            "dense_units=50",
+            "--model-arg",
+            "dropout=(0.1, 0.2)",
+        ]
+    )
+    assert config.model_args == {"dense_units": 50, "dropout": (0.1, 0.2)}
+    model = build_compiled_model(config.resolved(), tf.distribute.get_strategy(), 10)
+    assert model.get_layer("dense").units == 50
+    assert model.get_layer("dropout1").rate == 0.1
+    bad, _, _ = train.parse_config(["--model-arg", "depth=3"])
+    with pytest.raises(ValueError, match="model_args must be constructor arguments of"):
+        run_experiment(bad)
+    assert not run_paths["RESULTS_PATH"].exists() or not any(run_paths["RESULTS_PATH"].iterdir())

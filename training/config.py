@@ -47,6 +47,14 @@ class ExperimentConfig:
     """Everything that defines a run. Resolved values are saved beside every run."""
 
     model: str = _flag("registered model name (see --list-models)", default="simple-cnn-bn")
+    model_args: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "a constructor argument of the model, as NAME=VALUE with a Python literal "
+            "value, e.g. --model-arg dropout=0.2 --model-arg 'widths=(32, 64, 128)'; repeatable",
+            "flag": "--model-arg",
+        },
+    )
     optimizer: str = _flag("optimizer", default="adam", choices=OPTIMIZERS)
     lr: float | None = _flag(
         "initial learning rate (base rate for cyclical modes); default: 1e-3 at batch size 128, "
@@ -205,6 +213,11 @@ class ExperimentConfig:
                 )
 
         check(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
+        check(
+            isinstance(self.model_args, dict) and all(map(str.isidentifier, self.model_args)),
+            "model_args",
+            "a mapping of argument names to values",
+        )
         check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
         check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")

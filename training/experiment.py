@@ -60,6 +60,7 @@ from training.callbacks import (
 from training.config import MIN_SWA_EPOCHS, ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
+from training.hparams import log_hparams
 from training.losses import SparseCategoricalCrossentropyWithSmoothing
 from training.optimizers import build_optimizer
 from training.selection import (
@@ -140,7 +141,11 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
             )
             keras.mixed_precision.set_global_policy(config.precision)
             model = build_model(
-                config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **model_kwargs
+                config.model,
+                input_shape=IMAGE_SHAPE,
+                num_classes=NUM_CLASSES,
+                **model_kwargs,
+                **config.model_args,
             )
             if augmentation is not None:
                 augment_in_train_step(model, augmentation)
@@ -240,7 +245,24 @@ def resolve_config(config: ExperimentConfig, resume: bool) -> ExperimentConfig:
     if resume:
         run_dir = _interrupted_run_dir(config.run_name)
         return ExperimentConfig.from_json(run_dir / "config.json").validate()
-    return config.resolved().validate()
+    config = config.resolved().validate()
+    if config.model_args:
+        check_model_arguments(config)
+    return config
+
+
+def check_model_arguments(config: ExperimentConfig) -> None:
+    """Builds the model once with `config.model_args`, so a wrong argument is refused before
+    the run writes anything."""
+    try:
+        build_model(
+            config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **config.model_args
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"model_args must be constructor arguments of {config.model} ({error}). "
+            f"Received: model_args={config.model_args!r}"
+        ) from error
 
 
 def set_up_runtime(config: ExperimentConfig):
@@ -565,6 +587,7 @@ def _train_and_record(config, strategy, data, folders, state, run_started, verbo
         write_test_outputs(model, evaluation, run_data, folders, record)
     # Every attempt counts: wall time from each call to its record, training time within fit.
     record.update(clock.totals())
+    log_hparams(folders.tensorboard_dir, record["config"], record)  # the HParams dashboard
     atomic_write_json(folders.run_dir / "result.json", record)
     shutil.rmtree(folders.backup_dir, ignore_errors=True)
     return RunResult(
