@@ -6,6 +6,7 @@ the entry points.
 
 from models import (
     capsule_net,  # noqa: F401  (registers its entries)
+    fast_cnn,  # noqa: F401  (registers its entries)
     mobilenet_v2,  # noqa: F401  (registers its entries)
     shufflenet_v2,  # noqa: F401  (registers its entries)
     simple_cnn,  # noqa: F401  (registers its entries)

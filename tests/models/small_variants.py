@@ -13,6 +13,7 @@ SMALL_VARIANT_OVERRIDES = {
 # One entry per family (model class), the smallest, for the tests that run once per family.
 FAMILY_REPRESENTATIVES = (
     "capsnet",
+    "fast-cnn-small",
     "mobilenet-v2-0.5",
     "shufflenet-v2-0.5",
     "simple-cnn-bn",

@@ -18,6 +18,7 @@ from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 # The references' epsilons (see each family's docstring); CapsuleNet has no BatchNorm.
 BN_EPSILON_BY_FAMILY = {
     "CapsuleNet": None,
+    "FastCNN": 1e-5,
     "MobileNetV2": 1e-3,
     "ShuffleNetV2": 1e-5,
     "SimpleCNN": 1e-3,
