@@ -167,11 +167,11 @@ def summary(record: dict) -> str:
 
 
 def list_models_table() -> str:
-    from models import build_model, list_models
+    from models import list_models, parameter_count
 
     rows = [f"{'model':<22}{'parameters':>14}"]
     for name in list_models():
-        rows.append(f"{name:<22}{build_model(name).count_params():>14,}")
+        rows.append(f"{name:<22}{parameter_count(name):>14,}")
     return "\n".join(rows)
 
 

@@ -12,6 +12,6 @@ from models import (
     simple_cnn,  # noqa: F401  (registers its entries)
     wide_resnet,  # noqa: F401  (registers its entries)
 )
-from models.registry import build_model, list_models, register_model
+from models.registry import build_model, list_models, parameter_count, register_model
 
-__all__ = ["build_model", "list_models", "register_model"]
+__all__ = ["build_model", "list_models", "parameter_count", "register_model"]

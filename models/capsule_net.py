@@ -407,6 +407,6 @@ def capsule_decoder(input_dim, units, image_shape):
     return keras.Sequential(layers, name="decoder")
 
 
-@register_model("capsnet")
+@register_model("capsnet", parameters=8_215_568)
 def capsnet(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return CapsuleNet(input_shape=input_shape, num_classes=num_classes, **kwargs)

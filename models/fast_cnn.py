@@ -87,12 +87,12 @@ def pooled_stage(x, width, name):
     return conv_bn(x, width, 3, f"{name}_conv2", epsilon=BN_EPSILON, activation="relu")
 
 
-@register_model("fast-cnn")
+@register_model("fast-cnn", parameters=658_114)
 def fast_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return FastCNN(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
-@register_model("fast-cnn-small")
+@register_model("fast-cnn-small", parameters=293_594)
 def fast_cnn_small(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     kwargs.setdefault("name", "fast_cnn_small")
     kwargs.setdefault("stem_width", 16)

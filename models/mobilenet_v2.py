@@ -135,11 +135,11 @@ def inverted_residual_block(x, expansion, filters, strides, name):
     return y
 
 
-@register_model("mobilenet-v2")
+@register_model("mobilenet-v2", parameters=2_270_218)
 def mobilenet_v2(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return MobileNetV2(input_shape=input_shape, num_classes=num_classes, alpha=1.0, **kwargs)
 
 
-@register_model("mobilenet-v2-0.5")
+@register_model("mobilenet-v2-0.5", parameters=718_746)
 def mobilenet_v2_050(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return MobileNetV2(input_shape=input_shape, num_classes=num_classes, alpha=0.5, **kwargs)

@@ -200,5 +200,9 @@ def shufflenet_v2(width, input_shape=(28, 28, 1), num_classes=10, **kwargs):
     )
 
 
+# Parameter counts of the default models, checked by the registry contract test.
+PARAMETERS = {0.5: 359_562, 1.0: 1_279_602, 1.5: 2_511_882, 2.0: 5_398_770}
 for _width in STAGE_CHANNELS:
-    register_model(f"shufflenet-v2-{_width:.1f}")(functools.partial(shufflenet_v2, _width))
+    register_model(f"shufflenet-v2-{_width:.1f}", parameters=PARAMETERS[_width])(
+        functools.partial(shufflenet_v2, _width)
+    )

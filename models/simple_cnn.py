@@ -91,12 +91,12 @@ def conv_relu(x, filters, kernel_size, name, with_batchnorm):
     return relu(x, "relu", name)
 
 
-@register_model("simple-cnn")
+@register_model("simple-cnn", parameters=749_026)
 def simple_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return SimpleCNN(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
-@register_model("simple-cnn-bn")
+@register_model("simple-cnn-bn", parameters=749_794)
 def simple_cnn_bn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     kwargs.setdefault("name", "simple_cnn_bn")
     return SimpleCNN(

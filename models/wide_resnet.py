@@ -130,16 +130,16 @@ def wide_basic_block(x, filters, strides, dropout, name):
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
 
-@register_model("wrn-16-4")
+@register_model("wrn-16-4", parameters=2_752_218)
 def wrn_16_4(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=16, width=4, **kwargs)
 
 
-@register_model("wrn-28-10")
+@register_model("wrn-28-10", parameters=36_496_858)
 def wrn_28_10(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=28, width=10, **kwargs)
 
 
-@register_model("wrn-40-4")
+@register_model("wrn-40-4", parameters=8_959_706)
 def wrn_40_4(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=40, width=4, **kwargs)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from models import list_models
+from models.registry import registered_parameter_count
 from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 
 # The references' epsilons (see each family's docstring); CapsuleNet has no BatchNorm.
@@ -92,6 +93,12 @@ def test_batch_norm_has_the_shared_momentum_and_the_family_epsilon(name, default
     expected_epsilon = BN_EPSILON_BY_FAMILY[type(model).__name__]
     assert bool(layers) == (expected_epsilon is not None)
     assert {(layer.momentum, layer.epsilon) for layer in layers} <= {(0.9, expected_epsilon)}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registered_parameter_count_is_the_built_models(name, default_model):
+    # train.py --list-models prints the registered number without building the model.
+    assert registered_parameter_count(name) == default_model(name).count_params()
 
 
 @pytest.mark.parametrize("name", list_models())
