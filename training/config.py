@@ -20,6 +20,14 @@ NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 LR_SCHEDULES = ("auto", "constant", "cosine", "onecycle", "swa", *CYCLIC_MODES)
+AUGMENTATION_KNOBS = (
+    "rotation_range",
+    "zoom_range",
+    "width_shift_range",
+    "height_shift_range",
+    "horizontal_flip",
+    "random_erasing",
+)
 # Models whose training step has its own loss, which the loss flags do not reach.
 OWN_LOSS_MODELS = ("capsnet",)
 # SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
@@ -300,15 +308,7 @@ class ExperimentConfig:
         return [f.name for f in dataclasses.fields(cls) if f.name not in ("model", "run_name")]
 
     def augmentation_settings(self) -> dict:
-        names = (
-            "rotation_range",
-            "zoom_range",
-            "width_shift_range",
-            "height_shift_range",
-            "horizontal_flip",
-            "random_erasing",
-        )
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in AUGMENTATION_KNOBS}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

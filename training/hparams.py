@@ -19,7 +19,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2, summary_v2
 
 import config as paths
 from quiet_tensorflow import import_tensorflow
-from training.config import LR_SCHEDULES, OPTIMIZERS
+from training.config import AUGMENTATION_KNOBS, LR_SCHEDULES, OPTIMIZERS
 from training.hardware import PRECISIONS
 
 # Fields of the run's configuration shown as settings; `smoke_run` comes from the record.
@@ -33,12 +33,7 @@ CONFIG_HPARAMS = (
     "swa",
     "swa_start",
     "weight_decay",
-    "rotation_range",
-    "zoom_range",
-    "width_shift_range",
-    "height_shift_range",
-    "horizontal_flip",
-    "random_erasing",
+    *AUGMENTATION_KNOBS,
     "label_smoothing",
     "ema",
     "tta",
