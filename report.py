@@ -30,10 +30,12 @@ RESOLUTION_RUNS = (
 )
 
 
-def generated_sections(results_dir: Path, readme: Path) -> list:
-    """Every generated section, with paths relative to the README's folder."""
+def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
+    """Every generated section, with paths relative to the README's folder; `inputs` are the
+    records and predictions the report read (`evaluation.report.ReportInputs`), `images_dir`
+    the folder of its figures."""
     from benchmarks import summary
-    from evaluation import run_tables
+    from evaluation import comparisons, run_tables
     from evaluation.sections import GeneratedSection
     from experiments import seed_table
 
@@ -49,6 +51,12 @@ def generated_sections(results_dir: Path, readme: Path) -> list:
     return [
         GeneratedSection(readme, "quick-start", quick_start),
         GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir)),
+        GeneratedSection(experiments, "paired-tests", partial(
+            comparisons.paired_tests_markdown, inputs.predicted, results_dir)),
+        GeneratedSection(experiments, "seed-groups",
+                         lambda folder: comparisons.seed_groups_markdown(inputs.records)),
+        GeneratedSection(experiments, "figures", partial(
+            comparisons.figures_markdown, inputs.ranked, inputs.predicted, images_dir)),
         GeneratedSection(experiments, "default-runs", comparison(run_names=DEFAULT_RUNS)),
         GeneratedSection(experiments, "short-runs", comparison(run_names=SHORT_RUNS)),
         *seed_table.generated_sections(results_dir),
@@ -60,16 +68,11 @@ def generated_sections(results_dir: Path, readme: Path) -> list:
 
 def main(argv=None) -> int:
     from evaluation import report
-    from evaluation.sections import write_sections
 
-    status = report.main(argv)
-    if status != 0:
-        return status
-    args = report.build_parser().parse_args(argv)
-    sections = generated_sections(args.results, Path(args.readme.name))
-    for path in write_sections(sections, args.readme.parent):
-        print(f"wrote the generated sections of {path}")
-    return 0
+    def sections(inputs, args):
+        return generated_sections(args.results, Path(args.readme.name), inputs, args.images)
+
+    return report.main(argv, sections=sections)
 
 
 if __name__ == "__main__":

@@ -116,3 +116,78 @@ def accuracy_curves_figure(records):
     axis.legend(title=None, fontsize=8, loc="best")
     figure.tight_layout()
     return figure
+
+
+def most_confident_mistakes(probabilities, labels, count: int = 24) -> np.ndarray:
+    """Indices of the `count` wrong predictions with the highest confidence, most confident
+    first; ties in the order of the images."""
+    probabilities = np.asarray(probabilities)
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != np.asarray(labels))
+    confidence = probabilities[wrong].max(axis=1)
+    return wrong[np.argsort(-confidence, kind="stable")][:count]
+
+
+def mistakes_figure(images, probabilities, labels, class_names, title: str, count: int = 24):
+    """The test images a run gets wrong with the highest confidence, each with its true and
+    predicted class and the probability it gave the wrong one."""
+    probabilities = np.asarray(probabilities)
+    indices = most_confident_mistakes(probabilities, labels, count)
+    titles = [
+        f"{class_names[labels[i]]}\nas {class_names[probabilities[i].argmax()]}"
+        f" {probabilities[i].max():.2f}"
+        for i in indices
+    ]
+    figure = image_grid_figure(np.asarray(images)[indices], titles, columns=8, cell_inches=1.3)
+    figure.suptitle(f"{title}\n(true class, then predicted class and its probability)",
+                    fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def per_class_figure(confusions: dict, class_names):
+    """Per-class test accuracy (recall) of each run, from its confusion matrix: one row per run
+    (`confusions` maps run names to matrices, top row first), one column per class."""
+    accuracy = pd.DataFrame(
+        [np.diag(np.asarray(m)) / np.asarray(m).sum(axis=1) for m in confusions.values()],
+        index=list(confusions),
+        columns=list(class_names),
+    )
+    figure, axis = plt.subplots(figsize=(11, 1.2 + 0.55 * len(accuracy)))
+    sns.heatmap(accuracy, annot=True, fmt=".3f", cmap="viridis", vmin=accuracy.values.min(),
+                vmax=1.0, cbar=False, annot_kws={"size": 9}, ax=axis)
+    axis.set_xlabel("True class: share of its 1,000 test images classified right")
+    axis.set_ylabel("")
+    axis.tick_params(axis="x", labelsize=9, rotation=30)
+    axis.tick_params(axis="y", labelsize=9, rotation=0)
+    axis.set_title("Per-class test accuracy", fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_figure(bins, title: str):
+    """A reliability diagram (`evaluation.calibration.ReliabilityBins`): each bin's accuracy
+    against its mean confidence, the diagonal of perfect calibration, and how many predictions
+    each bin holds; the expected calibration error in the title."""
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    lower, width = bins.edges[:-1], np.diff(bins.edges)
+    filled = bins.counts > 0
+    top.bar(lower[filled], bins.accuracy[filled], width=width[filled], align="edge",
+            edgecolor="black", color="tab:blue", label="accuracy")
+    top.bar(lower[filled], bins.confidence[filled] - bins.accuracy[filled],
+            bottom=bins.accuracy[filled], width=width[filled], align="edge", color="none",
+            edgecolor="tab:red", hatch="//", label="gap to mean confidence")
+    top.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("Accuracy")
+    top.legend(loc="upper left", fontsize=9)
+    top.set_title(f"{title}\nexpected calibration error {bins.expected_calibration_error:.4f} "
+                  f"({len(bins.counts)} bins)", fontsize=10)
+    bottom.bar(lower, bins.counts, width=width, align="edge", edgecolor="black", color="gray")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("Confidence (probability of the predicted class)")
+    bottom.set_ylabel("Images")
+    figure.tight_layout()
+    return figure

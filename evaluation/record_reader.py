@@ -2,7 +2,9 @@
 
 A record (`RESULTS_PATH/<run>/result.json`) that cannot be read, lacks a field the report reads,
 or holds it with the wrong JSON type or a NaN is named with the reason and left out; the tables
-never fail on one bad record.
+never fail on one bad record. Two kinds of record share the folder: a training run's (no `kind`)
+and an ensemble's (`"kind": "ensemble"`, written by `evaluation.ensemble`), each checked for its
+own fields.
 """
 
 import json
@@ -18,12 +20,15 @@ AUGMENTATION_KNOBS = (
 )
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
-SELECTABLE_WEIGHTS = ("final", "swa")
+SELECTABLE_WEIGHTS = ("final", "swa", "ema")
+ENSEMBLE = "ensemble"  # the `kind` of an ensemble's record; a training run's record has none
 # Every field the report reads, by dotted path (one level of nesting) and JSON type. Required
 # by every record:
 RECORD_FIELDS = {"run_name": str, "status": str, "smoke_run": bool}
 # Read from any record that has them: why a run failed, a smoke run's subset size.
-OPTIONAL_FIELDS = {"error": str, "config": dict, "config.limit_train": (int, type(None))}
+OPTIONAL_FIELDS = {
+    "kind": str, "error": str, "config": dict, "config.limit_train": (int, type(None)),
+}
 # Required by ranked runs (completed, not smoke), which fill the leaderboard and the seed table.
 RANKED_FIELDS = {
     "model": str,
@@ -48,12 +53,32 @@ RANKED_FIELDS = {
     "selected_weights": str,
     "confusion_matrix": list,
 }
-# Read from ranked runs when present (SWA runs, records that hold the selected weights' val).
+# Read from ranked runs when present: the scores of every weight set, with and without flip
+# TTA, whether TTA was selected, and the settings older records lack.
 RANKED_OPTIONAL_FIELDS = {
-    "test_accuracy_swa": OPTIONAL_NUMBER,
-    "val_accuracy_final": OPTIONAL_NUMBER,
-    "val_accuracy_swa": OPTIONAL_NUMBER,
+    **{
+        f"{split}_accuracy_{weights}{tta}": OPTIONAL_NUMBER
+        for weights in SELECTABLE_WEIGHTS
+        for tta in ("", "_tta")
+        for split in ("val", "test")
+    },
+    "selected_tta": bool,
     "system.hardware": str,
+    "config.ema": OPTIONAL_NUMBER,
+    "config.label_smoothing": NUMBER,
+    "config.tta": bool,
+    "config.warmup_epochs": OPTIONAL_NUMBER,
+    "config.split_seed": int,
+}
+# Required by completed ensemble records, which are ranked beside the runs.
+ENSEMBLE_FIELDS = {
+    "members": dict,
+    "candidates": dict,
+    "library": list,
+    "val_accuracy": NUMBER,
+    "test_accuracy": NUMBER,
+    "member_test_accuracy": dict,
+    "finished": str,
 }
 
 
@@ -64,9 +89,34 @@ def record_problems(record) -> list[str]:
         return [f"expected a JSON object, found {_json_type(record)}"]
     problems = field_problems(record, RECORD_FIELDS, required=True)
     problems += field_problems(record, OPTIONAL_FIELDS, required=False)
+    if not problems and record.get("kind", ENSEMBLE) != ENSEMBLE:
+        problems.append(f"'kind' is {record['kind']!r}, expected {ENSEMBLE!r} or no 'kind'")
     if problems or record["status"] != "completed" or record["smoke_run"]:
         return problems
+    if is_ensemble(record):
+        return ensemble_problems(record)
     return completed_run_problems(record)
+
+
+def is_ensemble(record: dict) -> bool:
+    """Whether `record` is an ensemble's, not a training run's."""
+    return record.get("kind") == ENSEMBLE
+
+
+def ensemble_problems(record: dict) -> list[str]:
+    """What a completed ensemble's record lacks for its leaderboard row: members with positive
+    weights, and numbers where numbers belong."""
+    problems = field_problems(record, ENSEMBLE_FIELDS, required=True)
+    if problems:
+        return problems
+    if not record["members"]:
+        problems.append("'members' is empty")
+    for name, weight in record["members"].items():
+        if not (_is_instance(weight, NUMBER) and math.isfinite(weight) and weight > 0):
+            problems.append(f"'members.{name}' is {weight!r}, expected a positive number")
+    for name, accuracy in record["member_test_accuracy"].items():
+        problems += _value_problems(f"member_test_accuracy.{name}", accuracy, NUMBER)
+    return problems
 
 
 def completed_run_problems(record: dict) -> list[str]:
@@ -95,8 +145,9 @@ def field_problems(record: dict, fields: dict, required: bool) -> list[str]:
 def _content_problems(record: dict) -> list[str]:
     problems = []
     if record["selected_weights"] not in SELECTABLE_WEIGHTS:
+        *others, last = map(repr, SELECTABLE_WEIGHTS)
         problems.append(f"'selected_weights' is {record['selected_weights']!r}, expected "
-                        f"{' or '.join(map(repr, SELECTABLE_WEIGHTS))}")
+                        f"{', '.join(others)} or {last}")
     for epoch, logs in record["history"].items():
         if not epoch.isdigit():
             problems.append(f"'history' has the key {epoch!r}, expected epoch numbers")
@@ -187,22 +238,40 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
             excluded.append((record["run_name"], f"{record['status']}: {reason}"))
         else:
             ranked.append(record)
-    ranked.sort(key=lambda r: (-r["test_accuracy"], -r["best_val_accuracy"], r["run_name"]))
+    ranked.sort(key=lambda r: (-r["test_accuracy"], -_best_val_accuracy(r), r["run_name"]))
     return ranked, sorted(excluded)
 
 
+def _best_val_accuracy(record: dict) -> float:
+    return record["val_accuracy"] if is_ensemble(record) else record["best_val_accuracy"]
+
+
+def selected_candidate(record: dict) -> str:
+    """The name of the weights the run selected, as in its record's keys and its predictions:
+    `final`, `swa`, `ema`, or one of them with `_tta` (averaged with the mirrored images)."""
+    return record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
+
+
 def selected_val_accuracy(record: dict) -> float:
-    """Validation accuracy of the weights the run selected (and evaluated on the test set); the
-    best epoch's when the record does not hold it."""
-    value = record.get(f"val_accuracy_{record['selected_weights']}")
+    """Validation accuracy of the weights the run selected (and evaluated on the test set), or of
+    an ensemble; the best epoch's when a run's record does not hold it."""
+    if is_ensemble(record):
+        return record["val_accuracy"]
+    value = record.get(f"val_accuracy_{selected_candidate(record)}")
     return record["best_val_accuracy"] if value is None else value
 
 
 def best_run(ranked: list[dict]) -> dict:
     """The run whose selected weights have the highest validation accuracy: the test set, seen
     once per run, never picks it. Ties go to the higher best-epoch validation accuracy, then to
-    the run name."""
+    the run name. Ensembles are left out: their members were chosen to maximise that same
+    validation accuracy, so it overstates them against a single run."""
     return min(
-        ranked,
+        runs_only(ranked),
         key=lambda r: (-selected_val_accuracy(r), -r["best_val_accuracy"], r["run_name"]),
     )
+
+
+def runs_only(records: list[dict]) -> list[dict]:
+    """The training runs among `records`, without ensembles, in the same order."""
+    return [record for record in records if not is_ensemble(record)]

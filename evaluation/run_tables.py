@@ -15,19 +15,24 @@ from evaluation.record_reader import (
     best_run,
     completed_run_problems,
     field_problems,
+    is_ensemble,
     rank_records,
     read_records,
     read_run_record,
+    runs_only,
     selected_val_accuracy,
 )
 from evaluation.tables import (
     epochs_description,
     format_accuracy,
     format_duration,
+    interval_description,
     markdown_link,
     markdown_table,
+    model_description,
     relative_link,
     selected_description,
+    weights_description,
 )
 
 TOP_RUNS = 5
@@ -65,31 +70,39 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     """The first `count` rows of the leaderboard, then the best run, chosen on validation."""
     records, _ = read_records(results_dir)
     ranked, _ = rank_records(records)
-    if not ranked:
+    if not runs_only(ranked):
         return "No completed full run yet: train one with `python train.py`."
     rows = [
         [
-            record_link(record, results_dir, base_dir),
-            record["model"],
-            epochs_description(record),
-            format_duration(record["train_seconds"]),
+            model_description(record),
+            "-" if is_ensemble(record) else epochs_description(record),
+            "-" if is_ensemble(record) else format_duration(record["train_seconds"]),
             format_accuracy(selected_val_accuracy(record)),
             selected_description(record),
+            interval_description(record["test_accuracy"]),
         ]
         for record in ranked[:count]
     ]
-    columns = ("Model", "Epochs", "Training time", "Val acc (selected)", "Test acc (selected)")
-    frame = pd.DataFrame([row[1:] for row in rows], columns=columns,
-                         index=pd.Index([row[0] for row in rows], name="Run"))
-    best = best_run(ranked)
+    columns = ("Model", "Epochs", "Training time", "Val acc (selected)", "Test acc (selected)",
+               "95% CI")
+    index = pd.Index([record_link(r, results_dir, base_dir) for r in ranked[:count]], name="Run")
+    frame = pd.DataFrame(rows, columns=columns, index=index)
+    best = best_run(runs_only(ranked))
     leaderboard = relative_link(results_dir / "README.md", base_dir)
+    ensembles = sum(map(is_ensemble, ranked))
+    entries = f"{len(ranked) - ensembles} full runs" + (
+        f" and {ensembles} ensemble{'s' if ensembles != 1 else ''}" if ensembles else ""
+    )
     return (
         f"{markdown_table(frame, right_aligned=columns[1:])}\n\n"
-        f"The {count} best of {len(ranked)} full runs by test accuracy. The best run, chosen on "
-        f"validation accuracy and never on the test set, is "
-        f"{record_link(best, results_dir, base_dir)} ({best['selected_weights']} weights: "
-        f"validation {selected_val_accuracy(best):.4f}, "
-        f"test {best['test_accuracy']:.4f}). Every run: [the leaderboard]({leaderboard})."
+        f"The first {len(rows)} of {entries} by test accuracy, with its 95% interval on the "
+        f"10,000 test images: two rows whose paired test finds no difference (p > 0.05) are "
+        f"not different, whatever their order, and rows without predictions cannot be tested "
+        f"([paired tests]({leaderboard}#paired-tests)). The best run, chosen on validation "
+        f"accuracy and never on the test set, is {record_link(best, results_dir, base_dir)} "
+        f"({weights_description(best)}: validation {selected_val_accuracy(best):.4f}, "
+        f"test {best['test_accuracy']:.4f}). "
+        f"Every run: [the leaderboard]({leaderboard})."
     )
 
 

@@ -1,7 +1,8 @@
 """Runs of one configuration with different seeds, summarised: mean, spread and range.
 
 Two completed full runs belong to one group when their configurations are equal in everything
-but the seed and the run name, so a group needs no tag and cannot mix configurations.
+but the seed and the run name, so a group needs no tag and cannot mix configurations. Ensemble
+records, which have no configuration of their own, belong to none.
 """
 
 import json
@@ -49,7 +50,11 @@ def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
     best mean test accuracy first."""
     groups: dict[str, list[dict]] = {}
     for record in records:
-        if record.get("status") == "completed" and not record.get("smoke_run"):
+        if (
+            record.get("status") == "completed"
+            and not record.get("smoke_run")
+            and record.get("kind") != "ensemble"
+        ):
             groups.setdefault(configuration_key(record), []).append(record)
     found = [
         SeedGroup(sorted(members, key=lambda record: record["seed"]))

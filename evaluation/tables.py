@@ -11,13 +11,20 @@ import numpy as np
 import pandas as pd
 
 from evaluation.metrics import classification_report_frame
-from evaluation.record_reader import selected_val_accuracy
+from evaluation.record_reader import is_ensemble, selected_candidate, selected_val_accuracy
+from evaluation.statistics import wilson_interval
 
 # Leaderboard columns that hold numbers, right-aligned.
 NUMERIC_COLUMNS = (
     "Epochs", "Params", "Val acc (best)", "Val acc (selected)", "Test acc (final)",
-    "Test acc (SWA)", "Test acc (selected)", "Wall time",
+    "Test acc (SWA)", "Test acc (selected)", "95% CI", "Wall time",
 )
+LEADERBOARD_COLUMNS = (
+    "Model", "Optimizer", "LR schedule", "Averaging", "Augmentation", "Epochs", "Params",
+    "Val acc (best)", "Val acc (selected)", "Test acc (final)", "Test acc (SWA)",
+    "Test acc (selected)", "95% CI", "Wall time", "Hardware", "Date",
+)
+TEST_IMAGES = 10_000  # the official test set, which every full run and ensemble is scored on
 
 
 def format_accuracy(value: float | None) -> str:
@@ -76,12 +83,16 @@ def augmentation_description(settings: dict) -> str:
     return ", ".join(parts) or "none"
 
 
-def _swa_description(record: dict) -> str:
-    if not record["config"]["swa"]:
-        return "off"
-    if record.get("test_accuracy_swa") is None:
-        return "not reached"  # stopped before swa_start
-    return f"from epoch {record['config']['swa_start']}"
+def averaging_description(record: dict) -> str:
+    """The weight averages a run kept: 'SWA from epoch 30', 'EMA 0.999', both, or 'off'."""
+    config = record["config"]
+    parts = []
+    if config["swa"]:
+        reached = record.get("test_accuracy_swa") is not None  # else stopped before swa_start
+        parts.append(f"SWA from epoch {config['swa_start']}" if reached else "SWA not reached")
+    if config.get("ema"):
+        parts.append(f"EMA {config['ema']:g}")
+    return ", ".join(parts) or "off"
 
 
 def epochs_description(record: dict) -> str:
@@ -92,44 +103,92 @@ def epochs_description(record: dict) -> str:
 
 
 def selected_description(record: dict) -> str:
-    """The test accuracy of the weights selected on validation, and which they were."""
+    """The test accuracy of the weights selected on validation, and which they were: '0.9221
+    (swa)', '0.9301 (ema+tta)' with flip TTA, '0.9350 (ensemble)'."""
     if record.get("test_accuracy") is None:
         return "-"  # a failed run was never evaluated
-    return f"{record['test_accuracy']:.4f} ({record['selected_weights']})"
+    if is_ensemble(record):
+        return f"{record['test_accuracy']:.4f} (ensemble)"
+    return f"{record['test_accuracy']:.4f} ({selected_candidate(record).replace('_', '+')})"
+
+
+def weights_description(record: dict) -> str:
+    """'swa weights', or 'swa weights with flip TTA', for a run's selection."""
+    text = f"{record['selected_weights']} weights"
+    return text + " with flip TTA" if record.get("selected_tta") else text
+
+
+def accuracy_interval(accuracy: float) -> tuple[float, float]:
+    """The 95% Wilson interval of a test accuracy measured on the 10,000 test images."""
+    return wilson_interval(round(accuracy * TEST_IMAGES), TEST_IMAGES)
+
+
+def interval_description(accuracy: float | None) -> str:
+    """'0.9378-0.9470', the 95% interval of a test accuracy, or '-' for one never measured."""
+    if accuracy is None:
+        return "-"
+    low, high = accuracy_interval(accuracy)
+    return f"{low:.4f}-{high:.4f}"
+
+
+def model_description(record: dict) -> str:
+    """The run's model, or 'ensemble of 3 runs'."""
+    if is_ensemble(record):
+        count = len(record["members"])
+        return f"ensemble of {count} run{'s' if count != 1 else ''}"
+    return record["model"]
 
 
 def selected_val_or_none(record: dict) -> float | None:
     """`selected_val_accuracy`, or None for a run that never selected weights."""
-    return selected_val_accuracy(record) if "selected_weights" in record else None
+    if is_ensemble(record) or "selected_weights" in record:
+        return selected_val_accuracy(record)
+    return None
 
 
 def leaderboard_frame(records: list[dict]) -> pd.DataFrame:
-    """One row of display text per run record, in the given order, indexed by run name.
+    """One row of display text per record, runs and ensembles, in the given order, indexed by
+    run name.
 
-    Failed runs get "-" for the test accuracies they never measured.
+    Failed runs get "-" for the test accuracies they never measured, ensembles for what only a
+    training run has.
     """
-    rows = [
-        {
-            "Model": record["model"],
-            "Optimizer": record["optimizer"],
-            "LR schedule": f"{record['config']['lr_schedule']} (lr {record['config']['lr']:g})",
-            "SWA": _swa_description(record),
-            "Augmentation": augmentation_description(record["config"]),
-            "Epochs": epochs_description(record),
-            "Params": f"{record['params']:,}",
-            "Val acc (best)": format_accuracy(record["best_val_accuracy"]),
-            "Val acc (selected)": format_accuracy(selected_val_or_none(record)),
-            "Test acc (final)": format_accuracy(record.get("test_accuracy_final")),
-            "Test acc (SWA)": format_accuracy(record.get("test_accuracy_swa")),
-            "Test acc (selected)": selected_description(record),
-            "Wall time": format_duration(record["wall_seconds"]),
-            "Hardware": record["system"].get("hardware", "-"),
-            "Date": record["finished"][:10],
-        }
-        for record in records
-    ]
+    rows = [_ensemble_row(record) if is_ensemble(record) else _run_row(record)
+            for record in records]
     index = pd.Index([record["run_name"] for record in records], name="Run")
-    return pd.DataFrame(rows, index=index, columns=list(rows[0]) if rows else None)
+    frame = pd.DataFrame(rows, index=index, columns=LEADERBOARD_COLUMNS)
+    return frame.fillna("-")
+
+
+def _run_row(record: dict) -> dict:
+    return {
+        "Model": record["model"],
+        "Optimizer": record["optimizer"],
+        "LR schedule": f"{record['config']['lr_schedule']} (lr {record['config']['lr']:g})",
+        "Averaging": averaging_description(record),
+        "Augmentation": augmentation_description(record["config"]),
+        "Epochs": epochs_description(record),
+        "Params": f"{record['params']:,}",
+        "Val acc (best)": format_accuracy(record["best_val_accuracy"]),
+        "Val acc (selected)": format_accuracy(selected_val_or_none(record)),
+        "Test acc (final)": format_accuracy(record.get("test_accuracy_final")),
+        "Test acc (SWA)": format_accuracy(record.get("test_accuracy_swa")),
+        "Test acc (selected)": selected_description(record),
+        "95% CI": interval_description(record.get("test_accuracy")),
+        "Wall time": format_duration(record["wall_seconds"]),
+        "Hardware": record["system"].get("hardware", "-"),
+        "Date": record["finished"][:10],
+    }
+
+
+def _ensemble_row(record: dict) -> dict:
+    return {
+        "Model": model_description(record),
+        "Val acc (selected)": format_accuracy(record["val_accuracy"]),
+        "Test acc (selected)": selected_description(record),
+        "95% CI": interval_description(record["test_accuracy"]),
+        "Date": record["finished"][:10],
+    }
 
 
 def report_from_confusion(confusion, class_names) -> pd.DataFrame:

@@ -112,3 +112,32 @@ def test_notebook_runs_in_this_interpreter_and_prints_a_line_per_epoch(executed)
     text = "".join(output.get("text", "") for output in training.outputs)
     assert text.count("val_accuracy") == 1  # one line for the one epoch
     assert "━" not in text  # no progress bar redrawn into the output
+
+
+def cell_text(cell) -> str:
+    """What a cell printed and the plain text of what it displayed."""
+    return "".join(
+        output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        for output in cell.outputs
+    )
+
+
+def test_notebook_gives_intervals_and_says_a_paired_test_and_an_ensemble_need_two_runs(executed):
+    notebook, folder = executed
+    cells = cells_by_tag(notebook)
+    (record_path,) = (folder / "results").glob("*/result.json")
+    record = json.loads(record_path.read_text())
+
+    statistics = cells["statistics"].outputs[0]["data"]["text/html"]
+    assert record["run_name"] in statistics and "95% CI" in statistics
+    assert f"{record['test_accuracy']:.4f}" in statistics
+    assert "McNemar's paired test needs two runs" in cell_text(cells["statistics"])
+    ensemble = cell_text(cells["ensemble"])
+    assert f"{record['run_name']} cannot be a member: not a completed full run" in ensemble
+    assert "An ensemble needs two runs with predictions; this notebook has 0." in ensemble
+    assert all(output["output_type"] != "error" for output in cells["ensemble"].outputs)
+
+
+def test_notebook_draws_the_best_runs_most_confident_mistakes(executed):
+    notebook, _ = executed
+    assert "image/png" in output_types(cells_by_tag(notebook)["mistakes"])

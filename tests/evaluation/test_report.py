@@ -43,7 +43,8 @@ def run_report(layout) -> int:
 
 def output_files(layout) -> dict:
     paths = [layout["results"] / "README.md", layout["readme"],
-             layout["images"] / "accuracies.png", layout["images"] / "confusion.png"]
+             *(layout["images"] / name for name in ("accuracies.png", "confusion.png",
+                                                    "per-class.png"))]
     return {path: path.read_bytes() for path in paths}
 
 
@@ -71,6 +72,10 @@ def test_ranks_completed_full_runs_best_first_and_lists_the_rest(layout):
     assert "| 0.9100 (swa) |" in best_row
     assert "Fixture GPU \\| 2" in best_row  # a pipe in a value must not split the cell
     assert "## Best run: `cnn-b`" in results_readme
+    assert "| 0.9100 (swa) | 0.9042-0.9155 |" in best_row  # Wilson 95%, 9,100 of 10,000
+    caption = results_readme.split("Sorted by", 1)[1].split("\n", 1)[0]
+    assert "two rows whose paired test below has p > 0.05 are not different" in caption
+    assert "better" not in caption.replace("does not make either better", "")
 
 
 def test_unreadable_and_incomplete_records_are_named_on_stderr_and_skipped(layout, capsys):
@@ -113,8 +118,8 @@ def test_regenerating_from_the_same_records_writes_identical_bytes(layout):
         cwd=config.REPO_ROOT, check=True, capture_output=True,
     )
     assert output_files(layout) == first
-    for path in (layout["images"] / "accuracies.png", layout["images"] / "confusion.png"):
-        assert b"Matplotlib" not in first[path]
+    for name in ("accuracies.png", "confusion.png", "per-class.png"):
+        assert b"Matplotlib" not in first[layout["images"] / name]
 
 
 def test_replaces_only_the_readme_section_between_the_markers(layout):
@@ -192,7 +197,8 @@ BAD_RECORDS = {
         "'history.3.val_accuracy' is str, expected int or float or null",
     ),
     "unknown-weights": (
-        _set("selected_weights", "best"), "'selected_weights' is 'best', expected 'final' or 'swa'"
+        _set("selected_weights", "best"),
+        "'selected_weights' is 'best', expected 'final', 'swa' or 'ema'",
     ),
     "short-confusion-matrix": (
         _set("confusion_matrix", [[1000] * 10] * 9), "'confusion_matrix' is not 10 rows of 10"

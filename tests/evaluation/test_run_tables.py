@@ -28,15 +28,18 @@ def test_top_runs_are_the_leaderboard_head_and_the_best_run_is_chosen_on_validat
     text = top_runs_markdown(results, tmp_path, count=2)
     lines = text.splitlines()
     assert lines[0] == (
-        "| Run | Model | Epochs | Training time | Val acc (selected) | Test acc (selected) |"
+        "| Run | Model | Epochs | Training time | Val acc (selected) | Test acc (selected) "
+        "| 95% CI |"
     )
+    # Wilson 95% interval of 9,200 right of 10,000.
     assert lines[2] == (
         "| [test-best](results/test-best/result.json) | simple-cnn | 3 | 1m 00s | 0.9000 "
-        "| 0.9200 (swa) |"
+        "| 0.9200 (swa) | 0.9145-0.9252 |"
     )
     assert lines[3].startswith("| [val-best](results/val-best/result.json) |")
     assert len(lines) == 6  # two rows, then the sentence
-    assert "The 2 best of 3 full runs by test accuracy" in text
+    assert "The first 2 of 3 full runs by test accuracy" in text
+    assert "(p > 0.05) are not different, whatever their order" in text
     assert "is [val-best](results/val-best/result.json) (swa weights: validation 0.9300" in text
     assert "[the leaderboard](results/README.md)" in text
 
@@ -101,3 +104,20 @@ def test_report_writes_the_readme_and_docs_sections_beside_the_readme(tmp_path):
     assert "| [cnn](results/cnn/result.json) | simple-cnn |" in readme.read_text()
     # The short runs named in report.py have no record here.
     assert f"| `{report.SHORT_RUNS[0]}` | no usable record |" in page.read_text()
+
+
+def test_top_runs_rank_ensembles_as_rows_and_name_a_tta_selection(tmp_path):
+    from tests.evaluation.fake_predictions import fake_ensemble_record
+
+    results = tmp_path / "results"
+    _write(results, fake_record("tta-run", [920] * 10, 0.93, selected_weights="ema",
+                                selected_tta=True, val_accuracy_ema_tta=0.935))
+    _write(results, fake_record("plain", [900] * 10, 0.92))
+    _write(results, fake_ensemble_record("pair", 0.93, 0.97, {"tta-run": 0.5, "plain": 0.5}))
+
+    lines = top_runs_markdown(results, tmp_path).splitlines()
+    assert lines[2] == ("| [pair](results/pair/result.json) | ensemble of 2 runs | - | - | 0.9700 "
+                        "| 0.9300 (ensemble) | 0.9248-0.9348 |")
+    assert "| 0.9350 | 0.9200 (ema+tta) |" in lines[3]
+    assert "The first 3 of 2 full runs and 1 ensemble by test accuracy" in lines[-1]
+    assert "(ema weights with flip TTA: validation 0.9350, test 0.9200)" in lines[-1]
