@@ -16,6 +16,7 @@ its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`).
 import argparse
 import json
 import sys
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +41,19 @@ def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | 
     """A run's selected candidate and its validation rows, or None and why it cannot be one."""
     try:
         record = json.loads((run_dir / "result.json").read_text())
-        predictions = np.load(run_dir / "predictions.npz")
-    except (OSError, ValueError) as error:
-        return None, None, f"no readable record and predictions ({error})"
-    if record.get("status") != "completed" or record.get("smoke_run"):
-        return None, None, "not a completed full run"
-    candidate = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
-    with predictions:
-        member = Member(
-            record["run_name"],
-            candidate,
-            predictions[f"val_{candidate}"].astype(np.float32),
-            predictions[f"test_{candidate}"].astype(np.float32),
-        )
-        return member, predictions["val_indices"], None
+        if record.get("status") != "completed" or record.get("smoke_run"):
+            return None, None, "not a completed full run"
+        candidate = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
+        with np.load(run_dir / "predictions.npz") as predictions:
+            member = Member(
+                record["run_name"],
+                candidate,
+                predictions[f"val_{candidate}"].astype(np.float32),
+                predictions[f"test_{candidate}"].astype(np.float32),
+            )
+            return member, predictions["val_indices"], None
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        return None, None, f"no readable record and predictions ({type(error).__name__}: {error})"
 
 
 def greedy_selection(members: list[Member], val_labels, steps: int = DEFAULT_STEPS) -> Counter:

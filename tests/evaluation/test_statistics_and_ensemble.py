@@ -87,3 +87,17 @@ def test_an_ensemble_of_two_identical_runs_equals_the_run(tmp_path):
     assert json.loads((tmp_path / "pair" / "result.json").read_text())["kind"] == "ensemble"
     with pytest.raises(ValueError, match="other-split cannot be a member"):
         build_ensemble(tmp_path, ["twin-a", "other-split"], "bad", 5, (train_labels, test_labels))
+
+
+def test_a_damaged_predictions_file_is_left_out_with_its_reason(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    val, test = rng.dirichlet(np.ones(3), 40), rng.dirichlet(np.ones(3), 60)
+    rows = np.arange(40)
+    for name in ("good-a", "good-b", "broken"):
+        write_run(tmp_path, name, val, test, rows)
+    (tmp_path / "broken" / "predictions.npz").write_bytes(b"PK\x03\x04 not a zip archive")
+    record = build_ensemble(
+        tmp_path, None, "pair", 3, (rng.integers(0, 3, 40), rng.integers(0, 3, 60))
+    )
+    assert record["library"] == ["good-a", "good-b"]
+    assert "left out broken: no readable record and predictions" in capsys.readouterr().err
