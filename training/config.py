@@ -212,94 +212,116 @@ class ExperimentConfig:
 
     def validate(self) -> "ExperimentConfig":
         """Raises ValueError naming the field and its allowed range; returns self."""
+        self._check_choices()
+        self._check_optimization()
+        self._check_averaging()
+        self._check_augmentation()
+        self._check_data_and_names()
+        return self
+
+    def _require(self, ok: bool, name: str, allowed: str) -> None:
+        if not ok:
+            raise ValueError(f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}")
+
+    def _check_choices(self) -> None:
         from models import list_models
 
-        def check(ok: bool, name: str, allowed: str):
-            if not ok:
-                raise ValueError(
-                    f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}"
-                )
-
-        check(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
-        check(
+        self._require(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
+        self._require(
             isinstance(self.model_args, dict) and all(map(str.isidentifier, self.model_args)),
             "model_args",
             "a mapping of argument names to values",
         )
-        check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
-        check(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
-        check(self.distribute in DISTRIBUTE, "distribute", f"one of {', '.join(DISTRIBUTE)}")
-        check(self.augment_on in AUGMENT_ON, "augment_on", f"one of {', '.join(AUGMENT_ON)}")
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("lr_schedule", LR_SCHEDULES),
+            ("precision", PRECISIONS),
+            ("distribute", DISTRIBUTE),
+            ("augment_on", AUGMENT_ON),
+        ):
+            self._require(getattr(self, name) in choices, name, f"one of {', '.join(choices)}")
+
+    def _check_optimization(self) -> None:
+        require = self._require
         for name in ("lr", "max_lr", "swa_lr"):
             value = getattr(self, name)
-            check(value is None or (math.isfinite(value) and value > 0), name, "finite and > 0")
-        check(0 <= self.momentum < 1, "momentum", "in [0, 1)")
-        check(
+            require(value is None or (math.isfinite(value) and value > 0), name, "finite and > 0")
+        require(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+        require(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,
             "weight_decay",
             "finite and >= 0",
         )
-        check(self.epochs >= 1, "epochs", ">= 1")
-        check(self.batch_size is None or self.batch_size >= 1, "batch_size", ">= 1")
+        require(self.epochs >= 1, "epochs", ">= 1")
+        require(self.batch_size is None or self.batch_size >= 1, "batch_size", ">= 1")
         if self.lr_schedule in CYCLIC_MODES and self.lr is not None:
-            check(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr}) for a cyclical schedule")
-        check(0 < self.cycle_epochs < math.inf, "cycle_epochs", "finite and > 0")
-        check(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
-        check(self.swa_freq is None or self.swa_freq >= 1, "swa_freq", ">= 1")
-        if self.swa and self.swa_start is not None:
-            check(1 <= self.swa_start <= self.epochs, "swa_start", f"in [1, epochs={self.epochs}]")
-        if self.lr_schedule == "swa":
-            check(self.swa is not False, "lr_schedule", "other than 'swa' with --no-swa")
-        if self.swa_lr is not None and self.lr is not None:
-            check(self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
-        for name in ("early_stopping", "reduce_lr_patience"):
-            check(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 or unset")
-        if self.reduce_lr_patience is not None:
-            check(
-                self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience"
-            )
-        check(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")
-        for name in ("zoom_range", "width_shift_range", "height_shift_range"):
-            check(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
-        for name in ("horizontal_flip", "random_erasing"):
-            check(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
-        check(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
-        check(0 <= self.seed < 2**32, "seed", "in [0, 2**32)")
-        check(0 <= self.split_seed < 2**32, "split_seed", "in [0, 2**32)")
-        check(self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1) or unset")
-        check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        if self.label_smoothing:
-            check(
-                not self.model.startswith(OWN_LOSS_MODELS),
-                "label_smoothing",
-                f"0 for {self.model}, whose margin loss has no smoothing",
-            )
+            require(self.max_lr >= self.lr, "max_lr", f">= lr ({self.lr}) for a cyclical schedule")
+        require(0 < self.cycle_epochs < math.inf, "cycle_epochs", "finite and > 0")
+        require(0 < self.clr_gamma <= 1, "clr_gamma", "in (0, 1]")
         if self.warmup_epochs is not None:
-            check(
+            require(
                 0 <= self.warmup_epochs < self.epochs,
                 "warmup_epochs",
                 f"in [0, epochs={self.epochs})",
             )
-            check(
+            require(
                 not self.warmup_epochs or self.lr_schedule in ("auto", "cosine", "onecycle"),
                 "warmup_epochs",
                 "0 unless --lr-schedule is cosine or onecycle",
             )
+        for name in ("early_stopping", "reduce_lr_patience"):
+            value = getattr(self, name)
+            require(value is None or value >= 1, name, ">= 1 or unset")
+        if self.reduce_lr_patience is not None:
+            require(
+                self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience"
+            )
+        require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        if self.label_smoothing:
+            require(
+                not self.model.startswith(OWN_LOSS_MODELS),
+                "label_smoothing",
+                f"0 for {self.model}, whose margin loss has no smoothing",
+            )
+
+    def _check_averaging(self) -> None:
+        require = self._require
+        require(self.swa_freq is None or self.swa_freq >= 1, "swa_freq", ">= 1")
+        if self.swa and self.swa_start is not None:
+            require(
+                1 <= self.swa_start <= self.epochs, "swa_start", f"in [1, epochs={self.epochs}]"
+            )
+        if self.lr_schedule == "swa":
+            require(self.swa is not False, "lr_schedule", "other than 'swa' with --no-swa")
+        if self.swa_lr is not None and self.lr is not None:
+            require(self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
+        require(self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1) or unset")
+
+    def _check_augmentation(self) -> None:
+        self._require(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")
+        for name in ("zoom_range", "width_shift_range", "height_shift_range"):
+            self._require(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
+        for name in ("horizontal_flip", "random_erasing"):
+            self._require(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
+
+    def _check_data_and_names(self) -> None:
+        require = self._require
+        require(10 <= self.val_size <= 50_000, "val_size", "in [10, 50000]")
+        require(0 <= self.seed < 2**32, "seed", "in [0, 2**32)")
+        require(0 <= self.split_seed < 2**32, "split_seed", "in [0, 2**32)")
         if self.limit_train is not None:
             available = 60_000 - self.val_size
-            check(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
+            require(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
         if self.input_size is not None:
-            check(self.input_size >= 8, "input_size", ">= 8")
+            require(self.input_size >= 8, "input_size", ">= 8")
         if self.run_name is not None:
-            check(
+            require(
                 bool(self.run_name)
                 and Path(self.run_name).name == self.run_name
                 and not self.run_name.startswith("."),
                 "run_name",
                 "a plain folder name (no '/' and not starting with '.')",
             )
-        return self
 
     @classmethod
     def notebook_parameters(cls) -> list[str]:
