@@ -23,6 +23,7 @@ SHORT_RUNS = (  # 2 epochs on 10,000 images per family
     "shufflenet-v2-1.0-adam-20261128-125443",
     "wrn-16-4-adam-20261128-123523",
 )
+FAST_RECIPE_RUNS = ("fast-cnn-recipe", DEFAULT_RUN, "seed-simple-cnn-adam-cosine-noswa")
 RESOLUTION_RUNS = (
     "resolution-mobilenet-v2-28",
     "resolution-mobilenet-v2-56",
@@ -35,7 +36,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     records and predictions the report read (`evaluation.report.ReportInputs`), `images_dir`
     the folder of its figures."""
     from benchmarks import summary
-    from evaluation import comparisons, run_tables
+    from evaluation import comparisons, export, run_tables
     from evaluation.sections import GeneratedSection
     from experiments import seed_table
 
@@ -59,6 +60,8 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
             comparisons.figures_markdown, inputs.ranked, inputs.predicted, images_dir)),
         GeneratedSection(experiments, "default-runs", comparison(run_names=DEFAULT_RUNS)),
         GeneratedSection(experiments, "short-runs", comparison(run_names=SHORT_RUNS)),
+        GeneratedSection(experiments, "fast-recipe", comparison(run_names=FAST_RECIPE_RUNS)),
+        *export.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
         *summary.generated_sections(results_dir),
         GeneratedSection(benchmarks, "precision-runs", comparison(run_names=PRECISION_RUNS)),

@@ -251,34 +251,25 @@ def _print_table(model: str, approaches: dict) -> None:
         )
 
 
-def main(argv=None, data=None) -> int:
-    """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
-    args = parse_args(argv)
-    precision = resolve_precision(args.precision, args.model)
-    jit_compile = resolve_jit_compile(args.jit_compile)
-    on_gpu = has_gpu()
-    train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
-    keras.utils.set_random_seed(args.seed)
-
-    plans = {}  # approach -> (precision, input shape)
-    if "project" in args.approaches:
+def approach_plans(approaches, precision: str, model: str) -> dict:
+    """approach -> (precision, input shape): the project pipeline in `precision` and, when that is
+    mixed, in float32 too; the legacy pipeline at its own input shape and, for the upscaled
+    families, at 28x28x1 as well, to compare the pipelines alone at equal resolution."""
+    plans = {}
+    if "project" in approaches:
         plans["project"] = (precision, IMAGE_SHAPE)
         if precision != "float32":
             plans["project_float32"] = ("float32", IMAGE_SHAPE)
-    if "legacy" in args.approaches:
-        plans["legacy"] = ("float32", legacy_input_shape(args.model))
-        if plans["legacy"][1] != IMAGE_SHAPE:  # the pipelines alone, at equal resolution
+    if "legacy" in approaches:
+        plans["legacy"] = ("float32", legacy_input_shape(model))
+        if plans["legacy"][1] != IMAGE_SHAPE:
             plans["legacy_native"] = ("float32", IMAGE_SHAPE)
+    return plans
 
-    results = {}
-    with restore_dtype_policy():
-        for name, (approach_precision, shape) in plans.items():
-            print(f"{name}: {approach_precision}, {'x'.join(map(str, shape))}")
-            peak = None if on_gpu else cpu_peak(approach_precision, ghz=args.cpu_ghz)
-            results[name] = measure_approach(
-                name, approach_precision, shape, jit_compile, peak, train, args
-            )
 
+def speed_ratios(results: dict, precision: str) -> dict:
+    """Each project approach's images/s over the legacy pipeline's, and float32 over the legacy
+    pipeline at 28x28x1."""
     legacy_rate = results.get("legacy", {}).get("images_per_second")
     ratios = {
         f"{name}_vs_legacy": round(result["images_per_second"] / legacy_rate, 3)
@@ -292,6 +283,10 @@ def main(argv=None, data=None) -> int:
             / results["legacy_native"]["images_per_second"],
             3,
         )
+    return ratios
+
+
+def throughput_record(args, argv, results, ratios, precision, jit_compile, on_gpu) -> dict:
     record = base_record("benchmarks.throughput", argv)
     record.update(
         model=args.model,
@@ -317,6 +312,30 @@ def main(argv=None, data=None) -> int:
         approaches=results,
         ratios=ratios,
     )
+    return record
+
+
+def main(argv=None, data=None) -> int:
+    """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
+    args = parse_args(argv)
+    precision = resolve_precision(args.precision, args.model)
+    jit_compile = resolve_jit_compile(args.jit_compile)
+    on_gpu = has_gpu()
+    train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
+    keras.utils.set_random_seed(args.seed)
+
+    results = {}
+    with restore_dtype_policy():
+        for name, (approach_precision, shape) in approach_plans(
+            args.approaches, precision, args.model
+        ).items():
+            print(f"{name}: {approach_precision}, {'x'.join(map(str, shape))}")
+            peak = None if on_gpu else cpu_peak(approach_precision, ghz=args.cpu_ghz)
+            results[name] = measure_approach(
+                name, approach_precision, shape, jit_compile, peak, train, args
+            )
+    ratios = speed_ratios(results, precision)
+    record = throughput_record(args, argv, results, ratios, precision, jit_compile, on_gpu)
     suffix = ("-xla" if jit_compile else "") + (
         "-augment-in-model" if args.augment_on == "model" else ""
     )

@@ -186,7 +186,7 @@ def main(argv=None, data=None) -> int:
     config = args.config
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    train, val = load_train_split(data, config.val_size, config.seed, config.limit_train)
+    train, val = load_train_split(data, config.val_size, config.split_seed, config.limit_train)
     augmentation = (
         build_augmentation(**config.augmentation_settings(), seed=config.seed)
         if config.augment_on == "dataset"
@@ -214,7 +214,17 @@ def main(argv=None, data=None) -> int:
         shuffle=False,
     )
 
-    reached = curve.reached
+    record = time_to_accuracy_record(args, argv, model, curve, setup_seconds, (train, val))
+    suffix = "" if config.lr_schedule == DEFAULT_SCHEDULE else f"-{config.lr_schedule}"
+    path = write_record(args.out / f"time-to-accuracy-{config.model}{suffix}.json", record)
+    print_outcome(config.model, args.target, curve, record)
+    print(f"record: {path}")
+    return 0
+
+
+def time_to_accuracy_record(args, argv, model, curve, setup_seconds, splits) -> dict:
+    config, reached = args.config, curve.reached
+    train, val = splits
     record = base_record("benchmarks.time_to_accuracy", argv)
     record.update(
         model=config.model,
@@ -247,23 +257,24 @@ def main(argv=None, data=None) -> int:
         config=config.to_dict(),
         curve=curve.curve,
     )
-    suffix = "" if config.lr_schedule == DEFAULT_SCHEDULE else f"-{config.lr_schedule}"
-    path = write_record(args.out / f"time-to-accuracy-{config.model}{suffix}.json", record)
+    return record
+
+
+def print_outcome(model_name: str, target: float, curve, record: dict) -> None:
+    reached = curve.reached
     if reached:
         print(
-            f"\n{config.model} reached val_accuracy {reached['val_accuracy']:.4f} >= "
-            f"{args.target} after {reached['train_seconds']:.1f} s of training "
+            f"\n{model_name} reached val_accuracy {reached['val_accuracy']:.4f} >= "
+            f"{target} after {reached['train_seconds']:.1f} s of training "
             f"({reached['wall_seconds']:.1f} s with evaluations, "
             f"{record['total_seconds_to_target']:.1f} s with setup), "
             f"step {reached['step']}, epoch {reached['epoch']:.2f}"
         )
     else:
         print(
-            f"\n{config.model} did not reach {args.target} (best {record['best_val_accuracy']:.4f},"
+            f"\n{model_name} did not reach {target} (best {record['best_val_accuracy']:.4f},"
             f" stopped by {curve.stopped_by})"
         )
-    print(f"record: {path}")
-    return 0
 
 
 if __name__ == "__main__":

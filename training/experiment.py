@@ -464,8 +464,8 @@ def training_record(config, folders, model, strategy, run_data, history) -> dict
 
 
 def _settle_batchnorm(model, run_data: RunData, record: dict, say) -> None:
-    """Short runs end before BatchNorm's moving averages forget their initial values (momentum
-    0.99 keeps 0.99**steps of them): their statistics are recomputed on the training set."""
+    """Short runs end before BatchNorm's moving averages forget their initial values (momentum m
+    keeps m**steps of them): their statistics are recomputed on the training set."""
     steps = record["epochs_run"] * run_data.steps_per_epoch
     if batchnorm_statistics_settled(model, steps):
         return
