@@ -39,7 +39,10 @@ def parameters_cell() -> dict:
 
 def test_every_train_flag_is_a_notebook_parameter_with_the_cli_default():
     parameters = parameters_cell()
-    defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
+    defaults = {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(ExperimentConfig)
+    }
 
     assert parameters.pop("MODELS") == [defaults["model"]]
     assert parameters == {

@@ -167,7 +167,8 @@ def test_model_arguments_reach_the_model_and_bad_ones_are_refused_before_writing
     model = build_compiled_model(config.resolved(), tf.distribute.get_strategy(), 10)
     assert model.get_layer("dense").units == 50
     assert model.get_layer("dropout1").rate == 0.1
-    bad, _, _ = train.parse_config(["--model-arg", "depth=3"])
-    with pytest.raises(ValueError, match="model_args must be constructor arguments of"):
-        run_experiment(bad)
+    for argument in ("depth=3", "dense_units=0"):  # unknown to SimpleCNN; invalid value
+        bad, _, _ = train.parse_config(["--model-arg", argument])
+        with pytest.raises(ValueError, match="model_args must be constructor arguments of"):
+            run_experiment(bad)
     assert not run_paths["RESULTS_PATH"].exists() or not any(run_paths["RESULTS_PATH"].iterdir())

@@ -203,6 +203,7 @@ class AttemptClock(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.fit_started = time.perf_counter()
+        self.update()  # the attempt is on record even if it is killed in its first epoch
 
     def on_epoch_end(self, epoch, logs=None):
         self.update()

@@ -55,6 +55,7 @@ from training.callbacks import (
     BestModelCheckpoint,
     HistoryRecorder,
     LastEpochWeights,
+    inference_copy,
     save_model_atomically,
 )
 from training.config import MIN_SWA_EPOCHS, ExperimentConfig
@@ -255,9 +256,12 @@ def check_model_arguments(config: ExperimentConfig) -> None:
     """Builds the model once with `config.model_args`, so a wrong argument is refused before
     the run writes anything."""
     try:
-        build_model(
+        model = build_model(
             config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **config.model_args
         )
+        unknown = sorted(set(config.model_args) - set(model.get_config()))
+        if unknown:  # keras.Model would take them silently
+            raise ValueError(f"{', '.join(unknown)} is not an argument of {type(model).__name__}")
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"model_args must be constructor arguments of {config.model} ({error}). "
@@ -391,11 +395,11 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock)
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
         BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
+        clock,  # before the backup: a kill while it is written still counts the epoch's time
         # Last of the epoch's writers: an epoch counts as complete once everything is saved.
         # Kept until the record is written, so a run that dies while being evaluated resumes
         # without training again.
         EpochBackup(folders.backup_dir, folders.run_id, state),
-        clock,
         keras.callbacks.TensorBoard(str(folders.tensorboard_dir)),
     ]
     if config.early_stopping:
@@ -475,7 +479,10 @@ def _settle_batchnorm(model, run_data: RunData, record: dict, say) -> None:
 
 
 def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
-    return score_weight_set(model, weights, run_data.val[0], run_data.test[0], config.tta)
+    """Scores the model its checkpoint holds (`inference_copy`: float32, as it loads), so the
+    record's accuracies are those of the saved file, whatever precision trained it."""
+    copy = inference_copy(model)
+    return score_weight_set(copy, weights, run_data.val[0], run_data.test[0], config.tta)
 
 
 def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):

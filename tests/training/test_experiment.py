@@ -55,12 +55,12 @@ def test_saved_checkpoints_load_safely_and_predict_raw_images(smoke_run, fashion
     accuracy = np.mean(
         swa.predict(fashion_mnist.x_test, verbose=0).argmax(1) == fashion_mnist.y_test
     )
-    assert accuracy == pytest.approx(smoke_run.record["test_accuracy_swa"], abs=2e-3)
+    assert accuracy == pytest.approx(smoke_run.record["test_accuracy_swa"], abs=1e-4)
     # The returned model holds the weights that validation selected.
-    predictions = smoke_run.model.predict(fashion_mnist.x_test, verbose=0).argmax(1)
-    assert np.mean(predictions == fashion_mnist.y_test) == pytest.approx(
-        smoke_run.test_accuracy, abs=2e-3
-    )
+    selected = smoke_run.record["selected_weights"]
+    saved = keras.saving.load_model(smoke_run.checkpoint_dir / f"{selected}.keras", safe_mode=True)
+    for returned, kept in zip(smoke_run.model.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(returned, kept)
 
 
 def test_a_second_run_with_the_same_name_gets_its_own_folder(smoke_run, fashion_mnist, monkeypatch):
