@@ -27,7 +27,12 @@ SHORT_RUNS = (  # 2 epochs on 10,000 images per family
     "shufflenet-v2-1.0-adam-20261128-125443",
     "wrn-16-4-adam-20261128-123523",
 )
-FAST_RECIPE_RUNS = ("fast-cnn-recipe", DEFAULT_RUN, "seed-simple-cnn-adam-cosine-noswa")
+FAST_RECIPE_RUNS = (
+    "fast-cnn-recipe",
+    "fast-cnn-small-recipe",
+    DEFAULT_RUN,
+    "seed-simple-cnn-adam-cosine-noswa",
+)
 RESOLUTION_RUNS = (
     "resolution-mobilenet-v2-28",
     "resolution-mobilenet-v2-56",
