@@ -45,6 +45,14 @@ TARGETS = {
     "shufflenet-v2-1.0": 0.920,
     "capsnet": 0.920,
 }
+# The rows' recipe beyond model, optimizer and schedule: the original repository's, without the
+# fast recipe that `train.py` defaults to (label smoothing, shifts, a moving average).
+ORIGINAL_RECIPE = {
+    "label_smoothing": 0.0,
+    "width_shift_range": 0.0,
+    "height_shift_range": 0.0,
+    "ema": 0.0,
+}
 DOCS_PAGE = Path("docs") / "experiments.md"  # relative to the repository root
 SEED_TABLE = "seed-table"  # names of the page's generated sections
 EPOCHS_TABLE = "seed-epochs"
@@ -95,6 +103,7 @@ def seed_preset(label, old_accuracy, model, optimizer, lr_schedule="swa", swa=Tr
         "optimizer": optimizer,
         "lr_schedule": lr_schedule,
         "epochs": CPU_EPOCHS[model],
+        **ORIGINAL_RECIPE,
         "run_name": f"seed-{model}-{optimizer}{schedule}{'' if swa else '-noswa'}",
     }
     return Preset(label, old_accuracy, settings if swa else {**settings, "swa": False})

@@ -36,6 +36,11 @@ MIN_SWA_EPOCHS = 4
 # The default learning rate is tuned for Adam at this batch size; other batch sizes scale it.
 REFERENCE_LR = 1e-3
 REFERENCE_BATCH_SIZE = 128
+# A one-cycle schedule is near its peak only mid-run, so its default peak is this multiple of the
+# reference rate (the fast recipe's 3e-3 for Adam at batch size 128).
+ONECYCLE_LR_FACTOR = 3
+# Label smoothing of the default run; models with their own loss (OWN_LOSS_MODELS) get none.
+DEFAULT_LABEL_SMOOTHING = 0.1
 
 
 def scaled_learning_rate(optimizer: str, batch_size: int) -> float:
@@ -54,7 +59,7 @@ def _flag(help_text: str, **extra):
 class ExperimentConfig:
     """Everything that defines a run. Resolved values are saved beside every run."""
 
-    model: str = _flag("registered model name (see --list-models)", default="simple-cnn-bn")
+    model: str = _flag("registered model name (see --list-models)", default="fast-cnn-small")
     model_args: dict = field(
         default_factory=dict,
         metadata={
@@ -65,8 +70,9 @@ class ExperimentConfig:
     )
     optimizer: str = _flag("optimizer", default="adam", choices=OPTIMIZERS)
     lr: float | None = _flag(
-        "initial learning rate (base rate for cyclical modes); default: 1e-3 at batch size 128, "
-        "scaled with the batch size (square root for adam/rmsprop, linear for sgd)",
+        "initial learning rate (peak for onecycle, base rate for cyclical modes); default: 1e-3 "
+        f"at batch size 128 ({ONECYCLE_LR_FACTOR}e-3 for onecycle), scaled with the batch size "
+        "(square root for adam/rmsprop, linear for sgd)",
         default=None,
     )
     momentum: float = _flag("momentum for sgd", default=0.9)
@@ -77,7 +83,7 @@ class ExperimentConfig:
         "weight_decay * (1 - m), e.g. the WRN paper's 5e-4 at m=0.9 is 5e-3 here",
         default=0.0,
     )
-    epochs: int = _flag("number of training epochs", default=7)
+    epochs: int = _flag("number of training epochs", default=10)
     batch_size: int | None = _flag(
         "global training batch size; default: 128 on a CPU, 512 per GPU", default=None
     )
@@ -85,7 +91,7 @@ class ExperimentConfig:
         "learning-rate schedule; onecycle: linear warmup to --lr, then linear decay to 0 (Smith & "
         "Topin 2019); triangular, triangular2 and exp_range are cyclical (Smith 2017); "
         "auto: swa with SWA on, cosine with it off",
-        default="auto",
+        default="onecycle",
         choices=LR_SCHEDULES,
     )
     warmup_epochs: float | None = _flag(
@@ -116,11 +122,14 @@ class ExperimentConfig:
     )
     ema: float | None = _flag(
         "decay of an exponential moving average of the weights, updated every step (e.g. 0.999); "
-        "its weights are evaluated beside the final and SWA ones and chosen on validation",
-        default=None,
+        "its weights are evaluated beside the final and SWA ones and chosen on validation; "
+        "0 disables",
+        default=0.999,
     )
-    label_smoothing: float = _flag(
-        "label smoothing of the cross-entropy (Szegedy et al. 2016); 0 disables", default=0.0
+    label_smoothing: float | None = _flag(
+        "label smoothing of the cross-entropy (Szegedy et al. 2016); 0 disables; default: "
+        f"{DEFAULT_LABEL_SMOOTHING}, or 0 for {', '.join(OWN_LOSS_MODELS)} (own loss)",
+        default=None,
     )
     tta: bool = _flag(
         "also score every weight set with horizontal-flip test-time augmentation, and keep it "
@@ -136,8 +145,8 @@ class ExperimentConfig:
     )
     rotation_range: float = _flag("augmentation: max rotation in degrees", default=0.0)
     zoom_range: float = _flag("augmentation: max zoom as a fraction", default=0.0)
-    width_shift_range: float = _flag("augmentation: max horizontal shift fraction", default=0.0)
-    height_shift_range: float = _flag("augmentation: max vertical shift fraction", default=0.0)
+    width_shift_range: float = _flag("augmentation: max horizontal shift fraction", default=0.1)
+    height_shift_range: float = _flag("augmentation: max vertical shift fraction", default=0.1)
     horizontal_flip: float = _flag("augmentation: probability of a mirror image", default=0.5)
     random_erasing: float = _flag(
         "augmentation: probability of random erasing (Zhong et al. 2017)", default=0.0
@@ -184,12 +193,18 @@ class ExperimentConfig:
         values = dataclasses.asdict(self)
         if values["batch_size"] is None:
             values["batch_size"] = default_batch_size(self.distribute)
-        if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
-            values["lr"] = scaled_learning_rate(self.optimizer, values["batch_size"])
         if values["swa"] is None:
             values["swa"] = self.epochs >= MIN_SWA_EPOCHS or self.swa_start is not None
         if values["lr_schedule"] == "auto":
             values["lr_schedule"] = "swa" if values["swa"] else "cosine"
+        if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
+            factor = ONECYCLE_LR_FACTOR if values["lr_schedule"] == "onecycle" else 1
+            values["lr"] = factor * scaled_learning_rate(self.optimizer, values["batch_size"])
+        if values["ema"] == 0:
+            values["ema"] = None
+        if values["label_smoothing"] is None:
+            own_loss = self.model.startswith(OWN_LOSS_MODELS)
+            values["label_smoothing"] = 0.0 if own_loss else DEFAULT_LABEL_SMOOTHING
         values.update(self._swa_snapshot_defaults(values["lr_schedule"]))
         if values["warmup_epochs"] is None:
             values["warmup_epochs"] = self.epochs / 5 if values["lr_schedule"] == "onecycle" else 0
@@ -276,8 +291,9 @@ class ExperimentConfig:
             require(
                 self.lr_schedule == "constant", "lr_schedule", "'constant' with reduce_lr_patience"
             )
-        require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        if self.label_smoothing:
+        smoothing = self.label_smoothing
+        require(smoothing is None or 0 <= smoothing < 1, "label_smoothing", "in [0, 1) or unset")
+        if smoothing:
             require(
                 not self.model.startswith(OWN_LOSS_MODELS),
                 "label_smoothing",
@@ -295,7 +311,7 @@ class ExperimentConfig:
             require(self.swa is not False, "lr_schedule", "other than 'swa' with --no-swa")
         if self.swa_lr is not None and self.lr is not None:
             require(self.swa_lr <= self.lr, "swa_lr", f"in (0, lr={self.lr}]")
-        require(self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1) or unset")
+        require(self.ema is None or 0 <= self.ema < 1, "ema", "in [0, 1) (0 disables) or unset")
 
     def _check_augmentation(self) -> None:
         self._require(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")

@@ -1,0 +1,172 @@
+"""Time to accuracy of whole runs, back to back: `train.py`'s default against the previous one.
+
+Trains the baseline (the previous default: the simple CNN with SWA, 7 epochs) and then N seeds
+of the current default, one after the other in this process, as ordinary runs with records of
+their own. The benchmark record then gives, per run, the training seconds until the validation
+accuracy first reached each target at an epoch's end (epochs are timed with their validation
+pass, about 2 s of each), the test accuracy of the weights chosen on validation at the end of
+the schedule, each configuration's mean, spread and range, and the ratio of the baseline's
+times to the default's. Nothing else should run on the machine meanwhile.
+
+    python -m benchmarks.race --seeds 5
+
+The record goes to <out>/race-<default model>-vs-<baseline model>.json; the runs to RESULTS_PATH
+as `<name>-seed<k>` and `<baseline name>`.
+"""
+
+import argparse
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.common import base_record, default_out_dir, write_record
+from experiments.seed_table import ORIGINAL_RECIPE
+from training.config import ExperimentConfig
+
+TARGETS = (0.92, 0.93, 0.94)
+# `python train.py` before the fast recipe became the default.
+PREVIOUS_DEFAULT = {"model": "simple-cnn-bn", "epochs": 7, "lr_schedule": "auto", **ORIGINAL_RECIPE}
+
+
+def seconds_to_target(history: dict, target: float) -> float | None:
+    """Training seconds until the end of the first epoch whose validation accuracy reached
+    `target`, or None when no epoch did. `history` maps epoch numbers to result.json's logs."""
+    elapsed = 0.0
+    for epoch in sorted(history, key=int):
+        elapsed += history[epoch]["seconds"]
+        if (history[epoch].get("val_accuracy") or 0.0) >= target:
+            return elapsed
+    return None
+
+
+def run_summary(record: dict) -> dict:
+    return {
+        "run_name": record["run_name"],
+        "seed": record["seed"],
+        "train_seconds": record["train_seconds"],
+        "test_accuracy": record["test_accuracy"],
+        "selected": f"{record['selected_weights']}{'+tta' if record.get('selected_tta') else ''}",
+        "seconds_to_val": {
+            str(target): seconds_to_target(record["history"], target) for target in TARGETS
+        },
+    }
+
+
+def spread(values: list[float]) -> dict:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def group_summary(runs: list[dict]) -> dict:
+    """Spread of test accuracy and training time, and of the time to each target that every run
+    reached (`reached` counts the runs that did)."""
+    summary = {
+        "runs": runs,
+        "test_accuracy": spread([run["test_accuracy"] for run in runs]),
+        "train_seconds": spread([run["train_seconds"] for run in runs]),
+        "seconds_to_val": {},
+    }
+    for target in map(str, TARGETS):
+        times = [run["seconds_to_val"][target] for run in runs]
+        reached = [seconds for seconds in times if seconds is not None]
+        summary["seconds_to_val"][target] = {
+            "reached": len(reached),
+            **(spread(reached) if len(reached) == len(runs) else {}),
+        }
+    return summary
+
+
+def speedups(baseline: dict, contender: dict) -> dict:
+    """Baseline mean seconds over the contender's, per target both reached in every run."""
+    ratios = {}
+    for target, base in baseline["seconds_to_val"].items():
+        new = contender["seconds_to_val"][target]
+        if "mean" in base and "mean" in new:
+            ratios[target] = base["mean"] / new["mean"]
+    return ratios
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the default (0, 1, ...)")
+    parser.add_argument("--name", default="default", help="run name of the default's seeds")
+    parser.add_argument("--baseline-name", default="previous-default")
+    parser.add_argument(
+        "--limit-train", type=int, default=None, help="train on a stratified subset (smoke runs)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override both runs' epochs")
+    parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"argument --seeds: must be >= 1. Received: seeds={args.seeds}")
+    return args
+
+
+def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
+    """The baseline's configuration and the default's, one per seed, with `args`' overrides."""
+    overrides = {"limit_train": args.limit_train}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    baseline = ExperimentConfig(**{**PREVIOUS_DEFAULT, **overrides}, run_name=args.baseline_name)
+    default = ExperimentConfig(**overrides)
+    seeds = [
+        replace(default, seed=seed, run_name=f"{args.name}-seed{seed}")
+        for seed in range(args.seeds)
+    ]
+    for config in (baseline, *seeds):
+        config.resolved().validate()
+    return baseline, seeds
+
+
+def main(argv=None, data=None) -> int:
+    """Trains the baseline, then every seed of the default; `data` skips loading the dataset."""
+    from training.experiment import run_experiment
+
+    args = parse_args(argv)
+    try:
+        baseline_config, seed_configs = race_configs(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    records = [
+        run_experiment(config, data=data, verbose=2).record
+        for config in (baseline_config, *seed_configs)
+    ]
+    baseline = group_summary([run_summary(records[0])])
+    contender = group_summary([run_summary(record) for record in records[1:]])
+    record = base_record("benchmarks.race", argv)
+    record.update(
+        targets=list(TARGETS),
+        baseline={"model": records[0]["model"], **baseline},
+        default={"model": records[1]["model"], **contender},
+        speedup_to_val=speedups(baseline, contender),
+        timing="seconds_to_val: summed epoch times (validation pass included) until the first "
+        "epoch end at or above the target; train_seconds: the whole schedule",
+    )
+    out = args.out or default_out_dir()
+    path = write_record(out / f"race-{records[1]['model']}-vs-{records[0]['model']}.json", record)
+    print_outcome(record)
+    print(f"record: {path}")
+    return 0
+
+
+def print_outcome(record: dict) -> None:
+    for side in ("baseline", "default"):
+        summary = record[side]
+        test, seconds = summary["test_accuracy"], summary["train_seconds"]
+        print(
+            f"{side} {summary['model']} ({len(summary['runs'])} runs): test accuracy mean "
+            f"{test['mean']:.4f} (range {test['min']:.4f}-{test['max']:.4f}), training "
+            f"{seconds['mean']:.0f} s"
+        )
+    for target, ratio in record["speedup_to_val"].items():
+        print(f"validation {target}: the default is {ratio:.1f}x as fast")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
