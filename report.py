@@ -14,10 +14,15 @@ from functools import partial
 from pathlib import Path
 
 # The runs that the README and docs/ describe by name.
-DEFAULT_RUN = "default-run"  # `python train.py --run-name default-run`, every default
+# `python -m benchmarks.race --seeds 5`: `python train.py` with every default, seeds 0-4, trained
+# right after the previous default (`previous-default`).
+DEFAULT_SEED_RUNS = tuple(f"default-seed{seed}" for seed in range(5))
+PREVIOUS_DEFAULT_RUN = "previous-default"
 PRECISION_RUNS = ("precision-simple-cnn-bn-float32", "precision-simple-cnn-bn-mixed_bfloat16")
-DEFAULT_RUNS = (  # then the default of an earlier version, and that with 5% shifts
-    DEFAULT_RUN,
+DEFAULT_RUNS = (  # then the previous default, its first record, and two earlier versions of it
+    DEFAULT_SEED_RUNS[0],
+    PREVIOUS_DEFAULT_RUN,
+    "default-run",
     "simple-cnn-bn-adam-20261128-122416",
     "simple-cnn-bn-adam-20261128-114906",
 )
@@ -29,8 +34,8 @@ SHORT_RUNS = (  # 2 epochs on 10,000 images per family
 )
 FAST_RECIPE_RUNS = (
     "fast-cnn-recipe",
-    "fast-cnn-small-recipe",
-    DEFAULT_RUN,
+    DEFAULT_SEED_RUNS[0],
+    PREVIOUS_DEFAULT_RUN,
     "seed-simple-cnn-adam-cosine-noswa",
 )
 RESOLUTION_RUNS = (
@@ -55,7 +60,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         return partial(run_tables.comparison_table, results_dir, run_names=run_names)
 
     quick_start = partial(
-        run_tables.default_run_markdown, results_dir, default_run=DEFAULT_RUN,
+        run_tables.default_run_markdown, results_dir, default_runs=DEFAULT_SEED_RUNS,
         float32_run=PRECISION_RUNS[0], bfloat16_run=PRECISION_RUNS[1],
     )
     return [

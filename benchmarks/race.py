@@ -1,12 +1,14 @@
 """Time to accuracy of whole runs, back to back: `train.py`'s default against the previous one.
 
-Trains the baseline (the previous default: the simple CNN with SWA, 7 epochs) and then N seeds
-of the current default, one after the other in this process, as ordinary runs with records of
-their own. The benchmark record then gives, per run, the training seconds until the validation
-accuracy first reached each target at an epoch's end (epochs are timed with their validation
-pass, about 2 s of each), the test accuracy of the weights chosen on validation at the end of
-the schedule, each configuration's mean, spread and range, and the ratio of the baseline's
-times to the default's. Nothing else should run on the machine meanwhile.
+Trains N seeds of the current default and then the baseline (the previous default: the simple
+CNN with SWA, 7 epochs), one after the other in this process, as ordinary runs with records of
+their own; a run already completed under its name with the same configuration is reused, so an
+interrupted race goes on where it stopped. The benchmark record then gives, per run, the
+training seconds until the validation accuracy first reached each target at an epoch's end
+(epochs are timed with their validation pass, about 2 s of each), the test accuracy of the
+weights chosen on validation at the end of the schedule, each configuration's mean, spread and
+range, and the ratio of the baseline's times to the default's. Nothing else should run on the
+machine meanwhile.
 
     python -m benchmarks.race --seeds 5
 
@@ -15,6 +17,7 @@ as `<name>-seed<k>` and `<baseline name>`.
 """
 
 import argparse
+import json
 import statistics
 import sys
 from dataclasses import replace
@@ -123,20 +126,40 @@ def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
     return baseline, seeds
 
 
-def main(argv=None, data=None) -> int:
-    """Trains the baseline, then every seed of the default; `data` skips loading the dataset."""
+def completed_record(config: ExperimentConfig) -> dict | None:
+    """The record of a completed run named `config.run_name` with this very configuration (an
+    interrupted race goes on where it stopped), or None when there is none to reuse."""
+    import config as paths
+
+    run_dir = paths.RESULTS_PATH / config.run_name
+    if not (run_dir / "result.json").exists():
+        return None
+    record = json.loads((run_dir / "result.json").read_text())
+    stored = ExperimentConfig.from_json(run_dir / "config.json")
+    same = stored == config.resolved()
+    return record if same and record.get("status") == "completed" else None
+
+
+def train_or_reuse(config: ExperimentConfig, data) -> dict:
     from training.experiment import run_experiment
 
+    record = completed_record(config)
+    if record is not None:
+        print(f"{config.run_name}: reusing its completed record with this configuration")
+        return record
+    return run_experiment(config, data=data, verbose=2).record
+
+
+def main(argv=None, data=None) -> int:
+    """Trains every seed of the default, then the baseline; `data` skips loading the dataset."""
     args = parse_args(argv)
     try:
         baseline_config, seed_configs = race_configs(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    records = [
-        run_experiment(config, data=data, verbose=2).record
-        for config in (baseline_config, *seed_configs)
-    ]
+    records = [train_or_reuse(config, data) for config in (*seed_configs, baseline_config)]
+    records.insert(0, records.pop())  # the baseline first
     baseline = group_summary([run_summary(records[0])])
     contender = group_summary([run_summary(record) for record in records[1:]])
     record = base_record("benchmarks.race", argv)

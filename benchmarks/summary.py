@@ -19,6 +19,7 @@ BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository r
 MODELS_PAGE = Path("docs") / "models.md"
 BENCHMARKS = "benchmarks"  # names of the pages' generated sections
 MODELS = "models"
+RACE = "race"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -140,6 +141,54 @@ def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
     return "\n\n".join(tables)
 
 
+def _spread_cell(summary: dict, digits: int, unit: str = "") -> str:
+    """`mean (min-max)`, or the one value of a single run."""
+    mean, low, high = (f"{summary[key]:.{digits}f}{unit}" for key in ("mean", "min", "max"))
+    return mean if low == high else f"{mean} ({low}-{high})"
+
+
+def _reached_cell(summary: dict, runs: int) -> str:
+    if "mean" in summary:
+        return _spread_cell(summary, 0, " s")
+    return f"{summary['reached']} of {runs} runs"
+
+
+def race_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """Each race record (`benchmarks.race`): the previous default and the default, side by side,
+    then the speed-up to each validation target that both reached in every run."""
+    races = _records(bench_dir, "race-*.json")
+    if not races:
+        return "No race record yet: run `python -m benchmarks.race --seeds 5`."
+    parts = []
+    for path, record in races:
+        rows, index = [], []
+        for side in ("baseline", "default"):
+            summary = record[side]
+            runs = len(summary["runs"])
+            index.append(f"{'previous default' if side == 'baseline' else 'default'}: "
+                         f"{summary['model']}")
+            rows.append([
+                str(runs),
+                _spread_cell(summary["test_accuracy"], 4),
+                _spread_cell(summary["train_seconds"], 0, " s"),
+                *(_reached_cell(summary["seconds_to_val"][str(target)], runs)
+                  for target in record["targets"]),
+            ])
+        columns = ("Runs", "Test acc", "Training time",
+                   *(f"To val {target:.2f}" for target in record["targets"]))
+        frame = pd.DataFrame(rows, index=pd.Index(index, name="Configuration"), columns=columns)
+        speedups = ", ".join(f"{ratio:.1f}x to validation {float(target):.2f}"
+                             for target, ratio in record["speedup_to_val"].items())
+        parts.append(
+            f"{markdown_table(frame, right_aligned=columns)}\n\n"
+            f"Trained one after the other on {record['system'].get('hardware', 'one machine')}, "
+            f"{record['date'][:10]}, with `{record['command']}` "
+            f"({_record_link(path, bench_dir, base_dir)}); means with the range over seeds in "
+            f"brackets. The default is {speedups or 'not faster to any target'}."
+        )
+    return "\n\n".join(parts)
+
+
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
     """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
     flops = {}
@@ -177,6 +226,7 @@ def generated_sections(results_dir: Path) -> list[GeneratedSection]:
     tables = partial(benchmark_tables_markdown, bench_dir)
     return [
         GeneratedSection(BENCHMARKS_PAGE, BENCHMARKS, tables),
+        GeneratedSection(BENCHMARKS_PAGE, RACE, partial(race_markdown, bench_dir)),
         GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
     ]
 

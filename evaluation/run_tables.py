@@ -107,38 +107,64 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
 
 
 def default_run_markdown(
-    results_dir: Path, base_dir: Path, default_run: str, float32_run: str, bfloat16_run: str
+    results_dir: Path,
+    base_dir: Path,
+    default_runs: tuple[str, ...],
+    float32_run: str,
+    bfloat16_run: str,
 ) -> str:
-    """What `python train.py` printed and how long it took, and how much longer it takes where
-    `--precision auto` picks float32: the ratio of the two precision runs' epoch times."""
-    default = completed_run(results_dir, default_run)
+    """What `python train.py` printed and how long it took, over the recorded seeds of the
+    default, and how much longer it takes where `--precision auto` picks float32: the ratio of
+    the two precision runs' epoch times."""
+    defaults = [completed_run(results_dir, name) for name in default_runs]
     float32 = completed_run(results_dir, float32_run)
     bfloat16 = completed_run(results_dir, bfloat16_run)
-    missing = [name for name, record in ((default_run, default), (float32_run, float32),
-                                         (bfloat16_run, bfloat16)) if record is None]
+    named = zip((*default_runs, float32_run, bfloat16_run), (*defaults, float32, bfloat16))
+    missing = [name for name, record in named if record is None]
     if missing:
         return f"No usable record of {', '.join(f'`{name}`' for name in missing)} yet."
-    config = default["config"]
+    first, config = defaults[0], defaults[0]["config"]
     ratio = _seconds_per_epoch(float32) / _seconds_per_epoch(bfloat16)
-    link = record_link(default, results_dir, base_dir, "record")
+    mean_seconds = sum(record["train_seconds"] for record in defaults) / len(defaults)
     return (
-        f"`python train.py` trains `{default['model']}` for {default['epochs_run']} epochs "
-        f"{'with' if config['swa'] else 'without'} SWA, shows a progress bar per epoch, then "
-        f"prints the validation and test accuracy of the weights chosen on validation and where "
-        f"it wrote the record, the checkpoints and the TensorBoard logs. The recorded run "
-        f"({default['system'].get('hardware', 'a CPU')}; `{config['precision']}`) took "
-        f"{default['train_seconds']:.0f} s of training, {default['wall_seconds']:.0f} s from "
-        f"start to record, and printed test accuracy **{default['test_accuracy']:.4f}** "
-        f"({default['selected_weights']} weights; {link}).\n\n"
+        f"`python train.py` trains `{first['model']}` for {first['epochs_run']} epochs with the "
+        f"`{config['lr_schedule']}` schedule{' and SWA' if config['swa'] else ''}, shows a "
+        f"progress bar per epoch, then prints the validation and test accuracy of the weights "
+        f"chosen on validation and where it wrote the record, the checkpoints and the "
+        f"TensorBoard logs. {_seeds_sentence(defaults, results_dir, base_dir)}\n\n"
         f"`--precision auto` picks `mixed_bfloat16` on a CPU with bfloat16 instructions "
-        f"(AVX512-BF16, AMX), like the recorded run's CPU. Without them (AVX2 only) it picks "
+        f"(AVX512-BF16, AMX), like the recorded runs' CPU. Without them (AVX2 only) it picks "
         f"`float32`, and each epoch takes about {ratio:.1f}x as long as in `mixed_bfloat16` on "
         f"the same cores: "
-        f"{float32['epochs_run']} epochs of the same model took {float32['train_seconds']:.0f} s "
-        f"in `float32` against {bfloat16['train_seconds']:.0f} s "
+        f"{float32['epochs_run']} epochs of `{float32['model']}` took "
+        f"{float32['train_seconds']:.0f} s in `float32` against {bfloat16['train_seconds']:.0f} s "
         f"({record_link(float32, results_dir, base_dir, 'float32')}, "
         f"{record_link(bfloat16, results_dir, base_dir, 'mixed_bfloat16')}), so expect about "
-        f"{round(default['train_seconds'] * ratio / 60)} minutes of training."
+        f"{round(mean_seconds * ratio / 60)} minutes of training."
+    )
+
+
+def _seeds_sentence(records: list[dict], results_dir: Path, base_dir: Path) -> str:
+    """The recorded runs' hardware, times and printed test accuracies, one link per run."""
+    first = records[0]
+    hardware = f"{first['system'].get('hardware', 'a CPU')}; `{first['config']['precision']}`"
+    train = [record["train_seconds"] for record in records]
+    wall = [record["wall_seconds"] for record in records]
+    accuracies = [record["test_accuracy"] for record in records]
+    links = ", ".join(
+        record_link(record, results_dir, base_dir, f"seed {record['seed']}") for record in records
+    )
+    if len(records) == 1:
+        return (
+            f"The recorded run ({hardware}) took {train[0]:.0f} s of training, {wall[0]:.0f} s "
+            f"from start to record, and printed test accuracy **{accuracies[0]:.4f}** "
+            f"({first['selected_weights']} weights; {links})."
+        )
+    return (
+        f"{len(records)} recorded runs with different seeds ({hardware}) took "
+        f"{min(train):.0f}-{max(train):.0f} s of training, {min(wall):.0f}-{max(wall):.0f} s "
+        f"from start to record, and printed test accuracy **{sum(accuracies) / len(records):.4f}** "
+        f"on average, {min(accuracies):.4f}-{max(accuracies):.4f} ({links})."
     )
 
 

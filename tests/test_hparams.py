@@ -59,7 +59,7 @@ def test_the_session_holds_the_settings_of_the_run(logs, run):
         if name != "swa_start" and config[name] is not None  # no SWA: no swa_start
     }
     assert logged == pytest.approx({**expected, "smoke_run": True})
-    assert logged["model"] == "simple-cnn-bn" and logged["lr_schedule"] == "cosine"
+    assert logged["model"] == "fast-cnn-small" and logged["lr_schedule"] == "onecycle"
 
 
 def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs, run):
@@ -71,7 +71,7 @@ def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs
 
     assert [info.name for info in experiment.hparam_infos] == [*CONFIG_HPARAMS, "smoke_run"]
     infos = {info.name: info for info in experiment.hparam_infos}
-    assert "simple-cnn-bn" in [
+    assert "fast-cnn-small" in [
         value.string_value for value in infos["model"].domain_discrete.values
     ]
     assert infos["lr"].type == api_pb2.DATA_TYPE_FLOAT64  # filtered by a range
@@ -133,4 +133,4 @@ def test_the_command_logs_recorded_runs_and_skips_those_without_logs(
     session = metadata.parse_session_start_info_plugin_data(
         hparams_content(logs / "tiny", metadata.SESSION_START_INFO_TAG)
     )
-    assert session.hparams["model"].string_value == "simple-cnn-bn"
+    assert session.hparams["model"].string_value == "fast-cnn-small"

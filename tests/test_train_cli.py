@@ -86,12 +86,14 @@ def test_resume_takes_a_name_and_refuses_other_flags(capsys):
 @pytest.mark.parametrize(
     "argv, swa, schedule, start, freq",
     [
-        ([], True, "swa", 6, 1),  # 7 epochs: the last quarter is averaged
-        (["--no-swa"], False, "cosine", None, None),
-        (["--epochs", "1"], False, "cosine", None, None),  # too short to average
-        (["--epochs", "3"], False, "cosine", None, None),
-        (["--epochs", "4"], True, "swa", 3, 1),
-        (["--epochs", "1", "--swa"], True, "swa", 1, 1),  # asked for explicitly
+        ([], True, "onecycle", 8, 1),  # 10 epochs: the last quarter is averaged
+        (["--no-swa"], False, "onecycle", None, None),
+        (["--epochs", "1"], False, "onecycle", None, None),  # too short to average
+        (["--epochs", "4"], True, "onecycle", 3, 1),
+        (["--lr-schedule", "auto", "--epochs", "7"], True, "swa", 6, 1),
+        (["--lr-schedule", "auto", "--no-swa"], False, "cosine", None, None),
+        (["--lr-schedule", "auto", "--epochs", "3"], False, "cosine", None, None),
+        (["--lr-schedule", "auto", "--epochs", "1", "--swa"], True, "swa", 1, 1),  # asked for
         (["--epochs", "9", "--lr-schedule", "triangular"], True, "triangular", 4, 4),
         (
             ["--epochs", "9", "--lr-schedule", "exp_range", "--cycle-epochs", "1.5"],
@@ -107,6 +109,20 @@ def test_swa_and_schedule_defaults(argv, swa, schedule, start, freq):
     assert (resolved.swa, resolved.lr_schedule) == (swa, schedule)
     if swa:  # one snapshot per cycle, at its learning-rate minimum, for cyclical schedules
         assert (resolved.swa_start, resolved.swa_freq) == (start, freq)
+
+
+def test_the_default_is_the_fast_recipe_and_its_parts_follow_the_model():
+    default = train.parse_config([])[0].resolved()
+    assert (default.model, default.epochs, default.lr, default.ema) == (
+        "fast-cnn-small", 10, pytest.approx(3e-3), 0.999
+    )
+    assert (default.label_smoothing, default.width_shift_range) == (0.1, 0.1)
+    assert default.warmup_epochs == 2  # a fifth of the run
+    # Capsule networks have their own loss: no smoothing by default, refused when asked for.
+    assert train.parse_config(["--model", "capsnet"])[0].resolved().label_smoothing == 0
+    # Other schedules keep the reference rate; 0 turns the moving average off.
+    cosine = train.parse_config(["--lr-schedule", "cosine", "--ema", "0"])[0].resolved()
+    assert (cosine.lr, cosine.ema) == (pytest.approx(1e-3), None)
 
 
 def test_a_result_near_chance_gets_a_hint():

@@ -8,7 +8,7 @@ _trained = {}
 
 
 def tiny_run(tmp_path_factory, fashion_mnist):
-    """The `RunResult` of one epoch of `simple-cnn-bn` on 300 images, its record, checkpoints and
+    """The `RunResult` of one epoch of the default model on 300 images, its record, checkpoints and
     logs under one temporary folder (`RunResult.run_dir.parent` is its RESULTS_PATH). Shared by
     every test that asks for it: copy what a test changes."""
     if "run" not in _trained:

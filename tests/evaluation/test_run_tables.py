@@ -50,15 +50,32 @@ def test_the_default_run_sentence_reads_its_numbers_and_the_precision_ratio_from
                                 wall_seconds=579.0))
     _precision_runs(results, float32_seconds=401.4, bfloat16_seconds=218.3)
 
-    text = default_run_markdown(results, tmp_path, "default", "precision-float32",
+    text = default_run_markdown(results, tmp_path, ("default",), "precision-float32",
                                 "precision-mixed_bfloat16")
-    assert "trains `simple-cnn` for 3 epochs with SWA" in text
+    assert "trains `simple-cnn` for 3 epochs with the `swa` schedule and SWA" in text
     assert "took 522 s of training, 579 s from start to record" in text
     assert "printed test accuracy **0.9220** (swa weights; " in text
-    assert "[record](results/default/result.json)" in text
+    assert "[seed 0](results/default/result.json)" in text
     # 401.4 / 218.3 = 1.84 per epoch; 522.4 s x 1.84 = 16 minutes
     assert "about 1.8x as long" in text and "took 401 s in `float32` against 218 s" in text
     assert "expect about 16 minutes of training" in text
+
+
+def test_the_default_run_sentence_summarises_every_seed(tmp_path):
+    results = tmp_path / "results"
+    for seed, (correct, seconds) in enumerate([(930, 280.0), (940, 300.0), (935, 290.0)]):
+        _write(results, fake_record(f"default-seed{seed}", [correct] * 10, 0.94, seed=seed,
+                                    train_seconds=seconds, wall_seconds=seconds + 40))
+    _precision_runs(results, float32_seconds=400.0, bfloat16_seconds=200.0)
+
+    names = ("default-seed0", "default-seed1", "default-seed2")
+    text = default_run_markdown(results, tmp_path, names, "precision-float32",
+                                "precision-mixed_bfloat16")
+    assert "3 recorded runs with different seeds (" in text
+    assert "took 280-300 s of training, 320-340 s from start to record" in text
+    assert "printed test accuracy **0.9350** on average, 0.9300-0.9400" in text
+    assert "[seed 2](results/default-seed2/result.json)" in text
+    assert "expect about 10 minutes of training" in text  # 290 s x 2
 
 
 def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys):
@@ -68,7 +85,7 @@ def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys
     del broken["images_per_second"]
     _write(results, broken)
 
-    text = default_run_markdown(results, tmp_path, "default", "precision-float32", "missing")
+    text = default_run_markdown(results, tmp_path, ("default",), "precision-float32", "missing")
     assert text == "No usable record of `default`, `missing` yet."
     assert "missing key 'images_per_second'" in capsys.readouterr().err
 

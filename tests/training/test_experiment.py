@@ -102,7 +102,7 @@ def test_a_short_run_says_what_it_does_and_settles_batchnorm(fashion_mnist, run_
     record = result.record
     printed = capsys.readouterr().out
 
-    assert record["config"]["swa"] is False and record["config"]["lr_schedule"] == "cosine"
+    assert record["config"]["swa"] is False and record["config"]["lr_schedule"] == "onecycle"
     assert "SWA is off: 1 epoch(s) leave no room to train before averaging" in printed
     assert "Recomputing BatchNorm statistics of the final weights: 16 steps" in printed
     assert "Evaluating the final weights on the validation and test sets." in printed

@@ -1,0 +1,122 @@
+import json
+
+import pytest
+
+from benchmarks import race
+from benchmarks.summary import race_markdown
+
+
+def _history(*epochs):
+    """result.json's history from (seconds, val_accuracy) per epoch."""
+    return {
+        str(number): {"seconds": seconds, "val_accuracy": accuracy}
+        for number, (seconds, accuracy) in enumerate(epochs, start=1)
+    }
+
+
+def _record(name, seed, test_accuracy, history):
+    seconds = sum(entry["seconds"] for entry in history.values())
+    return {
+        "run_name": name, "seed": seed, "model": "fast-cnn-small", "train_seconds": seconds,
+        "test_accuracy": test_accuracy, "selected_weights": "swa", "selected_tta": True,
+        "history": history,
+    }  # fmt: skip
+
+
+def test_time_to_a_target_sums_epochs_up_to_the_first_that_reached_it():
+    history = _history((30.0, 0.90), (20.0, 0.925), (25.0, 0.921), (25.0, 0.935))
+    assert race.seconds_to_target(history, 0.92) == 50.0
+    assert race.seconds_to_target(history, 0.93) == 100.0
+    assert race.seconds_to_target(history, 0.94) is None
+    assert race.seconds_to_target({"1": {"seconds": 5.0, "val_accuracy": None}}, 0.5) is None
+
+
+def test_summaries_keep_a_target_only_where_every_run_reached_it():
+    fast = [
+        race.run_summary(_record("a-seed0", 0, 0.935, _history((30.0, 0.925), (30.0, 0.941)))),
+        race.run_summary(_record("a-seed1", 1, 0.933, _history((30.0, 0.915), (30.0, 0.932)))),
+    ]
+    slow = [race.run_summary(_record("b", 0, 0.92, _history((60.0, 0.91), (60.0, 0.931))))]
+    fast_summary, slow_summary = race.group_summary(fast), race.group_summary(slow)
+
+    assert fast[0]["selected"] == "swa+tta"
+    assert fast_summary["test_accuracy"] == pytest.approx(
+        {"mean": 0.934, "std": 0.0014142, "min": 0.933, "max": 0.935}, abs=1e-6
+    )
+    assert fast_summary["seconds_to_val"]["0.92"] == {
+        "reached": 2, "mean": 45.0, "std": pytest.approx(21.2132, abs=1e-4), "min": 30.0,
+        "max": 60.0,
+    }  # fmt: skip
+    assert fast_summary["seconds_to_val"]["0.94"] == {"reached": 1}  # one seed of two
+    # 0.92: 120 s against 45 s; 0.93: 120 s against 60 s; 0.94: not every run reached it
+    assert race.speedups(slow_summary, fast_summary) == pytest.approx(
+        {"0.92": 120 / 45, "0.93": 2.0}
+    )
+
+
+def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
+    runs = [_record(f"default-seed{seed}", seed, 0.93 + seed / 100, _history((30.0, 0.925)))
+            for seed in range(2)]  # fmt: skip
+    baseline = _record("previous-default", 0, 0.92, _history((60.0, 0.91), (60.0, 0.921)))
+    baseline["model"] = "simple-cnn-bn"
+    record = {
+        "command": "python -m benchmarks.race --seeds 2", "date": "2026-11-29T14:00:00+00:00",
+        "targets": [0.92, 0.93], "system": {"hardware": "AMD EPYC, 2 cores"},
+        "baseline": {"model": "simple-cnn-bn",
+                     **race.group_summary([race.run_summary(baseline)])},
+        "default": {"model": "fast-cnn-small",
+                    **race.group_summary([race.run_summary(run) for run in runs])},
+    }  # fmt: skip
+    record["speedup_to_val"] = race.speedups(record["baseline"], record["default"])
+    bench = tmp_path / "results" / "benchmarks"
+    bench.mkdir(parents=True)
+    (bench / "race-fast-cnn-small-vs-simple-cnn-bn.json").write_text(json.dumps(record))
+
+    text = race_markdown(bench, tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "| Configuration | Runs | Test acc | Training time | To val 0.92 | To val 0.93 |"
+    )
+    assert lines[2] == (
+        "| previous default: simple-cnn-bn | 1 | 0.9200 | 120 s | 120 s | 0 of 1 runs |"
+    )
+    assert lines[3] == (
+        "| default: fast-cnn-small | 2 | 0.9350 (0.9300-0.9400) | 30 s | 30 s | 0 of 2 runs |"
+    )
+    assert "The default is 4.0x to validation 0.92." in text
+    assert "(results/benchmarks/race-fast-cnn-small-vs-simple-cnn-bn.json)" in text
+    assert race_markdown(tmp_path / "results" / "none", tmp_path).startswith("No race record")
+
+
+def test_a_race_trains_the_baseline_then_each_seed_and_writes_its_record(
+    fashion_mnist, run_paths, tmp_path, capsys
+):
+    argv = ["--seeds", "2", "--epochs", "1", "--limit-train", "300", "--out", str(tmp_path)]
+    assert race.main(argv, data=fashion_mnist) == 0
+
+    record = json.loads((tmp_path / "race-fast-cnn-small-vs-simple-cnn-bn.json").read_text())
+    assert record["command"] == "python -m benchmarks.race " + " ".join(argv)
+    assert [run["run_name"] for run in record["default"]["runs"]] == [
+        "default-seed0", "default-seed1"
+    ]  # fmt: skip
+    assert [run["seed"] for run in record["default"]["runs"]] == [0, 1]
+    assert record["baseline"]["runs"][0]["run_name"] == "previous-default"
+    for name in ("previous-default", "default-seed0", "default-seed1"):
+        stored = json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text())
+        assert stored["status"] == "completed" and stored["config"]["limit_train"] == 300
+    baseline = json.loads((run_paths["RESULTS_PATH"] / "previous-default/config.json").read_text())
+    assert (baseline["model"], baseline["label_smoothing"], baseline["ema"]) == (
+        "simple-cnn-bn", 0.0, None
+    )
+    assert "default fast-cnn-small (2 runs): test accuracy mean" in capsys.readouterr().out
+
+    # Run again, the completed runs with the same configuration are reused, not trained again.
+    assert race.main(argv, data=fashion_mnist) == 0
+    assert capsys.readouterr().out.count("reusing its completed record") == 3
+    again = json.loads((tmp_path / "race-fast-cnn-small-vs-simple-cnn-bn.json").read_text())
+    assert again["default"]["runs"] == record["default"]["runs"]
+
+
+def test_a_race_refuses_an_impossible_setting_before_training(capsys):
+    assert race.main(["--epochs", "0"]) == 2
+    assert "epochs must be >= 1. Received: epochs=0" in capsys.readouterr().err
