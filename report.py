@@ -18,7 +18,12 @@ from pathlib import Path
 # right after the previous default (`previous-default`).
 DEFAULT_SEED_RUNS = tuple(f"default-seed{seed}" for seed in range(5))
 PREVIOUS_DEFAULT_RUN = "previous-default"
-PRECISION_RUNS = ("precision-simple-cnn-bn-float32", "precision-simple-cnn-bn-mixed_bfloat16")
+PRECISION_RUNS = ("precision-fast-cnn-small-float32", "precision-fast-cnn-small-mixed_bfloat16")
+EARLIER_PRECISION_RUNS = (
+    "precision-simple-cnn-bn-float32",
+    "precision-simple-cnn-bn-mixed_bfloat16",
+)
+SHORT_DEFAULT_RUNS = ("fast-cnn-small-2-epochs", PRECISION_RUNS[1])  # 2 and 3 epochs
 DEFAULT_RUNS = (  # then the previous default, its first record, and two earlier versions of it
     DEFAULT_SEED_RUNS[0],
     PREVIOUS_DEFAULT_RUN,
@@ -55,6 +60,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     from experiments import seed_table
 
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
+    bench_dir = results_dir / "benchmarks"
 
     def comparison(run_names):
         return partial(run_tables.comparison_table, results_dir, run_names=run_names)
@@ -65,7 +71,10 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     )
     return [
         GeneratedSection(readme, "quick-start", quick_start),
+        GeneratedSection(readme, "race", partial(summary.race_sentence, bench_dir)),
         GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir)),
+        GeneratedSection(readme, "seed-groups",
+                         lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "paired-tests", partial(
             comparisons.paired_tests_markdown, inputs.predicted, results_dir)),
         GeneratedSection(experiments, "seed-groups",
@@ -75,10 +84,13 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         GeneratedSection(experiments, "default-runs", comparison(run_names=DEFAULT_RUNS)),
         GeneratedSection(experiments, "short-runs", comparison(run_names=SHORT_RUNS)),
         GeneratedSection(experiments, "fast-recipe", comparison(run_names=FAST_RECIPE_RUNS)),
+        GeneratedSection(experiments, "short-default-runs",
+                         comparison(run_names=SHORT_DEFAULT_RUNS)),
         *export.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
         *summary.generated_sections(results_dir),
-        GeneratedSection(benchmarks, "precision-runs", comparison(run_names=PRECISION_RUNS)),
+        GeneratedSection(benchmarks, "precision-runs",
+                         comparison(run_names=(*PRECISION_RUNS, *EARLIER_PRECISION_RUNS))),
         GeneratedSection(benchmarks, "resolution-runs", comparison(run_names=RESOLUTION_RUNS)),
     ]
 

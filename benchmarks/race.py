@@ -103,6 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--limit-train", type=int, default=None, help="train on a stratified subset (smoke runs)"
     )
     parser.add_argument("--epochs", type=int, default=None, help="override both runs' epochs")
+    parser.add_argument("--val-size", type=int, default=None, help="override the validation size")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -113,8 +114,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
     """The baseline's configuration and the default's, one per seed, with `args`' overrides."""
     overrides = {"limit_train": args.limit_train}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
+    for name in ("epochs", "val_size"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     baseline = ExperimentConfig(**{**PREVIOUS_DEFAULT, **overrides}, run_name=args.baseline_name)
     default = ExperimentConfig(**overrides)
     seeds = [

@@ -13,7 +13,7 @@ import pandas as pd
 
 import config
 from evaluation.sections import GeneratedSection, write_sections
-from evaluation.tables import markdown_link, markdown_table
+from evaluation.tables import markdown_link, markdown_table, relative_link
 
 BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root
 MODELS_PAGE = Path("docs") / "models.md"
@@ -187,6 +187,24 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
             f"brackets. The default is {speedups or 'not faster to any target'}."
         )
     return "\n\n".join(parts)
+
+
+def race_sentence(bench_dir: Path, base_dir: Path) -> str:
+    """One sentence for the README: the newest race's outcome."""
+    races = _records(bench_dir, "race-*.json")
+    if not races:
+        return "No race record yet: run `python -m benchmarks.race --seeds 5`."
+    path, record = max(races, key=lambda race: race[1]["date"])
+    default, baseline = record["default"], record["baseline"]
+    speedups = " and ".join(f"{ratio:.1f}x as fast to validation accuracy {float(target):.2f}"
+                            for target, ratio in record["speedup_to_val"].items())
+    return (
+        f"Against the previous default (`{baseline['model']}`, test accuracy "
+        f"{baseline['test_accuracy']['mean']:.4f} in {baseline['train_seconds']['mean']:.0f} s of "
+        f"training), trained right after them on the same machine, the default's "
+        f"{len(default['runs'])} seeds were {speedups or 'not faster'} "
+        f"([race record]({relative_link(path, base_dir)}))."
+    )
 
 
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:

@@ -56,12 +56,18 @@ def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
             and record.get("kind") != "ensemble"
         ):
             groups.setdefault(configuration_key(record), []).append(record)
-    found = [
-        SeedGroup(sorted(members, key=lambda record: record["seed"]))
-        for members in groups.values()
-        if len(members) >= min_seeds
-    ]
+    found = [SeedGroup(one_run_per_seed(members)) for members in groups.values()]
+    found = [group for group in found if len(group.records) >= min_seeds]
     return sorted(found, key=lambda group: -group.summary("test_accuracy")["mean"])
+
+
+def one_run_per_seed(records: list[dict]) -> list[dict]:
+    """The latest finished run of each seed, in seed order: a configuration trained twice with
+    one seed is a repeated measurement, not a second seed."""
+    latest = {}
+    for record in sorted(records, key=lambda record: record.get("finished") or ""):
+        latest[record["seed"]] = record
+    return [latest[seed] for seed in sorted(latest)]
 
 
 def overlapping(first: SeedGroup, second: SeedGroup, key: str = "test_accuracy") -> bool:

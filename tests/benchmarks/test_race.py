@@ -3,7 +3,7 @@ import json
 import pytest
 
 from benchmarks import race
-from benchmarks.summary import race_markdown
+from benchmarks.summary import race_markdown, race_sentence
 
 
 def _history(*epochs):
@@ -86,12 +86,16 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert "The default is 4.0x to validation 0.92." in text
     assert "(results/benchmarks/race-fast-cnn-small-vs-simple-cnn-bn.json)" in text
     assert race_markdown(tmp_path / "results" / "none", tmp_path).startswith("No race record")
+    sentence = race_sentence(bench, tmp_path)
+    assert "(`simple-cnn-bn`, test accuracy 0.9200 in 120 s of training)" in sentence
+    assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
 def test_a_race_trains_the_baseline_then_each_seed_and_writes_its_record(
     fashion_mnist, run_paths, tmp_path, capsys
 ):
-    argv = ["--seeds", "2", "--epochs", "1", "--limit-train", "300", "--out", str(tmp_path)]
+    argv = ["--seeds", "2", "--epochs", "1", "--limit-train", "300", "--val-size", "100",
+            "--out", str(tmp_path)]  # fmt: skip
     assert race.main(argv, data=fashion_mnist) == 0
 
     record = json.loads((tmp_path / "race-fast-cnn-small-vs-simple-cnn-bn.json").read_text())

@@ -37,6 +37,15 @@ def test_runs_group_by_configuration_apart_from_seed_and_name():
     assert overlapping(groups[1], close)
 
 
+def test_a_seed_trained_twice_counts_once_with_its_latest_run():
+    first = {**record("old", 0, 0.92, epochs=7), "finished": "2026-01-01T00:00:00+00:00"}
+    again = {**record("again", 0, 0.93, epochs=7), "finished": "2026-02-01T00:00:00+00:00"}
+    assert seed_groups([again, first]) == []  # one seed, measured twice: not a seed group
+    other = {**record("other", 1, 0.94, epochs=7), "finished": "2026-01-15T00:00:00+00:00"}
+    (group,) = seed_groups([again, first, other])
+    assert [member["run_name"] for member in group.records] == ["again", "other"]
+
+
 def test_seeds_flag_trains_each_seed_and_prints_the_spread(run_paths, capsys):
     argv = [
         "--seeds",

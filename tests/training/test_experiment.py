@@ -30,9 +30,10 @@ def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert record["epochs_run"] == 2 and sorted(record["history"]) == ["1", "2"]
     assert record["smoke_run"] is True and record["train_images"] == 400
     assert record["config"]["swa_start"] == 2 and record["swa_epochs"] == [2]
-    assert record["selected_weights"] in ("final", "swa")
+    assert record["selected_weights"] in ("final", "swa", "ema")
     assert record["test_accuracy"] > 0.45  # measured 0.63 for 2 epochs of 400 images; chance 0.1
-    assert record["test_accuracy"] == record[f"test_accuracy_{record['selected_weights']}"]
+    selected = record["selected_weights"] + ("_tta" if record["selected_tta"] else "")
+    assert record["test_accuracy"] == record[f"test_accuracy_{selected}"]
     assert record["system"]["packages"]["tensorflow"].startswith("2.")
     assert json.loads((smoke_run.run_dir / "config.json").read_text())["run_name"] == "smoke"
     report = (smoke_run.run_dir / "report.csv").read_text().splitlines()

@@ -33,23 +33,27 @@ def test_auto_precision_on_gpus_depends_on_their_bf16_support(two_gpus, monkeypa
 def test_cpu_defaults_resolve_to_the_measured_choices(bf16_cpu):
     config = ExperimentConfig().resolved()
     assert config.augment_on == hardware.CPU_AUGMENT_ON
-    assert (config.batch_size, config.lr, config.swa_lr) == (128, 1e-3, 1e-4)
+    # The default one-cycle schedule peaks at 3x the reference rate; SWA's rate is a tenth.
+    assert (config.batch_size, config.lr) == (128, pytest.approx(3e-3))
+    assert config.swa_lr == pytest.approx(3e-4)
+    assert ExperimentConfig(lr_schedule="cosine").resolved().lr == pytest.approx(1e-3)
     assert config.jit_compile is False
 
 
 def test_gpu_defaults_scale_the_batch_per_gpu_and_the_learning_rate(two_gpus):
-    single = ExperimentConfig().resolved()
+    single = ExperimentConfig(lr_schedule="cosine").resolved()
     assert (single.augment_on, single.jit_compile, single.batch_size) == ("model", True, 512)
     assert single.lr == pytest.approx(2e-3)  # Adam: square root of the 4x batch
-    mirrored = ExperimentConfig(distribute="mirrored", optimizer="sgd").resolved()
-    assert mirrored.batch_size == 1024
-    assert mirrored.lr == pytest.approx(8e-3)  # SGD: linear in the 8x batch
+    assert ExperimentConfig().resolved().lr == pytest.approx(6e-3)  # one-cycle: 3x
+    mirrored = ExperimentConfig(distribute="mirrored", optimizer="sgd", lr_schedule="cosine")
+    assert mirrored.resolved().batch_size == 1024
+    assert mirrored.resolved().lr == pytest.approx(8e-3)  # SGD: linear in the 8x batch
 
 
 def test_explicit_values_are_never_rescaled(two_gpus):
     config = ExperimentConfig(batch_size=64, lr=0.05, augment_on="dataset").resolved()
     assert (config.batch_size, config.lr, config.augment_on) == (64, 0.05, "dataset")
-    assert ExperimentConfig(batch_size=256).resolved().lr == pytest.approx(
+    assert ExperimentConfig(batch_size=256, lr_schedule="swa").resolved().lr == pytest.approx(
         scaled_learning_rate("adam", 256)
     )
 

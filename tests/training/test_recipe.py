@@ -40,10 +40,10 @@ def test_onecycle_and_cosine_warm_up_over_the_warmup_epochs():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"ema": 1.0}, "ema must be in (0, 1) or unset"),
+        ({"ema": 1.0}, "ema must be in [0, 1) (0 disables) or unset"),
         ({"label_smoothing": 1.0}, "label_smoothing must be in [0, 1)"),
         ({"model": "capsnet", "label_smoothing": 0.1}, "0 for capsnet, whose margin loss"),
-        ({"warmup_epochs": 7}, "warmup_epochs must be in [0, epochs=7)"),
+        ({"warmup_epochs": 10}, "warmup_epochs must be in [0, epochs=10)"),
         ({"lr_schedule": "constant", "warmup_epochs": 1}, "0 unless --lr-schedule is cosine"),
     ],
 )
@@ -68,7 +68,8 @@ def test_label_smoothing_mixes_the_target_with_the_uniform_distribution():
 def test_ema_is_kept_by_the_optimizer_with_the_given_decay():
     optimizer = build_optimizer(Config(ema=0.995).resolved(), steps_per_epoch=10)
     assert optimizer.use_ema and optimizer.ema_momentum == 0.995
-    assert not build_optimizer(Config().resolved(), steps_per_epoch=10).use_ema
+    assert build_optimizer(Config().resolved(), steps_per_epoch=10).ema_momentum == 0.999
+    assert not build_optimizer(Config(ema=0).resolved(), steps_per_epoch=10).use_ema
 
 
 def test_tta_averages_the_prediction_on_mirrored_images():
