@@ -201,7 +201,8 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
     return (
         f"Against the previous default (`{baseline['model']}`, test accuracy "
         f"{baseline['test_accuracy']['mean']:.4f} in {baseline['train_seconds']['mean']:.0f} s of "
-        f"training), trained right after them on the same machine, the default's "
+        f"training), trained right after them on the same machine by `{record['command']}` "
+        f"({record['system'].get('hardware', 'one machine')}), the default's "
         f"{len(default['runs'])} seeds were {speedups or 'not faster'} "
         f"([race record]({relative_link(path, base_dir)}))."
     )

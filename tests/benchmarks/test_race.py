@@ -88,6 +88,7 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert race_markdown(tmp_path / "results" / "none", tmp_path).startswith("No race record")
     sentence = race_sentence(bench, tmp_path)
     assert "(`simple-cnn-bn`, test accuracy 0.9200 in 120 s of training)" in sentence
+    assert "by `python -m benchmarks.race --seeds 2` (AMD EPYC, 2 cores)" in sentence
     assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
