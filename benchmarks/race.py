@@ -18,12 +18,12 @@ as `<name>-seed<k>` and `<baseline name>`.
 
 import argparse
 import json
-import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
+from evaluation.seeds import spread
 from experiments.seed_table import ORIGINAL_RECIPE
 from training.config import ExperimentConfig
 
@@ -53,15 +53,6 @@ def run_summary(record: dict) -> dict:
         "seconds_to_val": {
             str(target): seconds_to_target(record["history"], target) for target in TARGETS
         },
-    }
-
-
-def spread(values: list[float]) -> dict:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "min": min(values),
-        "max": max(values),
     }
 
 

@@ -153,6 +153,14 @@ def _reached_cell(summary: dict, runs: int) -> str:
     return f"{summary['reached']} of {runs} runs"
 
 
+def _speedups(record: dict) -> str:
+    """The default's speed-up to each validation target that every run of both sides reached."""
+    return " and ".join(
+        f"{ratio:.1f}x as fast to validation accuracy {float(target):.2f}"
+        for target, ratio in record["speedup_to_val"].items()
+    ) or "not faster to any validation target"
+
+
 def race_markdown(bench_dir: Path, base_dir: Path) -> str:
     """Each race record (`benchmarks.race`): the previous default and the default, side by side,
     then the speed-up to each validation target that both reached in every run."""
@@ -177,14 +185,12 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
         columns = ("Runs", "Test acc", "Training time",
                    *(f"To val {target:.2f}" for target in record["targets"]))
         frame = pd.DataFrame(rows, index=pd.Index(index, name="Configuration"), columns=columns)
-        speedups = ", ".join(f"{ratio:.1f}x to validation {float(target):.2f}"
-                             for target, ratio in record["speedup_to_val"].items())
         parts.append(
             f"{markdown_table(frame, right_aligned=columns)}\n\n"
             f"Trained one after the other on {record['system'].get('hardware', 'one machine')}, "
             f"{record['date'][:10]}, with `{record['command']}` "
             f"({_record_link(path, bench_dir, base_dir)}); means with the range over seeds in "
-            f"brackets. The default is {speedups or 'not faster to any target'}."
+            f"brackets. The default was {_speedups(record)}."
         )
     return "\n\n".join(parts)
 
@@ -196,14 +202,12 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
         return "No race record yet: run `python -m benchmarks.race --seeds 5`."
     path, record = max(races, key=lambda race: race[1]["date"])
     default, baseline = record["default"], record["baseline"]
-    speedups = " and ".join(f"{ratio:.1f}x as fast to validation accuracy {float(target):.2f}"
-                            for target, ratio in record["speedup_to_val"].items())
     return (
         f"Against the previous default (`{baseline['model']}`, test accuracy "
         f"{baseline['test_accuracy']['mean']:.4f} in {baseline['train_seconds']['mean']:.0f} s of "
         f"training), trained right after them on the same machine by `{record['command']}` "
         f"({record['system'].get('hardware', 'one machine')}), the default's "
-        f"{len(default['runs'])} seeds were {speedups or 'not faster'} "
+        f"{len(default['runs'])} seeds were {_speedups(record)} "
         f"([race record]({relative_link(path, base_dir)}))."
     )
 

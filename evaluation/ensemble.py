@@ -2,6 +2,7 @@
 
     python -m evaluation.ensemble                    # every run with predictions
     python -m evaluation.ensemble --runs a b c --name my-ensemble
+    python -m evaluation.ensemble --runs a b c --average   # each named run once, no selection
 
 Each member is a run's selected candidate (its weights and TTA choice, as chosen on validation
 when it finished), read from `RESULTS_PATH/<run>/predictions.npz`. Members must share their
@@ -9,6 +10,9 @@ validation images (the same `--split-seed` and `--val-size`), or the choice woul
 images some members trained on. Greedy forward selection with replacement (Caruana et al. 2004,
 "Ensemble Selection from Libraries of Models") adds, one at a time, the member whose addition
 gives the highest validation accuracy of the averaged probabilities, and keeps the best prefix.
+With `--average` the named runs are averaged with equal weights instead: nothing is chosen on
+validation, so its validation accuracy is an unbiased estimate too. The record lists the
+validation accuracy after each member was added, so it shows what each one brought.
 The test set is scored once, for the chosen ensemble, and the result is written as a record of
 its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`).
 """
@@ -56,9 +60,9 @@ def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | 
         return None, None, f"no readable record and predictions ({type(error).__name__}: {error})"
 
 
-def greedy_selection(members: list[Member], val_labels, steps: int = DEFAULT_STEPS) -> Counter:
-    """How many times each member is picked: forward selection with replacement for `steps`
-    rounds, keeping the prefix with the best validation accuracy (the earliest on a tie)."""
+def greedy_selection(members: list[Member], val_labels, steps: int = DEFAULT_STEPS) -> list[int]:
+    """The members picked, in order: forward selection with replacement for `steps` rounds,
+    keeping the prefix with the best validation accuracy (the earliest on a tie)."""
     total = np.zeros_like(members[0].val_probabilities)
     picks, best_picks, best_accuracy = [], [], -1.0
     for _ in range(steps):
@@ -70,13 +74,24 @@ def greedy_selection(members: list[Member], val_labels, steps: int = DEFAULT_STE
         total += members[chosen].val_probabilities
         if scores[chosen] > best_accuracy:
             best_accuracy, best_picks = scores[chosen], list(picks)
-    return Counter(members[index].run_name for index in best_picks)
+    return best_picks
 
 
-def ensemble_probabilities(members: list[Member], counts: Counter, split: str) -> np.ndarray:
-    weights = np.array([counts.get(m.run_name, 0) for m in members], np.float64)
-    stacked = np.stack([getattr(m, f"{split}_probabilities") for m in members])
-    return np.tensordot(weights / weights.sum(), stacked, axes=1)
+def selection_trace(members: list[Member], picks: list[int], val_labels) -> list[dict]:
+    """The validation accuracy of the averaged probabilities after each pick."""
+    total = np.zeros_like(members[0].val_probabilities)
+    trace = []
+    for index in picks:
+        total += members[index].val_probabilities
+        accuracy = float(np.mean(total.argmax(axis=1) == val_labels))
+        trace.append({"member": members[index].run_name, "val_accuracy": accuracy})
+    return trace
+
+
+def ensemble_probabilities(members: list[Member], picks: list[int], split: str) -> np.ndarray:
+    """The mean of the picked members' probabilities on `split` ("val" or "test"); a member
+    picked twice counts twice."""
+    return np.mean([getattr(members[index], f"{split}_probabilities") for index in picks], axis=0)
 
 
 def collect_members(results_dir: Path, run_names: list[str] | None) -> tuple[list, np.ndarray]:
@@ -115,25 +130,30 @@ def _leave_out(name: str, problem: str, refuse: bool) -> None:
     print(f"warning: left out {name}: {problem}", file=sys.stderr)
 
 
-def build_ensemble(results_dir, run_names, name, steps, labels) -> dict:
-    """Selects the ensemble on validation, scores the test set once, writes and returns its
-    record. `labels` holds (training labels, test labels) of the dataset."""
+def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -> dict:
+    """Selects the ensemble on validation (or averages the named runs), scores the test set once,
+    writes and returns its record. `labels` holds (training labels, test labels) of the dataset."""
+    if average and not run_names:
+        raise ValueError("A plain average needs the runs to average. Received: no --runs")
     train_labels, test_labels = labels
     members, val_indices = collect_members(Path(results_dir), run_names)
     val_labels = train_labels[val_indices]
-    counts = greedy_selection(members, val_labels, steps)
-    val = ensemble_probabilities(members, counts, "val")
-    test = ensemble_probabilities(members, counts, "test")
+    picks = list(range(len(members))) if average else greedy_selection(members, val_labels, steps)
+    counts = Counter(members[index].run_name for index in picks)
+    val = ensemble_probabilities(members, picks, "val")
+    test = ensemble_probabilities(members, picks, "test")
     record = {
         "kind": "ensemble",
         "run_name": name,
         "status": "completed",
         "smoke_run": False,
-        "method": f"greedy forward selection with replacement, {steps} rounds "
-        "(Caruana et al. 2004)",
-        "members": {member: count / sum(counts.values()) for member, count in counts.items()},
+        "method": "plain average of the named runs"
+        if average
+        else f"greedy forward selection with replacement, {steps} rounds (Caruana et al. 2004)",
+        "members": {member: count / len(picks) for member, count in counts.items()},
         "candidates": {m.run_name: m.candidate for m in members if m.run_name in counts},
         "library": [m.run_name for m in members],
+        "selection": selection_trace(members, picks, val_labels),
         "val_images": len(val_labels),
         "val_accuracy": float(np.mean(val.argmax(axis=1) == val_labels)),
         "test_accuracy": float(np.mean(test.argmax(axis=1) == test_labels)),
@@ -158,19 +178,33 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--name", default="ensemble", help="name of the ensemble's record folder")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="rounds of selection")
+    parser.add_argument(
+        "--average", action="store_true", help="average the --runs with equal weights, no selection"
+    )
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"argument --steps: at least one round. Received: steps={args.steps}")
     from data import load_fashion_mnist
 
     data = load_fashion_mnist()
     try:
         record = build_ensemble(
-            paths.RESULTS_PATH, args.runs, args.name, args.steps, (data.y_train, data.y_test)
+            paths.RESULTS_PATH,
+            args.runs,
+            args.name,
+            args.steps,
+            (data.y_train, data.y_test),
+            average=args.average,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(record["method"])
     for member, weight in sorted(record["members"].items(), key=lambda item: -item[1]):
         print(f"  {weight:5.2f}  {member} ({record['member_test_accuracy'][member]:.4f} alone)")
+    print("validation accuracy as members were added:")
+    for step in record["selection"]:
+        print(f"  {step['val_accuracy']:.4f}  + {step['member']}")
     print(f"val accuracy  {record['val_accuracy']:.4f}")
     print(f"test accuracy {record['test_accuracy']:.4f} (the ensemble chosen on validation)")
     return 0

@@ -115,20 +115,30 @@ def leaderboard_caption(ranked: list[dict]) -> str:
 
 
 def ensembles_markdown(ranked: list[dict]) -> str | None:
-    """Each ranked ensemble's members and weights, or None without ensembles."""
+    """Each ranked ensemble's members and weights, how they were chosen and, where the record
+    holds it, the validation accuracy after each member was added; None without ensembles."""
     lines = []
     for record in ranked:
         if is_ensemble(record):
             members = sorted(record["members"].items(), key=lambda item: (-item[1], item[0]))
             weights = ", ".join(f"`{name}` {weight:.2f}" for name, weight in members)
-            lines.append(f"- `{record['run_name']}`: {weights}, chosen on validation from "
-                         f"{len(record['library'])} runs")
+            how = (
+                "a plain average of the named runs"
+                if record.get("method", "").startswith("plain average")
+                else f"chosen on validation from {len(record['library'])} runs"
+            )
+            steps = "; ".join(
+                f"{step['val_accuracy']:.4f} with `{step['member']}`"
+                for step in record.get("selection", [])
+            )
+            added = f"; validation accuracy as members were added: {steps}" if steps else ""
+            lines.append(f"- `{record['run_name']}`: {weights}, {how}{added}")
     if not lines:
         return None
     return (
         "Ensembles (`python -m evaluation.ensemble`) average their members' probabilities with "
-        "these weights. Their Val acc is what the members were chosen to maximise, so the best "
-        "run is never an ensemble:\n\n" + "\n".join(lines)
+        "these weights. A chosen ensemble's Val acc is what its members were chosen to maximise, "
+        "so the best run is never an ensemble:\n\n" + "\n".join(lines)
     )
 
 

@@ -31,13 +31,17 @@ class SeedGroup:
         return re.sub(r"[-_]*(seed)?$", "", common) or names[0]
 
     def summary(self, key: str) -> dict:
-        values = [record[key] for record in self.records]
-        return {
-            "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values),
-            "max": max(values),
-        }
+        return spread([record[key] for record in self.records])
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value), minimum and maximum."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def configuration_key(record: dict) -> str:

@@ -83,7 +83,7 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert lines[3] == (
         "| default: fast-cnn-small | 2 | 0.9350 (0.9300-0.9400) | 30 s | 30 s | 0 of 2 runs |"
     )
-    assert "The default is 4.0x to validation 0.92." in text
+    assert "The default was 4.0x as fast to validation accuracy 0.92." in text
     assert "(results/benchmarks/race-fast-cnn-small-vs-simple-cnn-bn.json)" in text
     assert race_markdown(tmp_path / "results" / "none", tmp_path).startswith("No race record")
     sentence = race_sentence(bench, tmp_path)

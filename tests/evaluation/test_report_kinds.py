@@ -12,7 +12,7 @@ import config
 from evaluation import run_predictions
 from evaluation.record_reader import rank_records, read_records, record_problems
 from evaluation.record_reader import selected_val_accuracy as val_of_selection
-from evaluation.report import main
+from evaluation.report import ensembles_markdown, main
 from evaluation.tables import leaderboard_frame
 from tests.evaluation.fake_predictions import fake_ensemble_record, write_run_with_predictions
 from tests.fake_records import fake_record, write_json
@@ -49,6 +49,19 @@ def test_a_run_that_selected_ema_weights_with_tta_is_read_with_that_selection():
     assert leaderboard_frame([old]).loc["old", "Test acc (selected)"] == "0.9000 (swa)"
 
 
+def test_an_averaged_ensemble_says_so_and_shows_what_each_member_added():
+    record = fake_ensemble_record("mean", 0.95, 0.96, {"run-a": 0.5, "run-b": 0.5})
+    record["method"] = "plain average of the named runs"
+    record["selection"] = [
+        {"member": "run-a", "val_accuracy": 0.94},
+        {"member": "run-b", "val_accuracy": 0.96},
+    ]
+    assert ensembles_markdown([record]).splitlines()[-1] == (
+        "- `mean`: `run-a` 0.50, `run-b` 0.50, a plain average of the named runs; validation "
+        "accuracy as members were added: 0.9400 with `run-a`; 0.9600 with `run-b`"
+    )
+
+
 @pytest.mark.parametrize(
     "change, reason",
     [
@@ -81,7 +94,7 @@ def test_ensembles_are_ranked_as_rows_but_never_chosen_as_the_best_run(tmp_path)
                     if line.startswith("| run-") or line.startswith("| pair ")]
     assert ranked_names[:3] == ["pair", "run-a", "run-b"]
     assert "## Best run: `run-a`" in text  # the ensemble's validation accuracy is higher
-    assert "- `pair`: `run-a` 0.60, `run-b` 0.40, chosen on validation from 2 runs" in text
+    assert "- `pair`: `run-a` 0.60, `run-b` 0.40, chosen on validation from 2 runs\n" in text
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 
 import train
-from evaluation.seeds import SeedGroup, overlapping, seed_groups
+from evaluation.seeds import SeedGroup, overlapping, seed_groups, spread
 
 
 def record(name, seed, accuracy, seconds=100.0, **config):
@@ -68,3 +68,8 @@ def test_seeds_flag_trains_each_seed_and_prints_the_spread(run_paths, capsys):
     assert "2 seeds (3, 4) of multi" in printed and "test accuracy   mean" in printed
     with pytest.raises(SystemExit):
         train.parse_config(["--seeds", "0"])
+
+
+def test_spread_of_one_value_has_no_deviation():
+    assert spread([0.93]) == {"mean": 0.93, "std": 0.0, "min": 0.93, "max": 0.93}
+    assert spread([1.0, 3.0]) == pytest.approx({"mean": 2.0, "std": 2**0.5, "min": 1.0, "max": 3.0})

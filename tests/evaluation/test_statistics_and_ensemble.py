@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.ensemble import Member, build_ensemble, greedy_selection
+from evaluation.ensemble import Member, build_ensemble, greedy_selection, selection_trace
+from evaluation.ensemble import main as ensemble_main
 from evaluation.statistics import mcnemar, wilson_interval
 
 
@@ -47,8 +48,11 @@ def test_greedy_selection_combines_complementary_members():
         Member(name, "final", probabilities, None)
         for name, probabilities in (("first", first), ("second", second), ("noise", noise))
     ]
-    counts = greedy_selection(members, labels, steps=5)
-    assert set(counts) == {"first", "second"}
+    picks = greedy_selection(members, labels, steps=5)
+    assert {members[index].run_name for index in picks} == {"first", "second"}
+    trace = selection_trace(members, picks, labels)
+    assert [step["val_accuracy"] for step in trace][-1] == 1.0
+    assert trace[0]["val_accuracy"] == 0.5  # the first member alone gets two of four
 
 
 def write_run(folder, name, val, test, val_indices):
@@ -101,3 +105,33 @@ def test_a_damaged_predictions_file_is_left_out_with_its_reason(tmp_path, capsys
     )
     assert record["library"] == ["good-a", "good-b"]
     assert "left out broken: no readable record and predictions" in capsys.readouterr().err
+
+
+def test_a_plain_average_weighs_each_named_run_once_and_needs_the_runs(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = np.arange(30)
+    val_labels, test_labels = rng.integers(0, 3, 30), rng.integers(0, 3, 50)
+    runs = {}
+    for name in ("a", "b", "c"):
+        runs[name] = rng.dirichlet(np.ones(3), 30), rng.dirichlet(np.ones(3), 50)
+        write_run(tmp_path, name, *runs[name], rows)
+
+    record = build_ensemble(
+        tmp_path, ["a", "c"], "mean", 5, (val_labels, test_labels), average=True
+    )
+
+    mean = (runs["a"][1].astype(np.float16) + runs["c"][1].astype(np.float16)).astype(np.float32)
+    assert record["test_accuracy"] == pytest.approx(np.mean(mean.argmax(1) == test_labels))
+    assert record["members"] == {"a": 0.5, "c": 0.5}
+    assert [step["member"] for step in record["selection"]] == ["a", "c"]
+    assert record["method"] == "plain average of the named runs"
+    with pytest.raises(ValueError, match="Received: no --runs"):
+        build_ensemble(tmp_path, None, "all", 5, (val_labels, test_labels), average=True)
+    assert not (tmp_path / "all").exists()
+
+
+def test_the_command_refuses_no_rounds_of_selection_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ensemble_main(["--steps", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --steps: at least one round. Received: steps=0" in capsys.readouterr().err
