@@ -206,7 +206,8 @@ def main(argv=None) -> int:
     for step in record["selection"]:
         print(f"  {step['val_accuracy']:.4f}  + {step['member']}")
     print(f"val accuracy  {record['val_accuracy']:.4f}")
-    print(f"test accuracy {record['test_accuracy']:.4f} (the ensemble chosen on validation)")
+    chosen = "the plain average" if args.average else "the ensemble chosen on validation"
+    print(f"test accuracy {record['test_accuracy']:.4f} ({chosen})")
     return 0
 
 
