@@ -123,7 +123,8 @@ def seed_groups_markdown(records: list[dict]) -> str:
 def figure_run(predicted: PredictedRuns) -> dict | None:
     """The run whose predictions the calibration and mistakes figures show: the best run on
     validation among those with predictions."""
-    return best_run(predicted.records) if predicted.records else None
+    runs = runs_only(predicted.records)
+    return best_run(runs) if runs else None
 
 
 def figures_markdown(ranked, predicted: PredictedRuns, images_dir: Path, base_dir: Path) -> str:

@@ -14,7 +14,9 @@ With `--average` the named runs are averaged with equal weights instead: nothing
 validation, so its validation accuracy is an unbiased estimate too. The record lists the
 validation accuracy after each member was added, so it shows what each one brought.
 The test set is scored once, for the chosen ensemble, and the result is written as a record of
-its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`).
+its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`) with its probabilities
+(`predictions.npz`, candidate `ensemble`), so the report's paired tests include it. Ensembles
+are never members of another ensemble.
 """
 
 import argparse
@@ -28,9 +30,11 @@ from pathlib import Path
 import numpy as np
 
 import config as paths
-from evaluation.records import atomic_write_json, create_run_dir, utc_now
+from evaluation.record_reader import ENSEMBLE, is_ensemble
+from evaluation.records import atomic_write_json, atomic_write_npz, create_run_dir, utc_now
 
 DEFAULT_STEPS = 25
+NOT_A_RUN = "an ensemble, not a training run"
 
 
 @dataclass
@@ -45,6 +49,8 @@ def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | 
     """A run's selected candidate and its validation rows, or None and why it cannot be one."""
     try:
         record = json.loads((run_dir / "result.json").read_text())
+        if is_ensemble(record):
+            return None, None, NOT_A_RUN
         if record.get("status") != "completed" or record.get("smoke_run"):
             return None, None, "not a completed full run"
         candidate = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
@@ -106,6 +112,8 @@ def collect_members(results_dir: Path, run_names: list[str] | None) -> tuple[lis
     groups: dict[bytes, tuple[np.ndarray, list[Member]]] = {}
     for folder in folders:
         member, val_indices, problem = read_member(folder)
+        if problem == NOT_A_RUN and not run_names:
+            continue  # ensembles of ensembles would count their members twice
         if problem:
             _leave_out(folder.name, problem, refuse=bool(run_names))
             continue
@@ -143,7 +151,7 @@ def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -
     val = ensemble_probabilities(members, picks, "val")
     test = ensemble_probabilities(members, picks, "test")
     record = {
-        "kind": "ensemble",
+        "kind": ENSEMBLE,
         "run_name": name,
         "status": "completed",
         "smoke_run": False,
@@ -165,6 +173,14 @@ def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -
         "finished": utc_now(),
     }
     run_dir = create_run_dir(Path(results_dir), name)
+    atomic_write_npz(
+        run_dir / "predictions.npz",
+        {
+            "val_indices": np.asarray(val_indices, np.int32),
+            f"val_{ENSEMBLE}": val.astype(np.float16),
+            f"test_{ENSEMBLE}": test.astype(np.float16),
+        },
+    )
     atomic_write_json(run_dir / "result.json", record)
     return record
 

@@ -248,7 +248,10 @@ def _best_val_accuracy(record: dict) -> float:
 
 def selected_candidate(record: dict) -> str:
     """The name of the weights the run selected, as in its record's keys and its predictions:
-    `final`, `swa`, `ema`, or one of them with `_tta` (averaged with the mirrored images)."""
+    `final`, `swa`, `ema`, or one of them with `_tta` (averaged with the mirrored images);
+    `ensemble` for an ensemble."""
+    if is_ensemble(record):
+        return ENSEMBLE
     return record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
 
 

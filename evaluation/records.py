@@ -1,5 +1,6 @@
 """Run records on disk: unique run folders, atomic writes, environment description."""
 
+import io
 import json
 import os
 import platform
@@ -9,6 +10,8 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 import config
 
@@ -36,6 +39,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`arrays` in one compressed `.npz`, written atomically."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _create_temporary(path: Path) -> tuple[Path, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data.fashion_mnist import NUM_CLASSES, DatasetFileError, load_fashion_mnist
-from evaluation.record_reader import runs_only, selected_candidate
+from evaluation.record_reader import selected_candidate
 
 PREDICTIONS_FILE = "predictions.npz"
 # float16 probabilities can tie or swap an argmax the float32 ones did not: allow 10 images.
@@ -85,11 +85,11 @@ def read_test_probabilities(run_dir: Path, record: dict) -> tuple[np.ndarray | N
 
 
 def predicted_runs(ranked: list[dict], results_dir: Path, load_test_set=None) -> PredictedRuns:
-    """The ranked training runs with usable predictions, in ranking order. `load_test_set`
+    """The ranked runs and ensembles with usable predictions, in ranking order. `load_test_set`
     returns the `LabelledImages` or None (default: `fashion_mnist_test_set`); it is called only when
     some run has predictions."""
     found = {}
-    for record in runs_only(ranked):
+    for record in ranked:
         probabilities, problem = read_test_probabilities(
             Path(results_dir) / record["run_name"], record
         )

@@ -1,13 +1,12 @@
 """Every weight set of a run scored on validation and test, with and without test-time
 augmentation, and one of them chosen on validation alone."""
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from evaluation.records import atomic_write_bytes
+from evaluation.records import atomic_write_npz
 
 EVAL_BATCH_SIZE = 512
 # Weight sets in the order they are preferred on a tie of validation accuracy: the simplest first.
@@ -77,6 +76,4 @@ def write_predictions(path: Path, candidates: list[Candidate], val_indices: np.n
     for candidate in candidates:
         arrays[f"val_{candidate.name}"] = candidate.val_probabilities.astype(np.float16)
         arrays[f"test_{candidate.name}"] = candidate.test_probabilities.astype(np.float16)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_npz(path, arrays)

@@ -133,3 +133,27 @@ def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
     ]
     assert "a seed can reorder the two: neither is ranked above the other" in text
     assert "No configuration" in seed_groups_markdown(records[-1:])
+
+
+def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_the_figures(
+    tmp_path,
+):
+    from evaluation.comparisons import figure_run
+    from evaluation.ensemble import build_ensemble
+
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "run-a", LABELS, np.arange(300), 0.93)
+    write_run_with_predictions(results, "run-b", LABELS, np.arange(200, 400), 0.92)
+    train_labels = np.zeros(20, int)  # the fake runs' 20 validation rows
+    record = build_ensemble(
+        results, ["run-a", "run-b"], "pair", 1, (train_labels, LABELS), average=True
+    )
+
+    predicted = read_predicted(results)
+    assert "pair" in predicted.probabilities
+    assert predicted.correct("pair").mean() == pytest.approx(record["test_accuracy"])
+    rows = table_rows(paired_tests_markdown(predicted, results, results))
+    assert any(
+        row[0] == "[pair](pair/result.json)" or row[1] == "[pair](pair/result.json)" for row in rows
+    )
+    assert figure_run(predicted)["run_name"] == "run-a"  # the best run, never an ensemble

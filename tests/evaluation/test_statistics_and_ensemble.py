@@ -135,3 +135,24 @@ def test_the_command_refuses_no_rounds_of_selection_naming_the_flag(capsys):
         ensemble_main(["--steps", "0"])
     assert exit_info.value.code == 2
     assert "argument --steps: at least one round. Received: steps=0" in capsys.readouterr().err
+
+
+def test_an_ensemble_keeps_its_probabilities_and_is_never_a_member(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    rows = np.arange(30)
+    labels = rng.integers(0, 3, 30), rng.integers(0, 3, 50)
+    for name in ("a", "b"):
+        write_run(
+            tmp_path, name, rng.dirichlet(np.ones(3), 30), rng.dirichlet(np.ones(3), 50), rows
+        )
+    first = build_ensemble(tmp_path, None, "first", 3, labels)
+
+    with np.load(tmp_path / "first" / "predictions.npz") as predictions:
+        assert predictions["val_indices"].tolist() == rows.tolist()
+        test = predictions["test_ensemble"].astype(np.float32)
+    assert np.mean(test.argmax(1) == labels[1]) == pytest.approx(first["test_accuracy"])
+    again = build_ensemble(tmp_path, None, "again", 3, labels)
+    assert again["library"] == ["a", "b"]  # the first ensemble is not a member
+    assert "first" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="first cannot be a member: an ensemble, not a training"):
+        build_ensemble(tmp_path, ["a", "first"], "nested", 3, labels)
