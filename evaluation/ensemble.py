@@ -11,7 +11,7 @@ images some members trained on. Greedy forward selection with replacement (Carua
 "Ensemble Selection from Libraries of Models") adds, one at a time, the member whose addition
 gives the highest validation accuracy of the averaged probabilities, and keeps the best prefix.
 With `--average` the named runs are averaged with equal weights instead: nothing is chosen on
-validation, so its validation accuracy is an unbiased estimate too. The record lists the
+validation, so its validation accuracy is not fitted to the validation split. The record lists the
 validation accuracy after each member was added, so it shows what each one brought.
 The test set is scored once, for the chosen ensemble, and the result is written as a record of
 its own (`RESULTS_PATH/<name>/result.json`, with `"kind": "ensemble"`) with its probabilities
@@ -35,6 +35,7 @@ from evaluation.records import atomic_write_json, atomic_write_npz, create_run_d
 
 DEFAULT_STEPS = 25
 NOT_A_RUN = "an ensemble, not a training run"
+PLAIN_AVERAGE = "plain average of the named runs"  # the record's method with --average
 
 
 @dataclass
@@ -155,7 +156,7 @@ def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -
         "run_name": name,
         "status": "completed",
         "smoke_run": False,
-        "method": "plain average of the named runs"
+        "method": PLAIN_AVERAGE
         if average
         else f"greedy forward selection with replacement, {steps} rounds (Caruana et al. 2004)",
         "members": {member: count / len(picks) for member, count in counts.items()},

@@ -38,6 +38,7 @@ from evaluation.comparisons import (
     paired_tests_markdown,
     seed_groups_markdown,
 )
+from evaluation.ensemble import PLAIN_AVERAGE
 from evaluation.plots import (
     accuracy_curves_figure,
     confusion_figure,
@@ -124,7 +125,7 @@ def ensembles_markdown(ranked: list[dict]) -> str | None:
             weights = ", ".join(f"`{name}` {weight:.2f}" for name, weight in members)
             how = (
                 "a plain average of the named runs"
-                if record.get("method", "").startswith("plain average")
+                if record.get("method") == PLAIN_AVERAGE
                 else f"chosen on validation from {len(record['library'])} runs"
             )
             steps = "; ".join(
