@@ -21,6 +21,7 @@ are never members of another ensemble.
 
 import argparse
 import json
+import shlex
 import sys
 import zipfile
 from collections import Counter
@@ -139,9 +140,12 @@ def _leave_out(name: str, problem: str, refuse: bool) -> None:
     print(f"warning: left out {name}: {problem}", file=sys.stderr)
 
 
-def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -> dict:
+def build_ensemble(
+    results_dir, run_names, name, steps, labels, average=False, command=None
+) -> dict:
     """Selects the ensemble on validation (or averages the named runs), scores the test set once,
-    writes and returns its record. `labels` holds (training labels, test labels) of the dataset."""
+    writes and returns its record. `labels` holds (training labels, test labels) of the dataset;
+    `command`, the command line that built it, is kept in the record."""
     if average and not run_names:
         raise ValueError("A plain average needs the runs to average. Received: no --runs")
     train_labels, test_labels = labels
@@ -172,6 +176,7 @@ def build_ensemble(results_dir, run_names, name, steps, labels, average=False) -
             if m.run_name in counts
         },
         "finished": utc_now(),
+        "command": command,
     }
     run_dir = create_run_dir(Path(results_dir), name)
     atomic_write_npz(
@@ -212,6 +217,9 @@ def main(argv=None) -> int:
             args.steps,
             (data.y_train, data.y_test),
             average=args.average,
+            command=shlex.join(
+                ["python", "-m", "evaluation.ensemble", *(sys.argv[1:] if argv is None else argv)]
+            ),
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

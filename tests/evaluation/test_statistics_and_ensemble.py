@@ -156,3 +156,22 @@ def test_an_ensemble_keeps_its_probabilities_and_is_never_a_member(tmp_path, cap
     assert "first" not in capsys.readouterr().err
     with pytest.raises(ValueError, match="first cannot be a member: an ensemble, not a training"):
         build_ensemble(tmp_path, ["a", "first"], "nested", 3, labels)
+
+
+def test_the_command_writes_a_record_that_names_the_command(run_paths, fashion_mnist, capsys):
+    rng = np.random.default_rng(4)
+    rows = np.arange(100, 140)
+    for name in ("a", "b"):
+        val, test = rng.dirichlet(np.ones(10), 40), rng.dirichlet(np.ones(10), 10_000)
+        write_run(run_paths["RESULTS_PATH"], name, val, test, rows)
+    argv = ["--runs", "a", "b", "--average", "--name", "mean"]
+
+    assert ensemble_main(argv) == 0
+
+    record = json.loads((run_paths["RESULTS_PATH"] / "mean" / "result.json").read_text())
+    assert record["command"] == "python -m evaluation.ensemble --runs a b --average --name mean"
+    assert f"test accuracy {record['test_accuracy']:.4f} (the plain average)" in (
+        capsys.readouterr().out
+    )
+    assert ensemble_main(["--average", "--name", "none"]) == 2
+    assert "A plain average needs the runs to average" in capsys.readouterr().err
