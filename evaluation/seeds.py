@@ -10,6 +10,8 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from evaluation.record_reader import is_ensemble
+
 # Fields that differ between the seeds of one configuration and say nothing about it.
 PER_SEED_FIELDS = ("seed", "run_name")
 
@@ -57,7 +59,7 @@ def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
         if (
             record.get("status") == "completed"
             and not record.get("smoke_run")
-            and record.get("kind") != "ensemble"
+            and not is_ensemble(record)
         ):
             groups.setdefault(configuration_key(record), []).append(record)
     found = [SeedGroup(one_run_per_seed(members)) for members in groups.values()]

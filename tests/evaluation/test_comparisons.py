@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from evaluation.comparisons import (
+    figure_run,
     paired_tests_markdown,
     pairs_to_compare,
     seed_groups_markdown,
 )
+from evaluation.ensemble import build_ensemble
 from evaluation.record_reader import rank_records, read_records
 from evaluation.run_predictions import LabelledImages, predicted_runs
 from evaluation.statistics import mcnemar
@@ -138,9 +140,6 @@ def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
 def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_the_figures(
     tmp_path,
 ):
-    from evaluation.comparisons import figure_run
-    from evaluation.ensemble import build_ensemble
-
     results = tmp_path / "results"
     write_run_with_predictions(results, "run-a", LABELS, np.arange(300), 0.93)
     write_run_with_predictions(results, "run-b", LABELS, np.arange(200, 400), 0.92)
