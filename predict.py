@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         print(f"{path}: {ranked}")
     if args.show:
         from evaluation.plots import figure_to_png
-        from evaluation.records import atomic_write_bytes
+        from outputs.io import atomic_write_bytes
 
         figure = prediction_figure(images, probabilities, [path.name for path in paths])
         atomic_write_bytes(args.show, figure_to_png(figure))

@@ -1,33 +1,33 @@
 """Train a Fashion-MNIST classifier and evaluate it once on the official test set.
 
-python train.py                        # simple CNN, SWA, augmentation, default paths
+python train.py                        # the default preset: fast-cnn-small, the fast recipe
+python train.py --preset fast-cnn --set schedule.epochs=20
+python train.py --config my.toml --set augmentation.rotation_range=10 --dry-run
 python train.py --model wrn-16-4 --epochs 30 --optimizer sgd --lr 0.05
 python train.py --resume RUN_NAME      # continue an interrupted run
-python train.py --list-models
+python train.py --list-models          # or --list-presets
 """
 
 import argparse
 import ast
 import dataclasses
 import sys
-import types
 import typing
+from pathlib import Path
 
-from training.config import NUM_CLASSES, ExperimentConfig
-
-
-def _flag_name(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
-
-
-def _field_flag(field) -> str:
-    return field.metadata.get("flag", _flag_name(field.name))
-
-
-def _field_default(field):
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return field.default
+from quiet_tensorflow import import_tensorflow
+from training.config import NUM_CLASSES, SECTION_KEYS, ExperimentConfig
+from training.presets import (
+    DEFAULT_PRESET,
+    FLAGS,
+    base_type,
+    checked,
+    compose,
+    describe,
+    list_presets,
+    preset_path,
+    to_toml,
+)
 
 
 def model_argument(text: str) -> tuple[str, object]:
@@ -41,32 +41,56 @@ def model_argument(text: str) -> tuple[str, object]:
         return name.strip(), value.strip()  # a bare word is a string
 
 
-def _base_type(annotation):
-    """`int | None` -> int; `bool` -> bool."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return next(arg for arg in typing.get_args(annotation) if arg is not type(None))
-    return annotation
+def _help_default(value) -> str:
+    return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: the layers of `training.presets` (--preset, --config, --set) and one
+    flag per field as a shortcut. A flag's default is the default preset's value; flags that are
+    not given leave the preset's and the file's values alone."""
     parser = argparse.ArgumentParser(
-        description="Train a Fashion-MNIST classifier; selection on a validation split, test once.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a Fashion-MNIST classifier; selection on a validation split, test once. "
+        "Settings come from a preset (--preset), a configuration file (--config), flags, then "
+        "--set overrides, each over the one before.",
     )
+    layers = parser.add_argument_group("configuration")
+    layers.add_argument("--preset", metavar="NAME", default=None,
+                        help="a named configuration from presets/ (see --list-presets); "
+                        f"default: {DEFAULT_PRESET}, or the one the --config file names")
+    layers.add_argument("--config", metavar="FILE", type=Path, default=None,
+                        help="a TOML configuration file: one table per section, as --dry-run "
+                        "prints it")
+    layers.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="override one setting, e.g. --set "
+                        "augmentation.rotation_range=10; repeatable, applied last")
+    layers.add_argument("--dry-run", action="store_true",
+                        help="print the resolved configuration, as it would be saved, and exit")
+    defaults = compose().config
     hints = typing.get_type_hints(ExperimentConfig)
+    flags = parser.add_argument_group("settings (shortcuts for --set)")
     for field in dataclasses.fields(ExperimentConfig):
-        kind = _base_type(hints[field.name])
-        options = {"default": _field_default(field), "help": field.metadata["help"]}
+        if not field.metadata.get("cli", True):
+            continue
+        kind = base_type(hints[field.name])
+        default = _help_default(getattr(defaults, field.name) or None
+                                if kind is dict else getattr(defaults, field.name))
+        options = {"default": argparse.SUPPRESS,
+                   "help": f"{field.metadata['help']} [{SECTION_KEYS[field.name]}; default: "
+                   f"{default}]".replace("%", "%%")}
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif kind is dict:
-            options.update(action="append", type=model_argument, metavar="NAME=VALUE", default=[])
+            options.update(action="append", type=model_argument, metavar="NAME=VALUE")
+        elif kind is tuple:
+            options.update(action="append", metavar=field.name.upper().rstrip("S"))
         else:
             options.update(type=kind, metavar=field.name.upper())
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
-        parser.add_argument(_field_flag(field), dest=field.name, **options)
-    parser.add_argument(
+        flags.add_argument(FLAGS[field.name], dest=field.name, **options)
+    runs = parser.add_argument_group("runs")
+    runs.add_argument(
         "--resume",
         metavar="RUN_NAME",
         nargs="?",
@@ -74,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="continue an interrupted run (a name, or --run-name NAME --resume)",
     )
-    parser.add_argument(
+    runs.add_argument(
         "--seeds",
         type=int,
         default=1,
@@ -82,54 +106,75 @@ def build_parser() -> argparse.ArgumentParser:
         help="train N runs of this configuration with seeds --seed, --seed + 1, ... (named "
         "<run>-seed<k>) and print the mean, spread and range of their test accuracy",
     )
-    parser.add_argument(
+    runs.add_argument(
         "--list-models",
         action="store_true",
         help="print the registered models with their parameter counts and exit",
     )
+    runs.add_argument(
+        "--list-presets", action="store_true", help="print the presets with their descriptions"
+    )
     return parser
 
 
+def given_flags(args: argparse.Namespace) -> dict:
+    """The settings given as flags on the command line, by field name."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(ExperimentConfig)
+        if f.metadata.get("cli", True) and hasattr(args, f.name)
+    }
+    if "model_args" in values:
+        values["model_args"] = dict(values["model_args"])
+    if "tags" in values:
+        values["tags"] = tuple(values["tags"])
+    return values
+
+
 def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]:
+    """The configuration the command line asks for, checked (a bad value exits with status 2
+    naming the flag, the file or the `--set` that wrote it), whether to resume, and the
+    parsed arguments."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)}
-    values["model_args"] = dict(values["model_args"])
+    flags = given_flags(args)
     if isinstance(args.resume, str):
-        values["run_name"] = args.resume
+        flags["run_name"] = args.resume
     resume = args.resume is not None
     if resume:
-        _check_resume_arguments(parser, values)
-        if args.seeds != 1:
-            parser.error("argument --seeds: resume one run at a time (--resume NAME-seedK)")
+        _check_resume_arguments(parser, args, flags)
     if args.seeds < 1:
         parser.error(f"argument --seeds: seeds must be >= 1. Received: seeds={args.seeds}")
-    config = ExperimentConfig(**values)
-    if not args.list_models:
-        try:
-            config.resolved().validate()
-        except ValueError as error:
-            field_name = str(error).split(" ", 1)[0]
-            flags = {f.name: _field_flag(f) for f in dataclasses.fields(ExperimentConfig)}
-            parser.error(f"argument {flags.get(field_name, _flag_name(field_name))}: {error}")
-    return config, resume, args
+    try:
+        layers = compose(args.preset, args.config, flags, args.overrides)
+        args.layers = layers
+        if not (args.list_models or args.list_presets or resume):
+            import_tensorflow()  # resolving probes the hardware: without TensorFlow's notices
+            checked(layers)
+    except ValueError as error:
+        parser.error(str(error))
+    return layers.config, resume, args
 
 
-def _check_resume_arguments(parser, values: dict) -> None:
-    """A resumed run continues with its stored settings: other flags would be ignored, so they
-    are refused."""
-    if not values["run_name"]:
+def _check_resume_arguments(parser, args, flags: dict) -> None:
+    """A resumed run continues with its stored settings: other settings would be ignored, so
+    they are refused."""
+    if not flags.get("run_name"):
         parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
     changed = [
-        _field_flag(field)
+        FLAGS[field.name]
         for field in dataclasses.fields(ExperimentConfig)
-        if field.name != "run_name" and values[field.name] != _field_default(field)
+        if field.name != "run_name" and field.name in flags
     ]
+    changed += [flag for flag, value in (("--preset", args.preset), ("--config", args.config),
+                                          ("--set", args.overrides)) if value]
     if changed:
         parser.error(
             f"argument --resume: a resumed run keeps the settings it was started with; "
             f"remove {', '.join(changed)}"
         )
+    if args.seeds != 1:
+        parser.error("argument --seeds: resume one run at a time (--resume NAME-seedK)")
 
 
 def near_chance_hint(record: dict) -> str | None:
@@ -175,6 +220,28 @@ def list_models_table() -> str:
     return "\n".join(rows)
 
 
+def list_presets_table() -> str:
+    """Each preset's name, the preset it starts from and its description."""
+    rows = []
+    for name in list_presets():
+        about = describe(preset_path(name))
+        base = f" (from {about['preset']})" if about["preset"] else ""
+        rows.append(f"{name}{base}\n    {about['description'] or ''}")
+    return "\n".join(rows)
+
+
+def dry_run_text(layers) -> str:
+    """The resolved configuration as a configuration file, headed by where it came from."""
+    resolved = checked(layers)
+    chain = " -> ".join(layers.presets)
+    then = f"; then {' '.join(layers.applied)}" if layers.applied else ""
+    lines = [
+        f"# The resolved configuration (preset {chain}{then}), as the run would save it.",
+        "# Run it with: python train.py --config FILE, after saving this text as FILE.",
+    ]
+    return "\n".join(lines) + "\n" + to_toml(resolved)
+
+
 def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
     """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
     if seeds == 1:
@@ -191,11 +258,15 @@ def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]
 
 def main(argv=None) -> int:
     config, resume, args = parse_config(argv)
-    from quiet_tensorflow import import_tensorflow
-
     import_tensorflow()
     if args.list_models:
         print(list_models_table())
+        return 0
+    if args.list_presets:
+        print(list_presets_table())
+        return 0
+    if args.dry_run:
+        print(dry_run_text(args.layers))
         return 0
     records = []
     for seed_config in seed_configs(config, args.seeds):

@@ -11,7 +11,8 @@ import keras
 
 import config
 from data import FashionMNIST, load_fashion_mnist, train_val_split
-from evaluation.records import atomic_write_json, system_info, utc_now
+from evaluation.records import system_info, utc_now
+from outputs.io import atomic_write_json
 
 
 def default_out_dir() -> Path:

@@ -24,12 +24,11 @@ from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
 from evaluation.seeds import spread
-from experiments.seed_table import ORIGINAL_RECIPE
-from training.config import ExperimentConfig
+from training.config import LABEL_FIELDS, ExperimentConfig
+from training.presets import compose
 
 TARGETS = (0.92, 0.93, 0.94)
-# `python train.py` before the fast recipe became the default.
-PREVIOUS_DEFAULT = {"model": "simple-cnn-bn", "epochs": 7, "lr_schedule": "auto", **ORIGINAL_RECIPE}
+CONTENDER, BASELINE = "default", "previous-default"  # presets: train.py's default and its former
 
 
 def seconds_to_target(history: dict, target: float) -> float | None:
@@ -108,8 +107,10 @@ def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
     for name in ("epochs", "val_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    baseline = ExperimentConfig(**{**PREVIOUS_DEFAULT, **overrides}, run_name=args.baseline_name)
-    default = ExperimentConfig(**overrides)
+    baseline = replace(
+        compose(preset=BASELINE).config, **overrides, run_name=args.baseline_name
+    )
+    default = replace(compose(preset=CONTENDER).config, **overrides)
     seeds = [
         replace(default, seed=seed, run_name=f"{args.name}-seed{seed}")
         for seed in range(args.seeds)
@@ -129,7 +130,8 @@ def completed_record(config: ExperimentConfig) -> dict | None:
         return None
     record = json.loads((run_dir / "result.json").read_text())
     stored = ExperimentConfig.from_json(run_dir / "config.json")
-    same = stored == config.resolved()
+    labels = dict.fromkeys(LABEL_FIELDS)  # a preset's name or a tag changes no training
+    same = replace(stored, **labels) == replace(config.resolved(), **labels)
     return record if same and record.get("status") == "completed" else None
 
 

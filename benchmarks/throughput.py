@@ -10,11 +10,12 @@ Both approaches run in one process on one machine, with the same architecture, o
            (`project_float32`) for a comparison at equal precision.
   legacy   the old repository's recipe on today's Keras: float64 arrays scaled to [0, 1] ->
            `ImageDataGenerator(width_shift_range=0.1, height_shift_range=0.1,
-           horizontal_flip=True).flow(x, y, batch_size)` -> `model.fit`, in float32. For wrn-*
-           and mobilenet-v2* models the images are first upscaled to a float64 56x56x3 copy, as
-           the old repository did, and the model is built for that shape; --legacy-images caps
-           the copy's size. Those models are also measured on the legacy pipeline at 28x28x1
-           (`legacy_native`), to separate the input pipeline from the input size.
+           horizontal_flip=True).flow(x, y, batch_size)` -> `model.fit`, in float32. For the
+           models whose spec has a `legacy_input_shape` (the wide ResNets and MobileNetV2) the
+           images are first upscaled to a float64 copy of that shape (56x56x3), as the old
+           repository did, and the model is built for it; --legacy-images caps the copy's size.
+           Those models are also measured on the legacy pipeline at 28x28x1 (`legacy_native`),
+           to separate the input pipeline from the input size.
 
 Each approach trains --warmup steps, then --windows windows of --steps / --windows steps; its
 images/s is the median over the windows. Every step holds a full batch. Training FLOPs per image
@@ -46,7 +47,7 @@ from benchmarks.common import (
 )
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset
-from models import build_model, list_models
+from models import build_model, get_spec, list_models
 from training.config import ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import (
@@ -63,8 +64,6 @@ APPROACHES = ("project", "legacy")
 LEGACY_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True}
 # The same transforms as the legacy recipe, so both approaches do the same work per image.
 PROJECT_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": 0.5}
-LEGACY_UPSCALED_MODELS = ("wrn-", "mobilenet-v2")
-LEGACY_UPSCALED_SHAPE = (56, 56, 3)
 PIPELINES = {
     "dataset": "uint8 in memory -> make_training_dataset (shifts 0.1, flip 0.5 as Keras layers) "
     "-> fit",
@@ -79,8 +78,9 @@ FLOPS_CONVENTION = (
 
 
 def legacy_input_shape(model_name: str) -> tuple[int, int, int]:
-    """The old repository fed the wide ResNets and MobileNetV2 56x56 RGB copies of the images."""
-    return LEGACY_UPSCALED_SHAPE if model_name.startswith(LEGACY_UPSCALED_MODELS) else IMAGE_SHAPE
+    """The shape the old repository fed `model_name`: its spec's `legacy_input_shape` (56x56 RGB
+    copies of the images for some families), else the images' own."""
+    return get_spec(model_name).legacy_input_shape or IMAGE_SHAPE
 
 
 def project_inputs(images, labels, batch_size: int, seed: int, augmentation):
@@ -199,7 +199,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--augment-on",
         default="auto",
         choices=AUGMENT_ON,
-        help="where the project approach augments; auto: model on a GPU, dataset on a CPU",
+        help="where the project approach augments; auto: inside the train step (model), on a GPU "
+        "and on a CPU alike",
     )
     parser.add_argument(
         "--approaches", type=_approaches, default=list(APPROACHES), help="comma-separated"
@@ -318,7 +319,7 @@ def throughput_record(args, argv, results, ratios, precision, jit_compile, on_gp
 def main(argv=None, data=None) -> int:
     """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
     args = parse_args(argv)
-    precision = resolve_precision(args.precision, args.model)
+    precision = resolve_precision(args.precision, get_spec(args.model).cpu_precision)
     jit_compile = resolve_jit_compile(args.jit_compile)
     on_gpu = has_gpu()
     train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)

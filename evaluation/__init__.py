@@ -6,14 +6,11 @@ from evaluation.metrics import (
     evaluate_model,
     evaluate_predictions,
 )
-from evaluation.records import atomic_write_json, atomic_write_text, create_run_dir, system_info
+from evaluation.records import system_info
 
 __all__ = [
     "Evaluation",
-    "atomic_write_json",
-    "atomic_write_text",
     "classification_report_frame",
-    "create_run_dir",
     "evaluate_model",
     "evaluate_predictions",
     "system_info",

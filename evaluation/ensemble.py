@@ -32,7 +32,10 @@ import numpy as np
 
 import config as paths
 from evaluation.record_reader import ENSEMBLE, is_ensemble
-from evaluation.records import atomic_write_json, atomic_write_npz, create_run_dir, utc_now
+from evaluation.records import utc_now
+from evaluation.run_predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
+from outputs.folders import check_output_name, claim_output_dir
+from outputs.io import atomic_write_json
 
 DEFAULT_STEPS = 25
 NOT_A_RUN = "an ensemble, not a training run"
@@ -56,12 +59,12 @@ def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | 
         if record.get("status") != "completed" or record.get("smoke_run"):
             return None, None, "not a completed full run"
         candidate = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
-        with np.load(run_dir / "predictions.npz") as predictions:
+        with np.load(run_dir / PREDICTIONS_FILE) as predictions:
             member = Member(
                 record["run_name"],
                 candidate,
-                predictions[f"val_{candidate}"].astype(np.float32),
-                predictions[f"test_{candidate}"].astype(np.float32),
+                decode_probabilities(predictions[f"val_{candidate}"]),
+                decode_probabilities(predictions[f"test_{candidate}"]),
             )
             return member, predictions["val_indices"], None
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
@@ -109,7 +112,7 @@ def collect_members(results_dir: Path, run_names: list[str] | None) -> tuple[lis
     folders = (
         [results_dir / name for name in run_names]
         if run_names
-        else sorted(path.parent for path in results_dir.glob("*/predictions.npz"))
+        else sorted(path.parent for path in results_dir.glob(f"*/{PREDICTIONS_FILE}"))
     )
     groups: dict[bytes, tuple[np.ndarray, list[Member]]] = {}
     for folder in folders:
@@ -145,7 +148,10 @@ def build_ensemble(
 ) -> dict:
     """Selects the ensemble on validation (or averages the named runs), scores the test set once,
     writes and returns its record. `labels` holds (training labels, test labels) of the dataset;
-    `command`, the command line that built it, is kept in the record."""
+    `command`, the command line that built it, is kept in the record. The record goes to
+    `results_dir/<name>/`, or to `<name>-2`, `-3`, ... when `name` is taken (said on stdout):
+    its `run_name` is the folder's name."""
+    check_output_name(name, "--name")
     if average and not run_names:
         raise ValueError("A plain average needs the runs to average. Received: no --runs")
     train_labels, test_labels = labels
@@ -155,9 +161,11 @@ def build_ensemble(
     counts = Counter(members[index].run_name for index in picks)
     val = ensemble_probabilities(members, picks, "val")
     test = ensemble_probabilities(members, picks, "test")
+    roots = {"RESULTS_PATH": Path(results_dir)}
+    (run_dir,) = claim_output_dir(roots, name, what="--name", say=print).values()
     record = {
         "kind": ENSEMBLE,
-        "run_name": name,
+        "run_name": run_dir.name,
         "status": "completed",
         "smoke_run": False,
         "method": PLAIN_AVERAGE
@@ -178,15 +186,7 @@ def build_ensemble(
         "finished": utc_now(),
         "command": command,
     }
-    run_dir = create_run_dir(Path(results_dir), name)
-    atomic_write_npz(
-        run_dir / "predictions.npz",
-        {
-            "val_indices": np.asarray(val_indices, np.int32),
-            f"val_{ENSEMBLE}": val.astype(np.float16),
-            f"test_{ENSEMBLE}": test.astype(np.float16),
-        },
-    )
+    write_predictions(run_dir / PREDICTIONS_FILE, ENSEMBLE, val, test, val_indices)
     atomic_write_json(run_dir / "result.json", record)
     return record
 
@@ -206,6 +206,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"argument --steps: at least one round. Received: steps={args.steps}")
+    try:
+        check_output_name(args.name, "--name")
+    except ValueError as error:
+        parser.error(str(error))
     from data import load_fashion_mnist
 
     data = load_fashion_mnist()
@@ -221,7 +225,7 @@ def main(argv=None) -> int:
                 ["python", "-m", "evaluation.ensemble", *(sys.argv[1:] if argv is None else argv)]
             ),
         )
-    except ValueError as error:
+    except (ValueError, PermissionError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(record["method"])
@@ -233,6 +237,7 @@ def main(argv=None) -> int:
     print(f"val accuracy  {record['val_accuracy']:.4f}")
     chosen = "the plain average" if args.average else "the ensemble chosen on validation"
     print(f"test accuracy {record['test_accuracy']:.4f} ({chosen})")
+    print(f"wrote {paths.RESULTS_PATH / record['run_name']}")
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import config as paths
+from outputs.folders import NAME_RULE, check_output_name, is_output_name
 
 FORMATS = ("saved_model", "onnx", "tflite_float32", "tflite_float16", "tflite_int8")
 LATENCY_BATCH_SIZES = (1, 256)
@@ -41,13 +42,15 @@ def resolve_checkpoint(run_or_checkpoint: str) -> tuple[str, Path, str]:
 
     Raises:
         FileNotFoundError: no such checkpoint, run record or selected checkpoint.
-        ValueError: the run selected no weights (it failed).
+        ValueError: the run selected no weights (it failed), or the run name, which names the
+            export record, is not a plain folder name.
     """
     path = Path(run_or_checkpoint)
     if path.suffix == ".keras":
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist.")
-        return path.parent.name, path, path.stem
+        return export_name(path), path, path.stem
+    check_output_name(run_or_checkpoint, "run")
     record_path = paths.RESULTS_PATH / run_or_checkpoint / "result.json"
     if not record_path.is_file():
         raise FileNotFoundError(
@@ -64,6 +67,19 @@ def resolve_checkpoint(run_or_checkpoint: str) -> tuple[str, Path, str]:
             "DL_MODELS_PATH holds no such checkpoint."
         )
     return run_or_checkpoint, checkpoint, selected
+
+
+def export_name(checkpoint: Path) -> str:
+    """The run name of a checkpoint given by path: its folder's, as a run keeps its checkpoints in
+    `DL_MODELS_PATH/<run>/`. It names the export record, so it must keep that record in
+    `RESULTS_PATH/exports/`."""
+    name = checkpoint.resolve().parent.name
+    if not is_output_name(name):
+        raise ValueError(
+            f"The export record of {checkpoint} is named after its folder, which must be "
+            f"{NAME_RULE}: move the checkpoint into such a folder. Received: folder={name!r}"
+        )
+    return name
 
 
 def float32_model(model):
@@ -406,7 +422,8 @@ def main(argv=None) -> int:
     import_tensorflow()
     from data import load_fashion_mnist
     from evaluation.evaluate import load_checkpoint
-    from evaluation.records import atomic_write_json, system_info, utc_now
+    from evaluation.records import system_info, utc_now
+    from outputs.io import atomic_write_json
 
     try:
         model = load_checkpoint(checkpoint)

@@ -56,7 +56,6 @@ from evaluation.record_reader import (
     selected_candidate,
     selected_val_accuracy,
 )
-from evaluation.records import atomic_write_bytes, atomic_write_text
 from evaluation.run_predictions import PredictedRuns, predicted_runs
 from evaluation.sections import GeneratedSection, section_markers, write_sections
 from evaluation.tables import (
@@ -69,6 +68,7 @@ from evaluation.tables import (
     report_from_confusion,
     weights_description,
 )
+from outputs.io import atomic_write_bytes, atomic_write_text
 
 LEADERBOARD = "leaderboard"  # the README section's name in its markers
 README_START, README_END = section_markers(LEADERBOARD)

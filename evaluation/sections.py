@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.records import atomic_write_text
+from outputs.io import atomic_write_text
 
 
 def section_markers(name: str) -> tuple[str, str]:

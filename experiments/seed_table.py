@@ -6,13 +6,14 @@ the default augmentation and the validation-only protocol.
     python -m experiments.seed_table --epochs-scale 4   # a GPU: four times the epochs
     python -m experiments.seed_table --report           # docs/experiments.md's tables
 
-Each row is a named preset (`PRESETS`): the `ExperimentConfig` field values of one run, under
-the run name it trains as; `get_preset(name)` and `preset_config(name)` give one by name, in the
-manner of Model Garden's experiment factory. Each preset runs as one `train.py` command in its
+Each row (`ROWS`) is a preset of `presets/` that trains under its own name as run name
+(`python train.py --preset seed-wrn-16-4-adam --run-name seed-wrn-16-4-adam`); `get_row(name)`
+and `row_config(name)` give one by name. Each row runs as one `train.py` command in its
 own process, so an interrupted suite continues where it stopped: rows with a result.json are
-skipped, and a row whose run was interrupted is resumed. Epochs are chosen per model to fit
-about an hour of training on 2 CPU cores at the speeds measured by the model's short runs (see
-`CPU_EPOCHS`).
+skipped, and a row whose run was interrupted is resumed. Each preset's epochs fit about
+an hour of training on 2 CPU cores at the speeds measured by the family's short runs
+(~1,400 images/s for the simple CNN in bfloat16, ~137 for WRN-16-4, ~110 for MobileNetV2 and
+CapsuleNet, ~246 for ShuffleNetV2 in float32).
 """
 
 import argparse
@@ -20,24 +21,14 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import config
 
-# Epochs that keep each row within about 60 minutes of training on 2 CPU cores (55,000 images
-# per epoch), from the images/s in results/benchmarks/ and the families' short runs.
-CPU_EPOCHS = {
-    "simple-cnn": 40,  # ~1,400 images/s in bfloat16: ~30 minutes
-    "wrn-16-4": 6,  # ~137 images/s in bfloat16
-    "mobilenet-v2": 6,  # ~108-120 images/s in float32
-    "shufflenet-v2-1.0": 9,  # ~246 images/s in float32
-    "capsnet": 7,  # ~107 images/s
-}
-
-
-# Test accuracy each family should reach on 2 CPU cores, selection on validation only.
+# The rows' families, in the epochs table's order, and the test accuracy each should reach on 2
+# CPU cores, selection on validation only.
 TARGETS = {
     "simple-cnn": 0.930,
     "wrn-16-4": 0.940,
@@ -45,123 +36,94 @@ TARGETS = {
     "shufflenet-v2-1.0": 0.920,
     "capsnet": 0.920,
 }
-# The rows' recipe beyond model, optimizer and schedule: the original repository's, without the
-# fast recipe that `train.py` defaults to (label smoothing, shifts, a moving average).
-ORIGINAL_RECIPE = {
-    "label_smoothing": 0.0,
-    "width_shift_range": 0.0,
-    "height_shift_range": 0.0,
-    "ema": 0.0,
-}
 DOCS_PAGE = Path("docs") / "experiments.md"  # relative to the repository root
 SEED_TABLE = "seed-table"  # names of the page's generated sections
 EPOCHS_TABLE = "seed-epochs"
 
 
 @dataclass(frozen=True)
-class Preset:
-    """One row of the original table as a named experiment configuration.
+class Row:
+    """One row of the original table, trained as the preset of the same name.
 
     Args:
         label: the original table's row.
         old_accuracy: what the original repository reported (selected on the test set).
-        settings: `ExperimentConfig` field values, in the order of the command's flags; its
-            `epochs` are those for 2 CPU cores, which `--epochs-scale` multiplies.
+        name: the preset (`presets/<name>.toml`), which is also the run's name.
 
     Example:
 
     ```python
-    preset = get_preset("seed-wrn-16-4-adam")
-    command(preset, epochs_scale=4)  # [python, "train.py", "--model", "wrn-16-4", ...]
-    preset_config("seed-wrn-16-4-adam").validate()
+    row = get_row("seed-wrn-16-4-adam")
+    command(row, epochs_scale=4)  # [python, "train.py", "--preset", "seed-wrn-16-4-adam", ...]
+    row_config("seed-wrn-16-4-adam").validate()
     ```
     """
 
     label: str
     old_accuracy: float
-    settings: dict
+    name: str
 
     @property
-    def name(self) -> str:
-        return self.settings["run_name"]
+    def config(self):
+        """The preset as an `ExperimentConfig`, unresolved."""
+        from training.presets import compose
+
+        return compose(preset=self.name).config
 
     @property
     def model(self) -> str:
-        return self.settings["model"]
+        return self.config.model
 
     @property
     def swa(self) -> bool:
-        return self.settings.get("swa", True)
+        return self.config.swa is not False
 
 
-def seed_preset(label, old_accuracy, model, optimizer, lr_schedule="swa", swa=True) -> Preset:
-    """A row trained for `CPU_EPOCHS[model]` epochs as
-    `seed-<model>-<optimizer>[-<lr_schedule>][-noswa]` (no schedule suffix for `swa`)."""
-    schedule = "" if lr_schedule == "swa" else f"-{lr_schedule}"
-    settings = {
-        "model": model,
-        "optimizer": optimizer,
-        "lr_schedule": lr_schedule,
-        "epochs": CPU_EPOCHS[model],
-        **ORIGINAL_RECIPE,
-        "run_name": f"seed-{model}-{optimizer}{schedule}{'' if swa else '-noswa'}",
-    }
-    return Preset(label, old_accuracy, settings if swa else {**settings, "swa": False})
-
-
-PRESETS = {
-    preset.name: preset
-    for preset in (
-        seed_preset("CapsuleNet / Adam", 0.9465, "capsnet", "adam"),
-        seed_preset("Wide ResNet / Adam", 0.9392, "wrn-16-4", "adam"),
+ROWS = {
+    row.name: row
+    for row in (
+        Row("CapsuleNet / Adam", 0.9465, "seed-capsnet-adam"),
+        Row("Wide ResNet / Adam", 0.9392, "seed-wrn-16-4-adam"),
         # Each no-SWA twin follows its SWA run, to measure what averaging buys.
-        seed_preset("Wide ResNet / Adam, no SWA", 0.9392, "wrn-16-4", "adam", "cosine", swa=False),
-        seed_preset("MobileNetV2 / Adam", 0.9247, "mobilenet-v2", "adam"),
-        seed_preset("Simple CNN / Adam", 0.9207, "simple-cnn", "adam"),
-        seed_preset("Simple CNN / Adam, no SWA", 0.9207, "simple-cnn", "adam", "cosine", swa=False),
-        seed_preset("ShuffleNet V2 / RMSProp", 0.905, "shufflenet-v2-1.0", "rmsprop"),
-        seed_preset(
-            "ShuffleNet V2 + cyclic LR / RMSProp", 0.906, "shufflenet-v2-1.0", "rmsprop",
-            "triangular",
+        Row("Wide ResNet / Adam, no SWA", 0.9392, "seed-wrn-16-4-adam-cosine-noswa"),
+        Row("MobileNetV2 / Adam", 0.9247, "seed-mobilenet-v2-adam"),
+        Row("Simple CNN / Adam", 0.9207, "seed-simple-cnn-adam"),
+        Row("Simple CNN / Adam, no SWA", 0.9207, "seed-simple-cnn-adam-cosine-noswa"),
+        Row("ShuffleNet V2 / RMSProp", 0.905, "seed-shufflenet-v2-1.0-rmsprop"),
+        Row(
+            "ShuffleNet V2 + cyclic LR / RMSProp", 0.906,
+            "seed-shufflenet-v2-1.0-rmsprop-triangular",
         ),
-        seed_preset(
-            "ShuffleNet V2 + cyclic LR / Adam", 0.8964, "shufflenet-v2-1.0", "adam", "triangular"
-        ),
-        seed_preset("Simple CNN / RMSProp", 0.8912, "simple-cnn", "rmsprop"),
-        seed_preset("ShuffleNet V2 / Adam", 0.8548, "shufflenet-v2-1.0", "adam"),
+        Row("ShuffleNet V2 + cyclic LR / Adam", 0.8964, "seed-shufflenet-v2-1.0-adam-triangular"),
+        Row("Simple CNN / RMSProp", 0.8912, "seed-simple-cnn-rmsprop"),
+        Row("ShuffleNet V2 / Adam", 0.8548, "seed-shufflenet-v2-1.0-adam"),
     )
 }
 
 
-def get_preset(name: str) -> Preset:
-    """The preset that trains as run `name`."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset; known: {', '.join(PRESETS)}. Received: name={name!r}")
-    return PRESETS[name]
+def get_row(name: str) -> Row:
+    """The row that trains as run `name`."""
+    if name not in ROWS:
+        raise ValueError(f"Unknown row; known: {', '.join(ROWS)}. Received: name={name!r}")
+    return ROWS[name]
 
 
-def scaled_settings(preset: Preset, epochs_scale: float) -> dict:
-    """The preset's settings with its epochs multiplied by `epochs_scale` (rounded up)."""
-    epochs = max(1, math.ceil(preset.settings["epochs"] * epochs_scale))
-    return {**preset.settings, "epochs": epochs}
+def scaled_epochs(row: Row, epochs_scale: float) -> int:
+    """The row's epochs multiplied by `epochs_scale`, rounded up."""
+    return max(1, math.ceil(row.config.epochs * epochs_scale))
 
 
-def preset_config(name: str, epochs_scale: float = 1.0):
-    """The preset `name` as an `ExperimentConfig` (defaults for every field it does not set)."""
-    from training.config import ExperimentConfig
+def row_config(name: str, epochs_scale: float = 1.0):
+    """The row `name` as an `ExperimentConfig` with its run name and scaled epochs."""
+    row = get_row(name)
+    return replace(row.config, epochs=scaled_epochs(row, epochs_scale), run_name=row.name)
 
-    return ExperimentConfig(**scaled_settings(get_preset(name), epochs_scale))
 
-
-def command(preset: Preset, epochs_scale: float) -> list[str]:
-    """The `train.py` command of `preset`: one flag per setting, in the settings' order."""
-    args = [sys.executable, "train.py"]
-    for field, value in scaled_settings(preset, epochs_scale).items():
-        flag = field.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(f"--{flag}" if value else f"--no-{flag}")
-        else:
-            args += [f"--{flag}", str(value)]
+def command(row: Row, epochs_scale: float) -> list[str]:
+    """The `train.py` command of `row`: its preset under its own name, the epochs scaled."""
+    args = [sys.executable, "train.py", "--preset", row.name, "--run-name", row.name]
+    if epochs_scale != 1:
+        args += ["--epochs", str(scaled_epochs(row, epochs_scale))]
     return args
 
 
@@ -172,14 +134,14 @@ def _target_cell(model: str, accuracy: float) -> str:
     return f"{target:.3f}: missed by {target - accuracy:.4f}"
 
 
-def _row_cells(preset: Preset, results_dir: Path, base_dir: Path) -> list[str]:
-    """The seed table's cells for one preset: its record's numbers, or the row's state."""
+def _row_cells(row: Row, results_dir: Path, base_dir: Path) -> list[str]:
+    """The seed table's cells for one row: its record's numbers, or the row's state."""
     from evaluation.record_reader import read_run_record
     from evaluation.tables import format_duration, markdown_link
 
-    run_dir = results_dir / preset.name
+    run_dir = results_dir / row.name
     record = read_run_record(run_dir)
-    cells = [f"{preset.old_accuracy:.4f}"]
+    cells = [f"{row.old_accuracy:.4f}"]
     if record and record.get("status") == "completed":
         swa = record.get("test_accuracy_swa")
         return cells + [
@@ -188,8 +150,8 @@ def _row_cells(preset: Preset, results_dir: Path, base_dir: Path) -> list[str]:
             f"{record['best_val_accuracy']:.4f}",
             str(record["epochs_run"]),
             format_duration(record["train_seconds"]),
-            _target_cell(preset.model, record["test_accuracy"]),
-            markdown_link(preset.name, run_dir / "result.json", base_dir),
+            _target_cell(row.model, record["test_accuracy"]),
+            markdown_link(row.name, run_dir / "result.json", base_dir),
         ]
     if record:
         state = f"failed: {record.get('error', 'see the record')}"
@@ -197,7 +159,7 @@ def _row_cells(preset: Preset, results_dir: Path, base_dir: Path) -> list[str]:
         state = "interrupted: rerun the suite to resume it"
     else:
         state = "not run yet"
-    return cells + [state, "-", "-", str(preset.settings["epochs"]), "-", "-", "-"]
+    return cells + [state, "-", "-", str(row.config.epochs), "-", "-", "-"]
 
 
 def table_markdown(results_dir: Path, base_dir: Path) -> str:
@@ -216,16 +178,16 @@ def table_markdown(results_dir: Path, base_dir: Path) -> str:
         "Target",
         "Record",
     )
-    rows = [_row_cells(preset, results_dir, base_dir) for preset in PRESETS.values()]
-    index = pd.Index([preset.label for preset in PRESETS.values()], name="Row (original table)")
+    rows = [_row_cells(row, results_dir, base_dir) for row in ROWS.values()]
+    index = pd.Index([row.label for row in ROWS.values()], name="Row (original table)")
     frame = pd.DataFrame(rows, index=index, columns=columns)
     return markdown_table(frame, right_aligned=columns[:-2])
 
 
-def _completed_record(results_dir: Path, preset: Preset) -> dict:
+def _completed_record(results_dir: Path, row: Row) -> dict:
     from evaluation.record_reader import read_run_record
 
-    record = read_run_record(results_dir / preset.name) or {}
+    record = read_run_record(results_dir / row.name) or {}
     return record if record.get("status") == "completed" else {}
 
 
@@ -241,11 +203,11 @@ def swa_effect_markdown(results_dir: Path) -> str:
     from evaluation.tables import markdown_table
 
     labels, rows = [], []
-    for twin in (preset for preset in PRESETS.values() if not preset.swa):
+    for twin in (row for row in ROWS.values() if not row.swa):
         averaged = next(
-            preset for preset in PRESETS.values()
-            if preset.swa and preset.settings["model"] == twin.settings["model"]
-            and preset.settings["optimizer"] == twin.settings["optimizer"]
+            row for row in ROWS.values()
+            if row.swa and row.model == twin.model
+            and row.config.optimizer == twin.config.optimizer
         )
         swa_record = _completed_record(results_dir, averaged)
         twin_record = _completed_record(results_dir, twin)
@@ -276,22 +238,22 @@ def epochs_markdown(results_dir: Path) -> str:
 
     from evaluation.tables import format_duration, markdown_table
 
-    rows = []
-    for model, epochs in CPU_EPOCHS.items():
-        presets = [preset for preset in PRESETS.values() if preset.model == model]
-        records = [_completed_record(results_dir, preset) for preset in presets]
+    table = []
+    for model in TARGETS:
+        family = [row for row in ROWS.values() if row.model == model]
+        records = [_completed_record(results_dir, row) for row in family]
         records = [record for record in records if record]
         precisions = sorted({str(record["config"].get("precision", "-")) for record in records})
         per_epoch = sorted(record["train_seconds"] / record["epochs_run"] for record in records)
         extremes = dict.fromkeys(format_duration(s) for s in (per_epoch[:1] + per_epoch[-1:]))
-        rows.append([
-            str(epochs),
-            f"{len(records)} of {len(presets)}",
+        table.append([
+            ", ".join(str(epochs) for epochs in sorted({row.config.epochs for row in family})),
+            f"{len(records)} of {len(family)}",
             ", ".join(precisions) or "-",
             " to ".join(extremes) or "-",
         ])
     columns = ("Epochs", "Rows recorded", "Precision", "Training time per epoch")
-    frame = pd.DataFrame(rows, index=pd.Index(list(CPU_EPOCHS), name="Model"), columns=columns)
+    frame = pd.DataFrame(table, index=pd.Index(list(TARGETS), name="Model"), columns=columns)
     return markdown_table(frame, right_aligned=columns[:2])
 
 
@@ -306,26 +268,26 @@ def generated_sections(results_dir: Path) -> list:
 
 
 def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
-    """Runs (or with `dry_run` prints) every preset of `models` (all when None) that has no
+    """Runs (or with `dry_run` prints) every row of `models` (all when None) that has no
     record; returns the number of failed rows."""
     failures = 0
-    for preset in PRESETS.values():
-        if models is not None and preset.model not in models:
+    for row in ROWS.values():
+        if models is not None and row.model not in models:
             continue
-        run_dir = config.RESULTS_PATH / preset.name
+        run_dir = config.RESULTS_PATH / row.name
         record = run_dir / "result.json"
         if record.exists() and json.loads(record.read_text()).get("status") == "completed":
-            print(f"done     {preset.label}: {record}")
+            print(f"done     {row.label}: {record}")
             continue
         if record.exists():
-            print(f"failed   {preset.label}: {record} (remove the folder to retry)")
+            print(f"failed   {row.label}: {record} (remove the folder to retry)")
             failures += 1
             continue
-        args_row = command(preset, epochs_scale)
+        args_row = command(row, epochs_scale)
         if (run_dir / "config.json").exists():
-            args_row = [sys.executable, "train.py", "--resume", preset.name]
+            args_row = [sys.executable, "train.py", "--resume", row.name]
         status = "to run  " if dry_run else "running "
-        print(f"{status} {preset.label}: {' '.join(args_row[1:])}", flush=True)
+        print(f"{status} {row.label}: {' '.join(args_row[1:])}", flush=True)
         if not dry_run:
             failures += subprocess.run(args_row, cwd=config.REPO_ROOT).returncode != 0
     return failures

@@ -1,7 +1,7 @@
 """Model families for 28x28 grayscale classification, behind a name registry.
 
-Importing this package registers every family; `build_model(name, ...)` and `list_models()` are
-the entry points.
+Importing this package registers every family; `build_model(name, ...)`, `list_models()` and
+`get_spec(name)` (the entry's traits, a `ModelSpec`) are the entry points.
 """
 
 from models import (
@@ -12,6 +12,22 @@ from models import (
     simple_cnn,  # noqa: F401  (registers its entries)
     wide_resnet,  # noqa: F401  (registers its entries)
 )
-from models.registry import build_model, list_models, parameter_count, register_model
+from models.registry import (
+    ModelSpec,
+    build_model,
+    get_spec,
+    list_families,
+    list_models,
+    parameter_count,
+    register_model,
+)
 
-__all__ = ["build_model", "list_models", "parameter_count", "register_model"]
+__all__ = [
+    "ModelSpec",
+    "build_model",
+    "get_spec",
+    "list_families",
+    "list_models",
+    "parameter_count",
+    "register_model",
+]

@@ -17,6 +17,14 @@ KERNEL_SIZE = 9
 POSITIVE_MARGIN = 0.9
 NEGATIVE_MARGIN = 0.1
 ABSENT_CLASS_WEIGHT = 0.5
+# The traits of the entry (see models.registry.ModelSpec): its train step adds the margin and
+# reconstruction losses, it has no BatchNorm, and it decodes images from its class capsules.
+FAMILY_TRAITS = {
+    "family": "capsnet",
+    "own_loss": True,
+    "small_variant": {"conv_filters": 32, "primary_channels": 8, "decoder_units": (64, 128)},
+    "reconstructs": True,
+}
 
 
 def squash(vectors, axis=-1):
@@ -407,6 +415,6 @@ def capsule_decoder(input_dim, units, image_shape):
     return keras.Sequential(layers, name="decoder")
 
 
-@register_model("capsnet", parameters=8_215_568)
+@register_model("capsnet", parameters=8_215_568, **FAMILY_TRAITS)
 def capsnet(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return CapsuleNet(input_shape=input_shape, num_classes=num_classes, **kwargs)

@@ -14,6 +14,8 @@ from models.layers import (
 from models.registry import register_model
 
 BN_EPSILON = 1e-5  # airbench's (Torch's) default
+# The traits every entry shares (see models.registry.ModelSpec); the default widths are small.
+FAMILY_TRAITS = {"family": "fast-cnn", "batchnorm_epsilon": BN_EPSILON}
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
@@ -87,12 +89,12 @@ def pooled_stage(x, width, name):
     return conv_bn(x, width, 3, f"{name}_conv2", epsilon=BN_EPSILON, activation="relu")
 
 
-@register_model("fast-cnn", parameters=658_114)
+@register_model("fast-cnn", parameters=658_114, **FAMILY_TRAITS)
 def fast_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return FastCNN(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
-@register_model("fast-cnn-small", parameters=293_594)
+@register_model("fast-cnn-small", parameters=293_594, **FAMILY_TRAITS)
 def fast_cnn_small(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     kwargs.setdefault("name", "fast_cnn_small")
     kwargs.setdefault("stem_width", 16)

@@ -9,6 +9,16 @@ from models.registry import register_model
 # The reference implementations' epsilon (TensorFlow's, also keras.applications').
 BN_EPSILON = 1e-3
 BN_RELU6 = {"epsilon": BN_EPSILON, "activation": "relu6"}
+# The traits every entry shares (see models.registry.ModelSpec): depthwise convolutions train
+# faster in float32 than in bfloat16 on a CPU (results/benchmarks/throughput-mobilenet-v2-*.json),
+# the small variant keeps alpha, and the old repository fed these networks 56x56 RGB copies.
+FAMILY_TRAITS = {
+    "family": "mobilenet-v2",
+    "cpu_precision": "float32",
+    "batchnorm_epsilon": BN_EPSILON,
+    "small_variant": {"stage_repeats": (1, 1, 1, 1, 1, 1, 1)},
+    "legacy_input_shape": (56, 56, 3),
+}
 
 # (expansion t, output channels c, stride s) of the stages in the paper's Table 2, with the strides
 # used at 28x28 (see the MobileNetV2 docstring); the paper's repeats n are STAGE_REPEATS.
@@ -135,11 +145,11 @@ def inverted_residual_block(x, expansion, filters, strides, name):
     return y
 
 
-@register_model("mobilenet-v2", parameters=2_270_218)
+@register_model("mobilenet-v2", parameters=2_270_218, **FAMILY_TRAITS)
 def mobilenet_v2(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return MobileNetV2(input_shape=input_shape, num_classes=num_classes, alpha=1.0, **kwargs)
 
 
-@register_model("mobilenet-v2-0.5", parameters=718_746)
+@register_model("mobilenet-v2-0.5", parameters=718_746, **FAMILY_TRAITS)
 def mobilenet_v2_050(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return MobileNetV2(input_shape=input_shape, num_classes=num_classes, alpha=0.5, **kwargs)

@@ -12,6 +12,15 @@ from models.registry import register_model
 # PyTorch's default, which the reference code uses.
 BN_EPSILON = 1e-5
 BN_RELU = {"epsilon": BN_EPSILON, "activation": "relu"}
+# The traits every entry shares (see models.registry.ModelSpec): depthwise convolutions train
+# faster in float32 than in bfloat16 on a CPU (results/benchmarks/throughput-shufflenet-v2-1.0-*
+# .json), and the small variant keeps the stage widths.
+FAMILY_TRAITS = {
+    "family": "shufflenet-v2",
+    "cpu_precision": "float32",
+    "batchnorm_epsilon": BN_EPSILON,
+    "small_variant": {"stage_repeats": (1, 1, 1)},
+}
 
 # Output channels of stages 2-4 and of conv5 per width (the paper's Table 5).
 STAGE_CHANNELS = {
@@ -203,6 +212,6 @@ def shufflenet_v2(width, input_shape=(28, 28, 1), num_classes=10, **kwargs):
 # Parameter counts of the default models, checked by the registry contract test.
 PARAMETERS = {0.5: 359_562, 1.0: 1_279_602, 1.5: 2_511_882, 2.0: 5_398_770}
 for _width in STAGE_CHANNELS:
-    register_model(f"shufflenet-v2-{_width:.1f}", parameters=PARAMETERS[_width])(
+    register_model(f"shufflenet-v2-{_width:.1f}", parameters=PARAMETERS[_width], **FAMILY_TRAITS)(
         functools.partial(shufflenet_v2, _width)
     )

@@ -16,6 +16,12 @@ from models.registry import register_model
 
 # Keras's default, which the original model used.
 BN_EPSILON = 1e-3
+# The traits every entry shares (see models.registry.ModelSpec).
+FAMILY_TRAITS = {
+    "family": "simple-cnn",
+    "batchnorm_epsilon": BN_EPSILON,
+    "small_variant": {"dropout": (0.0, 0.0)},
+}
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
@@ -91,12 +97,12 @@ def conv_relu(x, filters, kernel_size, name, with_batchnorm):
     return relu(x, "relu", name)
 
 
-@register_model("simple-cnn", parameters=749_026)
+@register_model("simple-cnn", parameters=749_026, **FAMILY_TRAITS)
 def simple_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return SimpleCNN(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
-@register_model("simple-cnn-bn", parameters=749_794)
+@register_model("simple-cnn-bn", parameters=749_794, **FAMILY_TRAITS)
 def simple_cnn_bn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     kwargs.setdefault("name", "simple_cnn_bn")
     return SimpleCNN(

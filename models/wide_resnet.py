@@ -15,6 +15,14 @@ from models.registry import register_model
 
 # Torch's default, which the paper's code uses.
 BN_EPSILON = 1e-5
+# The traits every entry shares (see models.registry.ModelSpec): the small variant keeps the
+# depth, and the old repository fed these networks 56x56 RGB copies of the images.
+FAMILY_TRAITS = {
+    "family": "wide-resnet",
+    "batchnorm_epsilon": BN_EPSILON,
+    "small_variant": {"width": 1, "dropout": 0.0},
+    "legacy_input_shape": (56, 56, 3),
+}
 
 
 @keras.saving.register_keras_serializable(package="fmlab")
@@ -130,16 +138,16 @@ def wide_basic_block(x, filters, strides, dropout, name):
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
 
-@register_model("wrn-16-4", parameters=2_752_218)
+@register_model("wrn-16-4", parameters=2_752_218, **FAMILY_TRAITS)
 def wrn_16_4(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=16, width=4, **kwargs)
 
 
-@register_model("wrn-28-10", parameters=36_496_858)
+@register_model("wrn-28-10", parameters=36_496_858, **FAMILY_TRAITS)
 def wrn_28_10(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=28, width=10, **kwargs)
 
 
-@register_model("wrn-40-4", parameters=8_959_706)
+@register_model("wrn-40-4", parameters=8_959_706, **FAMILY_TRAITS)
 def wrn_40_4(input_shape=(28, 28, 1), num_classes=10, **kwargs):
     return WideResNet(input_shape, num_classes, depth=40, width=4, **kwargs)

@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import sys
 
@@ -7,7 +6,8 @@ import papermill
 import pytest
 
 import config
-from training.config import ExperimentConfig
+from training.config import AUGMENTATION_KNOBS
+from training.presets import compose
 
 NOTEBOOK = config.REPO_ROOT / "experiment.ipynb"
 FIGURE_CELLS = ("sample-images", "augmentation-preview", "accuracy-curves", "confusion-matrix")
@@ -37,17 +37,15 @@ def parameters_cell() -> dict:
     return {name: value for name, value in namespace.items() if name.isupper()}
 
 
-def test_every_train_flag_is_a_notebook_parameter_with_the_cli_default():
+def test_the_parameters_are_a_preset_and_overrides_that_spell_out_the_augmentation():
     parameters = parameters_cell()
-    defaults = {
-        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        for f in dataclasses.fields(ExperimentConfig)
-    }
-
-    assert parameters.pop("MODELS") == [defaults["model"]]
-    assert parameters == {
-        name.upper(): defaults[name] for name in ExperimentConfig.notebook_parameters()
-    }
+    assert set(parameters) == {"MODELS", "PRESET", "OVERRIDES"}
+    layers = compose(preset=parameters["PRESET"], overrides=parameters["OVERRIDES"])
+    default = compose(preset=parameters["PRESET"]).config
+    assert parameters["MODELS"] == [default.model]
+    assert layers.config == default  # the cell's values are the preset's: editing starts there
+    knobs = {key for key in parameters["OVERRIDES"] if key.startswith("augmentation.")}
+    assert knobs == {f"augmentation.{knob}" for knob in AUGMENTATION_KNOBS}
 
 
 def current_interpreter_kernel(folder) -> str:
@@ -76,8 +74,8 @@ def executed(tmp_path_factory, data_path):
     try:
         notebook = papermill.execute_notebook(
             str(NOTEBOOK), str(folder / "executed.ipynb"), kernel_name=kernel,
-            parameters={"MODELS": ["simple-cnn"], "EPOCHS": 1, "LIMIT_TRAIN": 1000,
-                        "VAL_SIZE": 500},
+            parameters={"MODELS": ["simple-cnn"], "OVERRIDES": {
+                "schedule.epochs": 1, "data.limit_train": 1000, "data.val_size": 500}},
             cwd=str(config.REPO_ROOT), progress_bar=False,
         )
     finally:

@@ -188,3 +188,49 @@ def test_model_arguments_reach_the_model_and_bad_ones_are_refused_before_writing
         with pytest.raises(ValueError, match="model_args must be constructor arguments of"):
             run_experiment(bad)
     assert not run_paths["RESULTS_PATH"].exists() or not any(run_paths["RESULTS_PATH"].iterdir())
+
+
+@pytest.mark.parametrize(
+    "model, argument, message",
+    [
+        (
+            "fast-cnn",
+            'stem_width="wide"',
+            "model_args.stem_width must be an int (the default is 24). Received: 'wide' (str)",
+        ),
+        (
+            "fast-cnn-small",  # the entry's own default, not the family's
+            "stem_width=16.0",
+            "model_args.stem_width must be an int (the default is 16). Received: 16.0 (float)",
+        ),
+        (
+            "fast-cnn",
+            "widths=(32, 'x')",
+            "model_args.widths must be a tuple of ints (the default is (48, 96, 192)). "
+            "Received: (32, 'x') (tuple)",
+        ),
+        (
+            "simple-cnn",
+            "conv_batchnorm=1",
+            "model_args.conv_batchnorm must be a bool (the default is False). Received: 1 (int)",
+        ),
+    ],
+    ids=["word-for-int", "float-for-int", "word-in-tuple", "int-for-bool"],
+)
+def test_a_model_argument_of_another_type_than_its_default_is_named_before_building(
+    model, argument, message
+):
+    from training.experiment import check_model_arguments
+
+    config, _, _ = train.parse_config(["--model", model, "--model-arg", argument])
+    with pytest.raises(ValueError) as error:
+        check_model_arguments(config)
+    assert str(error.value) == message
+
+
+def test_model_arguments_of_a_compatible_type_are_taken():
+    from training.experiment import check_model_arguments
+
+    # A list for a tuple, an int for a rate, an int for a None default.
+    arguments = ["--model-arg", "dropout=[0, 0.5]", "--model-arg", "input_size=32"]
+    check_model_arguments(train.parse_config(["--model", "simple-cnn", *arguments])[0])

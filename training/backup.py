@@ -14,7 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from evaluation.records import atomic_write_json, utc_now
+from evaluation.records import utc_now
+from outputs.io import atomic_write_json
 
 IDENTITY_FILE = "identity.json"
 STATE_FILE = "state.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from evaluation.records import atomic_write_json
+from outputs.io import atomic_write_json
 
 
 def current_learning_rate(optimizer) -> float:

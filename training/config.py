@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outputs.folders import NAME_RULE, is_output_name
 from training.hardware import (
     AUGMENT_ON,
     DISTRIBUTE,
@@ -28,8 +29,6 @@ AUGMENTATION_KNOBS = (
     "horizontal_flip",
     "random_erasing",
 )
-# Models whose training step has its own loss, which the loss flags do not reach.
-OWN_LOSS_MODELS = ("capsnet",)
 # SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
 # before averaging and at least two snapshots are averaged. Shorter runs turn it off by default.
 MIN_SWA_EPOCHS = 4
@@ -39,7 +38,7 @@ REFERENCE_BATCH_SIZE = 128
 # A one-cycle schedule is near its peak only mid-run, so its default peak is this multiple of the
 # reference rate (the fast recipe's 3e-3 for Adam at batch size 128).
 ONECYCLE_LR_FACTOR = 3
-# Label smoothing of the default run; models with their own loss (OWN_LOSS_MODELS) get none.
+# Label smoothing of the default run; models with their own loss (`ModelSpec.own_loss`) get none.
 DEFAULT_LABEL_SMOOTHING = 0.1
 
 
@@ -49,6 +48,67 @@ def scaled_learning_rate(optimizer: str, batch_size: int) -> float:
     arXiv:2205.10287)."""
     ratio = batch_size / REFERENCE_BATCH_SIZE
     return REFERENCE_LR * (ratio if optimizer == "sgd" else ratio**0.5)
+
+
+# The sections of a configuration file (TOML, one table per section), each mapping its keys to
+# the fields they set: `[schedule] epochs = 20` sets `epochs`. Every field is in one section.
+SECTIONS = {
+    "model": {"name": "model", "args": "model_args", "input_size": "input_size"},
+    "optimizer": {
+        "name": "optimizer",
+        "lr": "lr",
+        "momentum": "momentum",
+        "nesterov": "nesterov",
+        "weight_decay": "weight_decay",
+    },
+    "loss": {"label_smoothing": "label_smoothing"},
+    "schedule": {
+        "name": "lr_schedule",
+        "epochs": "epochs",
+        "warmup_epochs": "warmup_epochs",
+        "max_lr": "max_lr",
+        "cycle_epochs": "cycle_epochs",
+        "clr_gamma": "clr_gamma",
+        "early_stopping": "early_stopping",
+        "reduce_lr_patience": "reduce_lr_patience",
+    },
+    "averaging": {key: key for key in ("swa", "swa_start", "swa_freq", "swa_lr", "ema")},
+    "augmentation": {knob: knob for knob in AUGMENTATION_KNOBS},
+    "evaluation": {"tta": "tta"},
+    "data": {key: key for key in ("val_size", "split_seed", "limit_train")},
+    "runtime": {
+        key: key
+        for key in (
+            "batch_size",
+            "precision",
+            "jit_compile",
+            "augment_on",
+            "distribute",
+            "seed",
+            "deterministic",
+        )
+    },
+    "run": {"name": "run_name", "tags": "tags"},
+}
+# `section.key` of each field, as a configuration file and `--set` spell it; `preset` is a
+# top-level key of the file.
+SECTION_KEYS = {field: f"{section}.{key}" for section, keys in SECTIONS.items()
+                for key, field in keys.items()} | {"preset": "preset"}
+# Fields that name or label a run without changing what it trains.
+LABEL_FIELDS = ("run_name", "preset", "tags")
+
+
+class ConfigError(ValueError):
+    """A setting outside its allowed values: names the field, what it allows and what it got.
+
+    `describe(name)` words the same problem under another name (a flag, a `section.key`)."""
+
+    def __init__(self, field: str, allowed: str, value):
+        self.field, self.allowed, self.value = field, allowed, value
+        super().__init__(self.describe(field))
+
+    def describe(self, name: str) -> str:
+        return f"{name} must be {self.allowed}. Received: {name}={self.value!r}"
 
 
 def _flag(help_text: str, **extra):
@@ -128,7 +188,7 @@ class ExperimentConfig:
     )
     label_smoothing: float | None = _flag(
         "label smoothing of the cross-entropy (Szegedy et al. 2016); 0 disables; default: "
-        f"{DEFAULT_LABEL_SMOOTHING}, or 0 for {', '.join(OWN_LOSS_MODELS)} (own loss)",
+        f"{DEFAULT_LABEL_SMOOTHING}, or 0 for a model whose training step has its own loss",
         default=None,
     )
     tta: bool = _flag(
@@ -187,10 +247,23 @@ class ExperimentConfig:
     run_name: str | None = _flag(
         "name of the run folder; default <model>-<optimizer>-<time>", default=None
     )
+    preset: str | None = _flag(
+        "the preset the configuration started from (set by --preset or a file's `preset`)",
+        default=None,
+        cli=False,
+    )
+    tags: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "a free-form label of the run (a study, a table that shows it); repeatable",
+            "flag": "--tag",
+        },
+    )
 
     def resolved(self) -> "ExperimentConfig":
         """A copy with defaults that depend on other fields filled in."""
         values = dataclasses.asdict(self)
+        spec = self._model_spec()
         if values["batch_size"] is None:
             values["batch_size"] = default_batch_size(self.distribute)
         if values["swa"] is None:
@@ -203,14 +276,13 @@ class ExperimentConfig:
         if values["ema"] == 0:
             values["ema"] = None
         if values["label_smoothing"] is None:
-            own_loss = self.model.startswith(OWN_LOSS_MODELS)
-            values["label_smoothing"] = 0.0 if own_loss else DEFAULT_LABEL_SMOOTHING
+            values["label_smoothing"] = 0.0 if spec.own_loss else DEFAULT_LABEL_SMOOTHING
         values.update(self._swa_snapshot_defaults(values["lr_schedule"]))
         if values["warmup_epochs"] is None:
             values["warmup_epochs"] = self.epochs / 5 if values["lr_schedule"] == "onecycle" else 0
         if values["swa_lr"] is None and values["lr"] is not None:
             values["swa_lr"] = values["lr"] / 10
-        values["precision"] = resolve_precision(self.precision, self.model)
+        values["precision"] = resolve_precision(self.precision, spec.cpu_precision)
         values["augment_on"] = resolve_augment_on(self.augment_on)
         values["jit_compile"] = resolve_jit_compile(self.jit_compile)
         return ExperimentConfig(**values)
@@ -232,16 +304,26 @@ class ExperimentConfig:
         self._check_averaging()
         self._check_augmentation()
         self._check_data_and_names()
+        self._require(
+            all(isinstance(tag, str) and tag.strip() for tag in self.tags),
+            "tags",
+            "a list of non-empty strings",
+        )
         return self
 
     def _require(self, ok: bool, name: str, allowed: str) -> None:
         if not ok:
-            raise ValueError(f"{name} must be {allowed}. Received: {name}={getattr(self, name)!r}")
+            raise ConfigError(name, allowed, getattr(self, name))
 
-    def _check_choices(self) -> None:
-        from models import list_models
+    def _model_spec(self):
+        """The registry's `ModelSpec` of `model`; a ConfigError naming the known models if none."""
+        from models import get_spec, list_models
 
         self._require(self.model in list_models(), "model", f"one of {', '.join(list_models())}")
+        return get_spec(self.model)
+
+    def _check_choices(self) -> None:
+        self._model_spec()  # refuses an unknown model
         self._require(
             isinstance(self.model_args, dict) and all(map(str.isidentifier, self.model_args)),
             "model_args",
@@ -295,7 +377,7 @@ class ExperimentConfig:
         require(smoothing is None or 0 <= smoothing < 1, "label_smoothing", "in [0, 1) or unset")
         if smoothing:
             require(
-                not self.model.startswith(OWN_LOSS_MODELS),
+                not self._model_spec().own_loss,
                 "label_smoothing",
                 f"0 for {self.model}, whose margin loss has no smoothing",
             )
@@ -330,20 +412,8 @@ class ExperimentConfig:
             require(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
         if self.input_size is not None:
             require(self.input_size >= 8, "input_size", ">= 8")
-        if self.run_name is not None:
-            require(
-                bool(self.run_name)
-                and Path(self.run_name).name == self.run_name
-                and not self.run_name.startswith("."),
-                "run_name",
-                "a plain folder name (no '/' and not starting with '.')",
-            )
-
-    @classmethod
-    def notebook_parameters(cls) -> list[str]:
-        """Fields the notebook sets from its parameters cell, each as a capitalised variable
-        (`epochs` -> `EPOCHS`); the model comes from its `MODELS` list, the run name is made."""
-        return [f.name for f in dataclasses.fields(cls) if f.name not in ("model", "run_name")]
+        if self.run_name is not None:  # the name of the run's folders (outputs.folders)
+            require(is_output_name(self.run_name), "run_name", NAME_RULE)
 
     def augmentation_settings(self) -> dict:
         return {name: getattr(self, name) for name in AUGMENTATION_KNOBS}
@@ -357,7 +427,7 @@ class ExperimentConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"Unknown config fields: {sorted(unknown)}. Received: {values}")
-        return cls(**values)
+        return cls(**{**values, "tags": tuple(values.get("tags", ()))})
 
     @classmethod
     def from_json(cls, path: Path) -> "ExperimentConfig":

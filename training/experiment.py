@@ -7,7 +7,6 @@ select the weights on validation, and write the record.
 
 import errno
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,15 +31,17 @@ from data import (
 )
 from evaluation.metrics import Evaluation, evaluate_predictions
 from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
-from evaluation.records import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    default_run_name,
-    system_info,
-    utc_now,
+from evaluation.records import default_run_name, system_info, utc_now
+from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
+from models import build_model, get_spec
+from outputs.folders import (
+    RUN_ROOTS,
+    check_output_name,
+    check_output_roots,
+    claim_output_dir,
+    output_roots,
 )
-from models import build_model
+from outputs.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from training.backup import (
     ATTEMPTS_FILE,
     LOCK_FILE,
@@ -71,7 +72,6 @@ from training.selection import (
     score_weight_set,
     scores,
     select,
-    write_predictions,
 )
 from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
 
@@ -109,9 +109,9 @@ OUTCOME_SCALARS = tuple(
 
 
 def log_outcome_to_tensorboard(tensorboard_dir: Path, record: dict, confusion_png: bytes):
-    """The run's outcome at its last epoch, under the `test` run: the accuracies of the final and
-    SWA weights (`outcome/...`), which weights were selected, a smoke-run mark, and the selected
-    weights' confusion matrix."""
+    """The run's outcome at its last epoch, under the `test` run: the accuracies of the final, SWA
+    and EMA weights, with and without flip TTA (`outcome/...`), which weights were selected, a
+    smoke-run mark, and the selected weights' confusion matrix."""
     step = record["epochs_run"]
     writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
     with writer.as_default():
@@ -226,7 +226,7 @@ def _interrupted_run_dir(run_name: str | None) -> Path:
     root = paths.RESULTS_PATH
     if not run_name:
         raise ValueError("resume needs the name of the run to continue. Received: run_name=None")
-    run_dir = root / run_name
+    run_dir = root / check_output_name(run_name, "run_name")
     if not (run_dir / "config.json").exists():
         raise FileNotFoundError(
             f"Cannot resume {run_name!r}: {run_dir / 'config.json'} does not exist. "
@@ -253,20 +253,79 @@ def resolve_config(config: ExperimentConfig, resume: bool) -> ExperimentConfig:
 
 
 def check_model_arguments(config: ExperimentConfig) -> None:
-    """Builds the model once with `config.model_args`, so a wrong argument is refused before
-    the run writes anything."""
+    """Refuses `config.model_args` before the run writes anything: an argument the model does not
+    take, a value of another type than the argument's default (read from a model built with the
+    defaults), then, by building the model with them, a value the model refuses."""
+    default_model = build_model(config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES)
+    defaults = default_model.get_config()
+    unknown = sorted(set(config.model_args) - set(defaults))
+    if unknown:  # keras.Model would take them silently
+        problem = f"{', '.join(unknown)} is not an argument of {type(default_model).__name__}"
+        raise _model_arguments_error(config, problem)
+    for name, value in config.model_args.items():
+        check_argument_type(name, value, defaults[name])
     try:
-        model = build_model(
+        build_model(
             config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **config.model_args
         )
-        unknown = sorted(set(config.model_args) - set(model.get_config()))
-        if unknown:  # keras.Model would take them silently
-            raise ValueError(f"{', '.join(unknown)} is not an argument of {type(model).__name__}")
     except (TypeError, ValueError) as error:
+        raise _model_arguments_error(config, error) from error
+
+
+def _model_arguments_error(config: ExperimentConfig, problem) -> ValueError:
+    return ValueError(
+        f"model_args must be constructor arguments of {config.model} ({problem}). "
+        f"Received: model_args={config.model_args!r}"
+    )
+
+
+def check_argument_type(name: str, value, default) -> None:
+    """Refuses a model argument whose type differs from its default's, so that a word given for
+    a number is named here rather than failing inside the model with Python's own message. A
+    None default takes anything, an int is a number, and a list a tuple."""
+    if not _same_kind(value, default):
         raise ValueError(
-            f"model_args must be constructor arguments of {config.model} ({error}). "
-            f"Received: model_args={config.model_args!r}"
-        ) from error
+            f"model_args.{name} must be {_kind(default)} (the default is {default!r}). "
+            f"Received: {value!r} ({type(value).__name__})"
+        )
+
+
+def _same_kind(value, default) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    if isinstance(default, tuple | list):
+        return isinstance(value, tuple | list) and all(
+            _same_kind(item, _item_default(default)) for item in value
+        )
+    return isinstance(value, type(default))
+
+
+def _item_default(sequence):
+    """The default an item of `sequence` is checked against: its first item, when every item
+    has that item's kind; None (anything) for an empty or mixed sequence."""
+    first = sequence[0] if sequence else None
+    return first if all(_same_kind(item, first) for item in sequence) else None
+
+
+_KIND_NOUNS = {bool: "bool", int: "int", float: "number", str: "string", list: "tuple"}
+
+
+def _kind(default) -> str:
+    """How a default's type reads in a message: "an int", "a number", "a tuple of ints"."""
+    noun = _noun(default)
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def _noun(default) -> str:
+    noun = _KIND_NOUNS.get(type(default), type(default).__name__)
+    if isinstance(default, tuple | list) and _item_default(default) is not None:
+        first, _, rest = _noun(_item_default(default)).partition(" ")
+        noun = f"tuple of {first}s{' ' + rest if rest else ''}"
+    return noun
 
 
 def set_up_runtime(config: ExperimentConfig):
@@ -278,55 +337,15 @@ def set_up_runtime(config: ExperimentConfig):
     return strategy
 
 
-OUTPUT_FOLDERS = ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH")
-
-
-def check_output_folders() -> dict[str, Path]:
-    """Each output folder of `config.py`, created if needed and checked writable before a run
-    writes anything, so a bad path leaves no half-made run behind."""
-    roots = {name: getattr(paths, name) for name in OUTPUT_FOLDERS}
-    for name, root in roots.items():
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise PermissionError(
-                f"Cannot create {name}={root} ({error.strerror}). Set {name} to a writable folder."
-            ) from error
-        if not os.access(root, os.W_OK | os.X_OK):
-            raise PermissionError(
-                f"{name}={root} is not writable. Set {name} to a writable folder."
-            )
-    return roots
-
-
-def claim_run_folders(base_name: str, roots: dict[str, Path]) -> RunFolders:
-    """Folders for a new run under `base_name`, or `base_name-2`, `-3`, ...: the first name free
-    in all three output folders, so no run ever shares a checkpoint or log folder with another.
-    `mkdir` fails on an existing folder, so two runs started together never share one."""
-    for attempt in range(1, 1000):
-        name = base_name if attempt == 1 else f"{base_name}-{attempt}"
-        folders = [roots[key] / name for key in OUTPUT_FOLDERS]
-        made = []
-        try:
-            for folder in folders:
-                folder.mkdir()
-                made.append(folder)
-        except FileExistsError:
-            for folder in made:
-                folder.rmdir()
-            continue
-        return RunFolders(*folders)
-    raise FileExistsError(f"No free run name for {base_name!r} in {', '.join(map(str, roots))}.")
-
-
-def prepare_run_folders(config: ExperimentConfig, resume: bool) -> RunFolders:
-    """A new run gets a free name, its identity and its `config.json`; a resumed run keeps its
-    folders after its identity is checked and the temporary files of the killed attempt are
-    removed."""
-    roots = check_output_folders()
+def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> RunFolders:
+    """A new run gets a free name (its own, or with a suffix `say` tells of when taken), its
+    identity and its `config.json`; a resumed run keeps its folders after its identity is checked
+    and the temporary files of the killed attempt are removed."""
+    roots = output_roots()
     if resume:
+        check_output_roots(roots)
         run_dir = _interrupted_run_dir(config.run_name)
-        folders = RunFolders(*(roots[key] / run_dir.name for key in OUTPUT_FOLDERS))
+        folders = RunFolders(*(roots[label] / run_dir.name for label in RUN_ROOTS))
         folders.run_id = check_identity(folders.run_dir, folders.checkpoint_dir)
         for folder in (folders.run_dir, folders.checkpoint_dir, folders.backup_dir):
             for temporary in folder.glob(".*tmp*"):
@@ -334,7 +353,8 @@ def prepare_run_folders(config: ExperimentConfig, resume: bool) -> RunFolders:
         return folders
     smoke = "-smoke" if config.limit_train is not None else ""
     name = config.run_name or default_run_name(config.model, config.optimizer + smoke)
-    folders = claim_run_folders(name, roots)
+    claimed = claim_output_dir(roots, name, what="run_name", say=say)
+    folders = RunFolders(*(claimed[label] for label in RUN_ROOTS))
     folders.run_id = write_identity(folders.run_dir, folders.checkpoint_dir)
     config.run_name = folders.name
     atomic_write_json(folders.run_dir / "config.json", config.to_dict())
@@ -488,8 +508,9 @@ def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
 def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
     """Scores each weight set (final; SWA and EMA averages where the run kept them), each also
     with test-time augmentation when `config.tta`, on validation and test; keeps the best on
-    validation (never on test) in `model`; saves each set as a checkpoint and every candidate's
-    probabilities in `predictions.npz`. Returns the selected candidate's test evaluation."""
+    validation (never on test) in `model`; saves each set as a checkpoint and the selected
+    candidate's probabilities in `predictions.npz` (the record keeps every candidate's
+    accuracies). Returns the selected candidate's test evaluation."""
     ema_weights = model.get_weights() if config.ema else None  # fit ends with the EMA loaded
     model.set_weights(final_weights)
     _settle_batchnorm(model, run_data, record, say)
@@ -514,7 +535,9 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     val_labels, test_labels = run_data.val[1], run_data.test[1]
     selected = select(candidates, val_labels)
     model.set_weights(weight_values[selected.weights])  # the returned model holds the selection
-    write_predictions(folders.run_dir / "predictions.npz", candidates, run_data.val_indices)
+    write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
+                      selected.val_probabilities, selected.test_probabilities,
+                      run_data.val_indices)
     record.update(scores(candidates, val_labels, test_labels))
     record["selected_weights"] = selected.weights  # chosen on validation accuracy, never on test
     record["selected_tta"] = selected.tta
@@ -526,13 +549,13 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
 
 def write_test_outputs(model, evaluation, run_data, folders, record) -> None:
     """The selected weights' report, confusion matrix (file and TensorBoard), the outcome
-    scalars in TensorBoard, and reconstructions for capsule networks."""
+    scalars in TensorBoard, and reconstructions for the models whose spec `reconstructs`."""
     atomic_write_text(folders.run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
     title = f"{folders.name} ({record['selected_weights']} weights), test set"
     png = figure_to_png(confusion_figure(evaluation.confusion, CLASS_NAMES, title))
     atomic_write_bytes(folders.run_dir / "confusion.png", png)
     log_outcome_to_tensorboard(folders.tensorboard_dir, record, png)
-    if hasattr(model, "reconstruct"):  # capsule networks decode their class capsules
+    if get_spec(record["config"]["model"]).reconstructs:
         images = run_data.test[0][:10]
         atomic_write_bytes(
             folders.run_dir / "reconstructions.png",
@@ -549,8 +572,9 @@ def run_experiment(
     """Trains `config.model`, selects on the validation split and evaluates the test set once.
 
     Writes `RESULTS_PATH/<run>/` (config.json, history.json, result.json, report.csv,
-    confusion.png), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy, final.keras,
-    swa.keras, and the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
+    confusion.png, predictions.npz), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy,
+    final.keras, swa.keras with SWA, ema.keras with the moving average, and the resumable backup
+    while training) and `TB_LOGS_PATH/<run>/`.
     With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
     completed epoch with the settings it was started with, and ends as it would have uninterrupted.
     """
@@ -560,7 +584,7 @@ def run_experiment(
     config = resolve_config(config, resume)
     strategy = set_up_runtime(config)
     data = data if data is not None else load_fashion_mnist()
-    folders = prepare_run_folders(config, resume)
+    folders = prepare_run_folders(config, resume, say)
     lock = RunLock(folders.checkpoint_dir / LOCK_FILE).acquire()
     try:
         _explain_defaults(requested, config, resume, say)

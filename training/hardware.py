@@ -11,10 +11,6 @@ AUGMENT_ON = ("auto", "dataset", "model")
 # with 0 dimensions", tensorflow/tensorflow#72388; seen with Keras 3.15 and TF 2.21).
 DISTRIBUTE = ("none", "mirrored")
 
-# Model families whose depthwise convolutions train slower in bfloat16 than in float32 on a CPU
-# with AVX512-BF16 (oneDNN): see results/benchmarks/throughput-mobilenet-v2-*.json and
-# throughput-shufflenet-v2-1.0-*.json.
-CPU_FLOAT32_FAMILIES = ("mobilenet-v2", "shufflenet-v2")
 # Where augmentation runs on a CPU. On the 2-core reference machine, inside the train step was
 # faster in float32 (MobileNetV2 120 against 108 images/s, results/benchmarks/long-windows/;
 # simple CNN 787 against 740) and within 2% in bfloat16 (simple CNN 1,371 against 1,396,
@@ -49,16 +45,17 @@ def gpu_supports_bf16() -> bool:
     return all(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details)
 
 
-def resolve_precision(precision: str, model: str = "") -> str:
+def resolve_precision(precision: str, cpu_precision: str | None = None) -> str:
     """`auto`: on a GPU, mixed_bfloat16 (mixed_float16 before compute capability 8.0); on a CPU
-    with bfloat16 instructions, mixed_bfloat16 except for the depthwise families of
-    `CPU_FLOAT32_FAMILIES`; float32 elsewhere."""
+    with bfloat16 instructions, the model's `cpu_precision` hint (its `ModelSpec`'s; float32 for
+    the depthwise families, which train slower in bfloat16 there), else mixed_bfloat16; float32
+    elsewhere."""
     if precision != "auto":
         return precision
     if has_gpu():
         return "mixed_bfloat16" if gpu_supports_bf16() else "mixed_float16"
-    if cpu_has_native_bf16() and not model.startswith(CPU_FLOAT32_FAMILIES):
-        return "mixed_bfloat16"
+    if cpu_has_native_bf16():
+        return cpu_precision or "mixed_bfloat16"
     return "float32"
 
 

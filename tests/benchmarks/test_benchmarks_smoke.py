@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import keras
@@ -5,7 +6,7 @@ import pytest
 
 from benchmarks import throughput, time_to_accuracy
 from benchmarks.flops import cpu_peak, forward_flops_per_image, train_flops_per_image
-from models import build_model
+from models import build_model, get_spec
 
 RATE_FIELDS = ("flops_per_image_train", "achieved_gflops", "peak_gflops", "utilisation")
 
@@ -53,7 +54,8 @@ def test_throughput_of_an_upscaled_family_also_times_the_legacy_pipeline_at_28px
     tmp_path, fashion_mnist, monkeypatch
 ):
     # The simple CNN stands in for the upscaled families (WRN, MobileNetV2), to keep this fast.
-    monkeypatch.setattr(throughput, "LEGACY_UPSCALED_MODELS", ("simple-cnn",))
+    upscaled = dataclasses.replace(get_spec("simple-cnn"), legacy_input_shape=(56, 56, 3))
+    monkeypatch.setattr(throughput, "get_spec", lambda name: upscaled)
     argv = [
         "--model", "simple-cnn", "--steps", "2", "--windows", "2", "--warmup", "1",
         "--batch-size", "16", "--legacy-images", "64", "--precision", "float32",

@@ -1,29 +1,13 @@
 import json
 import os
 import stat
-import threading
 
 import keras
 import pytest
 
 from evaluation.evaluate import load_checkpoint
-from evaluation.records import atomic_write_json, atomic_write_text, create_run_dir
 from models import build_model
-
-
-def test_simultaneous_runs_get_distinct_folders(tmp_path):
-    folders, barrier = [], threading.Barrier(8)
-
-    def claim():
-        barrier.wait()
-        folders.append(create_run_dir(tmp_path, "simple-cnn-adam-20260101-000000"))
-
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(set(folders)) == 8 and all(folder.is_dir() for folder in folders)
+from outputs.io import atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):

@@ -9,9 +9,9 @@ import train
 from evaluation.sections import section_markers, write_sections
 from experiments import seed_table
 from tests.fake_records import fake_record, write_json
-from training.config import CYCLIC_MODES
+from training.config import CYCLIC_MODES, LABEL_FIELDS
 
-PRESETS = list(seed_table.PRESETS.values())
+ROWS = list(seed_table.ROWS.values())
 DOCS_PAGE = seed_table.DOCS_PAGE
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,69 +22,58 @@ def results(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_every_preset_is_a_valid_train_command_under_its_own_name():
-    labels = [preset.label for preset in PRESETS]
+def test_every_row_is_a_preset_trained_under_its_own_name():
+    labels = [row.label for row in ROWS]
     assert len(labels) == len(set(labels)) == 11
-    for name, preset in seed_table.PRESETS.items():
-        argv = seed_table.command(preset, epochs_scale=1.0)[2:]  # after python train.py
+    for name, row in seed_table.ROWS.items():
+        argv = seed_table.command(row, epochs_scale=1.0)[2:]  # after python train.py
+        assert argv == ["--preset", name, "--run-name", name]
         config, resume, _ = train.parse_config(argv)
-        assert not resume
-        resolved = config.resolved()
-        assert (resolved.model, resolved.optimizer, resolved.swa) == (
-            preset.model, preset.settings["optimizer"], preset.swa
-        )
-        assert config.epochs == seed_table.CPU_EPOCHS[preset.model]
-        assert config.run_name == name == preset.name
-        # The preset as a configuration: the same values the command sets.
-        preset_config = seed_table.preset_config(name)
-        assert preset_config == config and preset_config.validate() is preset_config
+        assert not resume and config.run_name == name and config.preset == name
+        assert config.model in seed_table.TARGETS and config.model in name
+        assert config == seed_table.row_config(name)
+        assert seed_table.row_config(name).resolved().validate()
 
 
-def test_the_commands_are_those_the_recorded_runs_were_started_with():
-    # Run records (results/seed-*/config.json) match these commands: changing one would start
-    # a new run instead of skipping the recorded one.
-    commands = {
-        preset.name: " ".join(seed_table.command(preset, epochs_scale=1.0)[1:])
-        for preset in PRESETS
-    }
-    original = "--label-smoothing 0.0 --width-shift-range 0.0 --height-shift-range 0.0 --ema 0.0"
-    assert commands["seed-capsnet-adam"] == (
-        f"train.py --model capsnet --optimizer adam --lr-schedule swa --epochs 7 {original} "
-        "--run-name seed-capsnet-adam"
-    )
-    # Hardware-dependent fields resolve per machine; every other field the record has (older
-    # records lack the newer ones) is the recorded run's.
-    machine = {"precision", "augment_on", "jit_compile"}
+def test_the_presets_are_the_configurations_the_recorded_runs_trained_with():
+    # Run records (results/seed-*/config.json) match the rows: changing one would start a
+    # new run instead of skipping the recorded one.
+    # Hardware-dependent fields resolve per machine, labels name runs; every other field the
+    # record has (older records lack the newer ones) is the recorded run's.
+    ignored = {"precision", "augment_on", "jit_compile", *LABEL_FIELDS}
     recorded = 0
-    for preset in PRESETS:
-        path = REPO_ROOT / "results" / preset.name / "config.json"
+    for row in ROWS:
+        path = REPO_ROOT / "results" / row.name / "config.json"
         if path.exists():
             stored = json.loads(path.read_text())
-            resolved = dataclasses.asdict(seed_table.preset_config(preset.name).resolved())
-            fields = stored.keys() - machine
-            if preset.settings["lr_schedule"] in CYCLIC_MODES:
+            resolved = dataclasses.asdict(seed_table.row_config(row.name).resolved())
+            fields = stored.keys() - ignored
+            if row.config.lr_schedule in CYCLIC_MODES:
                 # Recorded when SWA snapshots were taken every epoch, not once per cycle.
                 fields -= {"swa_start", "swa_freq"}
-            assert {k: resolved[k] for k in fields} == {k: stored[k] for k in fields}, preset.name
+            if row.name.startswith("seed-wrn-16-4-adam"):
+                fields -= {"ema"}  # trained before the original recipe turned EMA off
+            assert {k: resolved[k] for k in fields} == {k: stored[k] for k in fields}, row.name
             recorded += 1
     assert recorded >= 5
 
 
-def test_an_unknown_preset_is_named_with_the_known_ones():
+def test_an_unknown_row_is_named_with_the_known_ones():
     with pytest.raises(ValueError, match="known: seed-capsnet-adam, .*Received: name='seed-x'"):
-        seed_table.get_preset("seed-x")
+        seed_table.get_row("seed-x")
 
 
-def test_epochs_scale_multiplies_the_cpu_epochs():
-    preset = PRESETS[0]
-    argv = seed_table.command(preset, epochs_scale=2.5)
-    epochs = math.ceil(seed_table.CPU_EPOCHS[preset.model] * 2.5)
+def test_epochs_scale_multiplies_the_presets_epochs():
+    row = ROWS[0]
+    argv = seed_table.command(row, epochs_scale=2.5)
+    epochs = math.ceil(row.config.epochs * 2.5)
     assert argv[argv.index("--epochs") + 1] == str(epochs)
-    assert seed_table.preset_config(preset.name, epochs_scale=2.5).epochs == epochs
+    assert seed_table.row_config(row.name, epochs_scale=2.5).epochs == epochs
+    assert train.parse_config(argv[2:])[0] == seed_table.row_config(row.name, epochs_scale=2.5)
 
 
 def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsys):
-    finished, interrupted, failed = PRESETS[:3]
+    finished, interrupted, failed = ROWS[:3]
     (results / finished.name).mkdir()
     (results / finished.name / "result.json").write_text(json.dumps({"status": "completed"}))
     (results / interrupted.name).mkdir()
@@ -98,13 +87,13 @@ def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsy
     assert lines[1].endswith(f"train.py --resume {interrupted.name}")
     assert lines[2].startswith(f"failed   {failed.label}") and "remove the folder" in lines[2]
     # Every row but the finished and the failed one is to run (the interrupted one resumed).
-    assert sum(line.startswith("to run") for line in lines) == len(PRESETS) - 2
+    assert sum(line.startswith("to run") for line in lines) == len(ROWS) - 2
 
 
 def test_only_selects_rows_by_model(results, capsys):
     assert seed_table.main(["--dry-run", "--only", "simple-cnn"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and all("--model simple-cnn " in line for line in lines)
+    assert len(lines) == 3 and all("--preset seed-simple-cnn-" in line for line in lines)
 
 
 def test_a_non_positive_scale_is_refused(capsys):
@@ -113,15 +102,15 @@ def test_a_non_positive_scale_is_refused(capsys):
     assert "--epochs-scale: must be > 0. Received: 0.0" in capsys.readouterr().err
 
 
-def _completed(results, preset, test_accuracy, **extra):
-    """A full record of `preset`'s run: its model, 3,725 s of training, its CPU epochs."""
-    epochs = seed_table.CPU_EPOCHS[preset.model]
-    record = fake_record(preset.name, [900] * 10, 0.94, model=preset.model, epochs_run=epochs,
+def _completed(results, row, test_accuracy, **extra):
+    """A full record of `row`'s run: its model, 3,725 s of training, its CPU epochs."""
+    epochs = row.config.epochs
+    record = fake_record(row.name, [900] * 10, 0.94, model=row.model, epochs_run=epochs,
                          train_seconds=3725.0, test_accuracy=test_accuracy,
                          test_accuracy_final=test_accuracy - 0.001,
                          test_accuracy_swa=test_accuracy)
     record.update(extra)
-    write_json(results / preset.name / "result.json", record)
+    write_json(results / row.name / "result.json", record)
 
 
 def _docs_page(root: Path, *names) -> Path:
@@ -133,7 +122,7 @@ def _docs_page(root: Path, *names) -> Path:
 
 
 def test_the_docs_table_puts_records_beside_the_original_numbers(results):
-    capsnet, wrn, wrn_noswa = PRESETS[:3]
+    capsnet, wrn, wrn_noswa = ROWS[:3]
     _completed(results, capsnet, 0.9231)
     _completed(results, wrn, 0.9374)
     (results / wrn_noswa.name).mkdir()
@@ -155,7 +144,7 @@ def test_the_docs_table_puts_records_beside_the_original_numbers(results):
 
 
 def test_a_record_with_bad_fields_is_named_and_its_row_not_run_yet(results, capsys):
-    capsnet = PRESETS[0]
+    capsnet = ROWS[0]
     _completed(results, capsnet, 0.9231, train_seconds="an hour")
     row = seed_table.table_markdown(results, results).splitlines()[2]
     assert row.startswith("| CapsuleNet / Adam | 0.9465 | not run yet |")
@@ -163,7 +152,7 @@ def test_a_record_with_bad_fields_is_named_and_its_row_not_run_yet(results, caps
 
 
 def test_the_epochs_table_gives_each_family_its_recorded_time_per_epoch(results):
-    rows = {preset.label: preset for preset in PRESETS}
+    rows = {row.label: row for row in ROWS}
     _completed(results, rows["Simple CNN / Adam"], 0.94, train_seconds=40 * 45.0)
     _completed(results, rows["Simple CNN / RMSProp"], 0.94, train_seconds=40 * 58.0)
     lines = seed_table.epochs_markdown(results).splitlines()
@@ -172,7 +161,7 @@ def test_the_epochs_table_gives_each_family_its_recorded_time_per_epoch(results)
 
 
 def test_what_swa_bought_compares_both_weights_with_the_no_swa_twin(results):
-    rows = {preset.label: preset for preset in PRESETS}
+    rows = {row.label: row for row in ROWS}
     _completed(results, rows["Simple CNN / Adam"], 0.9403, test_accuracy_final=0.9398)
     _completed(results, rows["Simple CNN / Adam, no SWA"], 0.9381, test_accuracy_swa=None)
     _completed(results, rows["Wide ResNet / Adam"], 0.9374)  # its twin is not recorded
@@ -186,13 +175,13 @@ def test_what_swa_bought_compares_both_weights_with_the_no_swa_twin(results):
 
 
 def test_what_swa_bought_is_left_out_until_a_pair_is_recorded(results):
-    _completed(results, PRESETS[1], 0.9374)
+    _completed(results, ROWS[1], 0.9374)
     assert seed_table.swa_effect_markdown(results) == ""
 
 
 def test_report_writes_the_docs_page_and_fails_without_its_markers(results, monkeypatch, capsys):
     monkeypatch.setattr(seed_table.config, "REPO_ROOT", results)
-    _completed(results, PRESETS[0], 0.9231)
+    _completed(results, ROWS[0], 0.9231)
     (results / "docs").mkdir()
     (results / DOCS_PAGE).write_text("no tables here\n")
     assert seed_table.main(["--report"]) == 2

@@ -34,7 +34,7 @@ def test_one_sgd_step_on_two_replicas_matches_one_device(default_model):
         {
             "name": name,
             "family": type(default_model(name)).__name__,
-            "config": small_variant_config(default_model(name)),
+            "config": small_variant_config(name, default_model(name)),
         }
         for name in FAMILY_REPRESENTATIVES
     ]

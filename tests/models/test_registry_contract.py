@@ -1,8 +1,8 @@
-"""What every registered model promises the trainer.
+"""What every registered model promises the trainer, and that it is what its spec says.
 
-Each entry is built once with its defaults. Every entry's small variant (see small_variants.py)
-trains and goes through a `.keras` file; the longer fit and the other input shapes run once per
-family, on its representative entry.
+Each entry is built once with its defaults. Every entry's small variant (its spec's
+`small_variant`) trains and goes through a `.keras` file; the longer fit and the other input
+shapes run once per family, on its representative entry (see small_variants.py).
 """
 
 import json
@@ -12,19 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from models import list_models
-from models.registry import registered_parameter_count
+from models import get_spec, list_families, list_models
 from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 
-# The references' epsilons (see each family's docstring); CapsuleNet has no BatchNorm.
-BN_EPSILON_BY_FAMILY = {
-    "CapsuleNet": None,
-    "FastCNN": 1e-5,
-    "MobileNetV2": 1e-3,
-    "ShuffleNetV2": 1e-5,
-    "SimpleCNN": 1e-3,
-    "WideResNet": 1e-5,
-}
 MAX_OVERFIT_EPOCHS = 25
 OVERFIT_ACCURACY = 0.95
 
@@ -68,10 +58,13 @@ def test_name_is_kebab_case(name):
     assert re.fullmatch(r"[a-z0-9.]+(-[a-z0-9.]+)*", name)
 
 
-def test_one_representative_per_family(default_model):
-    families = {type(default_model(name)) for name in list_models()}
-    representatives = [type(default_model(name)) for name in FAMILY_REPRESENTATIVES]
-    assert sorted(representatives, key=str) == sorted(families, key=str)
+def test_a_family_is_one_model_class(default_model):
+    classes = {
+        family: {type(default_model(name)) for name in list_models(family)}
+        for family in list_families()
+    }
+    assert all(len(found) == 1 for found in classes.values()), classes
+    assert len(set.union(*classes.values())) == len(classes), classes
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -87,18 +80,28 @@ def batch_norm_layers(layer):
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_batch_norm_has_the_shared_momentum_and_the_family_epsilon(name, default_model):
-    model = default_model(name)
-    layers = batch_norm_layers(model)
-    expected_epsilon = BN_EPSILON_BY_FAMILY[type(model).__name__]
-    assert bool(layers) == (expected_epsilon is not None)
-    assert {(layer.momentum, layer.epsilon) for layer in layers} <= {(0.9, expected_epsilon)}
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_registered_parameter_count_is_the_built_models(name, default_model):
+def test_default_model_is_what_its_spec_says(name, default_model):
+    spec, model = get_spec(name), default_model(name)
+    assert spec.name == name
     # train.py --list-models prints the registered number without building the model.
-    assert registered_parameter_count(name) == default_model(name).count_params()
+    assert spec.parameters == model.count_params()
+    # BatchNorm has the shared momentum and the spec's epsilon, or the model has none.
+    layers = batch_norm_layers(model)
+    assert bool(layers) == (spec.batchnorm_epsilon is not None)
+    assert {(layer.momentum, layer.epsilon) for layer in layers} <= {(0.9, spec.batchnorm_epsilon)}
+    # A model with its own loss computes it in its own training step.
+    assert (type(model).train_step is not keras.Model.train_step) == spec.own_loss
+    assert callable(getattr(model, "reconstruct", None)) == spec.reconstructs
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in list_models() if get_spec(name).legacy_input_shape]
+)
+def test_small_variant_builds_at_the_legacy_input_shape(name, default_model):
+    shape = get_spec(name).legacy_input_shape
+    model = small_variant(name, default_model(name), input_shape=shape)
+    images = np.zeros((2, *shape), dtype=np.float32)
+    assert_probabilities(model(images, training=False), num_classes=10)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -115,7 +118,7 @@ def test_small_variant_trains_and_reloads_with_identical_predictions(
     name, default_model, real_batch, tmp_path
 ):
     keras.utils.set_random_seed(0)
-    model = small_variant(default_model(name))
+    model = small_variant(name, default_model(name))
     # Eager steps: the same train_step without tracing a graph per entry; the compiled step runs
     # once per family in the fit below.
     compile_for_training(model, run_eagerly=True)
@@ -154,7 +157,7 @@ def test_small_variant_trains_and_reloads_with_identical_predictions(
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_family_fits_real_images(name, default_model, real_batch):
     keras.utils.set_random_seed(0)
-    model = small_variant(default_model(name))
+    model = small_variant(name, default_model(name))
     compile_for_training(model)
     images, labels = real_batch[0][:32], real_batch[1][:32]
 
@@ -173,7 +176,7 @@ def test_family_fits_real_images(name, default_model, real_batch):
 
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_family_accepts_other_shapes(name, default_model, real_batch):
-    model = small_variant(default_model(name), num_classes=5, input_size=32)
+    model = small_variant(name, default_model(name), num_classes=5, input_size=32)
     images, _ = real_batch
     assert model.get_layer("resize").output.shape == (None, 32, 32, 1)
     assert_probabilities(model(images[:2], training=False), num_classes=5)

@@ -16,18 +16,35 @@ def two_gpus(monkeypatch):
     monkeypatch.setattr(hardware, "gpu_supports_bf16", lambda: True)
 
 
-def test_auto_precision_keeps_depthwise_families_in_float32_on_a_bf16_cpu(bf16_cpu):
-    assert hardware.resolve_precision("auto", "simple-cnn") == "mixed_bfloat16"
-    assert hardware.resolve_precision("auto", "wrn-16-4") == "mixed_bfloat16"
-    assert hardware.resolve_precision("auto", "mobilenet-v2-0.5") == "float32"
-    assert hardware.resolve_precision("auto", "shufflenet-v2-1.0") == "float32"
-    assert hardware.resolve_precision("mixed_bfloat16", "mobilenet-v2") == "mixed_bfloat16"
+@pytest.mark.parametrize(
+    ("model", "precision"),
+    [
+        ("simple-cnn", "mixed_bfloat16"),
+        ("wrn-16-4", "mixed_bfloat16"),
+        ("mobilenet-v2-0.5", "float32"),
+        ("shufflenet-v2-1.0", "float32"),
+    ],
+)
+def test_auto_precision_keeps_depthwise_families_in_float32_on_a_bf16_cpu(
+    model, precision, bf16_cpu
+):
+    assert ExperimentConfig(model=model).resolved().precision == precision
+    assert ExperimentConfig(model=model, precision="mixed_bfloat16").resolved().precision == (
+        "mixed_bfloat16"
+    )
+
+
+def test_auto_precision_follows_the_cpu_hint_only_on_a_bf16_cpu(bf16_cpu, monkeypatch):
+    assert hardware.resolve_precision("auto") == "mixed_bfloat16"
+    assert hardware.resolve_precision("auto", "float32") == "float32"
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+    assert hardware.resolve_precision("auto") == "float32"
 
 
 def test_auto_precision_on_gpus_depends_on_their_bf16_support(two_gpus, monkeypatch):
-    assert hardware.resolve_precision("auto", "mobilenet-v2") == "mixed_bfloat16"
+    assert hardware.resolve_precision("auto", "float32") == "mixed_bfloat16"
     monkeypatch.setattr(hardware, "gpu_supports_bf16", lambda: False)
-    assert hardware.resolve_precision("auto", "mobilenet-v2") == "mixed_float16"
+    assert hardware.resolve_precision("auto", "float32") == "mixed_float16"
 
 
 def test_cpu_defaults_resolve_to_the_measured_choices(bf16_cpu):

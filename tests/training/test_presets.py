@@ -1,0 +1,171 @@
+import dataclasses
+import re
+
+import pytest
+
+import train
+from tests.conftest import REPO_ROOT
+from training import presets
+from training.config import SECTION_KEYS, SECTIONS, ExperimentConfig
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    """Output folders that must stay empty: nothing is written for a refused configuration."""
+    for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    return tmp_path
+
+
+def refused(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_every_field_is_in_one_section_under_one_key():
+    fields = [name for keys in SECTIONS.values() for name in keys.values()]
+    assert len(fields) == len(set(fields))
+    assert {*fields, "preset"} == {f.name for f in dataclasses.fields(ExperimentConfig)}
+    assert SECTION_KEYS["lr_schedule"] == "schedule.name"
+
+
+@pytest.mark.parametrize("name", presets.list_presets())
+def test_every_preset_composes_to_a_valid_configuration(name):
+    layers = presets.compose(preset=name)
+    assert layers.presets[-1] == name == layers.config.preset
+    assert presets.checked(layers).model == layers.config.model
+    assert presets.describe(presets.preset_path(name))["description"]
+
+
+def test_the_default_preset_is_the_configs_defaults():
+    assert presets.compose().config == ExperimentConfig(preset="default")
+    assert presets.compose().sources == {}
+
+
+def test_a_preset_starts_from_another_and_overrides_it():
+    layers = presets.compose(preset="fast-cnn-20-epochs")
+    assert layers.presets == ["fast-cnn", "fast-cnn-20-epochs"]
+    assert (layers.config.model, layers.config.epochs) == ("fast-cnn", 20)
+    assert layers.sources["epochs"] == "presets/fast-cnn-20-epochs.toml"
+
+
+def test_a_preset_that_starts_from_itself_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path)
+    (tmp_path / "a.toml").write_text('preset = "b"\n')
+    (tmp_path / "b.toml").write_text('preset = "a"\n')
+    with pytest.raises(ValueError, match="starts from itself: a -> b -> a"):
+        presets.compose(preset="a")
+
+
+def test_file_flags_and_set_apply_in_that_order(tmp_path):
+    path = tmp_path / "my.toml"
+    path.write_text('preset = "fast-cnn"\n[schedule]\nepochs = 3\n[augmentation]\n'
+                    "rotation_range = 5\nzoom_range = 0.1\n")
+    config, _, args = train.parse_config(
+        ["--config", str(path), "--rotation-range", "7", "--set",
+         "augmentation.rotation_range=10", "--set", "model.args={widths = [8, 16, 32]}"]
+    )
+    assert (config.model, config.epochs, config.zoom_range) == ("fast-cnn", 3, 0.1)
+    assert config.rotation_range == 10.0  # --set is applied last
+    assert config.model_args == {"widths": [8, 16, 32]}
+    assert args.layers.sources["rotation_range"] == "--set augmentation.rotation_range"
+    assert args.layers.sources["epochs"] == str(path)
+
+
+def test_dry_run_prints_the_resolved_configuration_which_reads_back_equal(
+    tmp_path, outputs, capsys
+):
+    argv = ["--preset", "fast-cnn", "--set", "augmentation.rotation_range=10", "--tag", "demo"]
+    assert train.main([*argv, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# The resolved configuration (preset fast-cnn; then --tag --set ")
+    assert 'name = "fast-cnn"' in text and "rotation_range = 10.0" in text
+    assert "lr = 0.003" in text and 'tags = [\n    "demo",\n]' in text  # resolved defaults
+    saved = tmp_path / "saved.toml"
+    saved.write_text(text)
+    expected = train.parse_config(argv)[0].resolved()
+    assert train.parse_config(["--config", str(saved)])[0] == expected
+    assert not any(outputs.glob("*/*")), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[augmentation]\nrotaton_range = 10\n",
+         "Unknown key 'augmentation.rotaton_range' in {file}; keys of [augmentation]: "
+         "rotation_range, zoom_range"),
+        ("[augmentaton]\nrotation_range = 10\n", "Unknown section [augmentaton] in {file}"),
+        ("[augmentation]\nrotation_range = 500\n",
+         "augmentation.rotation_range must be in [0, 180] degrees. Received: "
+         "augmentation.rotation_range=500.0 (in {file}): fix it there or override it with "
+         "--set augmentation.rotation_range=VALUE"),
+        ('[schedule]\nepochs = "ten"\n',
+         "schedule.epochs must be an integer. Received: schedule.epochs='ten' (str) in {file}"),
+        ("[averaging]\nswa = 1\n", "averaging.swa must be true or false"),
+        ("[schedule\n", "{file} is not valid TOML"),
+        ('preset = "nope"\n', "Unknown preset 'nope'; known presets: default, fast-cnn"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_key_the_rule_and_the_file(
+    tmp_path, outputs, capsys, content, message
+):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    assert message.format(file=path) in refused(["--config", str(path)], capsys)
+    assert not any(outputs.glob("*/*"))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("schedule.epochs=0", "schedule.epochs must be >= 1. Received: schedule.epochs=0 "
+         "(from --set schedule.epochs): fix the value"),
+        ("schedule.epoch=3", "Unknown key 'schedule.epoch' in --set; keys of [schedule]: name, "
+         "epochs"),
+        ("epochs=3", "--set takes section.key=value, e.g. --set schedule.epochs=20"),
+        ("optimizer.lr=fast", "optimizer.lr must be a number. Received: optimizer.lr='fast'"),
+    ],
+)
+def test_a_bad_override_is_refused_naming_it(outputs, capsys, override, message):
+    assert message in refused(["--set", override], capsys)
+
+
+def test_a_missing_file_and_an_unknown_preset_are_named(tmp_path, capsys):
+    assert f"Configuration file not found. Received: --config {tmp_path / 'no.toml'}" in refused(
+        ["--config", str(tmp_path / "no.toml")], capsys
+    )
+    assert "Unknown preset 'nope'" in refused(["--preset", "nope"], capsys)
+
+
+def test_a_resumed_run_refuses_a_preset_a_file_and_overrides(capsys):
+    error = refused(["--resume", "old", "--preset", "fast-cnn", "--set", "schedule.epochs=2"],
+                    capsys)
+    assert "keeps the settings it was started with; remove --preset, --set" in error
+
+
+def test_list_presets_names_each_with_its_base_and_description(capsys):
+    assert train.main(["--list-presets"]) == 0
+    text = capsys.readouterr().out
+    assert "fast-cnn-20-epochs (from fast-cnn)\n    The fast recipe on fast-cnn" in text
+    assert text.count("\n    ") == len(presets.list_presets())
+
+
+def test_helps_defaults_are_the_default_presets():
+    default = presets.compose().config
+    help_text = re.sub(r"\s+", " ", train.build_parser().format_help())
+    for name, shown in (("model", "'fast-cnn-small'"), ("epochs", str(default.epochs)),
+                        ("lr_schedule", f"'{default.lr_schedule}'"), ("ema", str(default.ema)),
+                        ("width_shift_range", str(default.width_shift_range))):
+        assert f"[{SECTION_KEYS[name]}; default: {shown}]" in help_text
+
+
+def test_the_readmes_default_run_is_the_default_preset():
+    default = presets.checked(presets.compose())
+    readme = (REPO_ROOT / "README.md").read_text()
+    sentence = next(line for line in readme.splitlines() if line.startswith("`python train.py`"))
+    assert (
+        f"trains `{default.model}` for {default.epochs} epochs with the `{default.lr_schedule}` "
+        "schedule" in sentence
+    )

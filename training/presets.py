@@ -1,0 +1,294 @@
+"""Named configurations (presets), configuration files and `section.key=value` overrides.
+
+A configuration is layered, each layer over the one before:
+
+1. the defaults of `ExperimentConfig`;
+2. a preset: `presets/<name>.toml` (`--preset NAME`; `default` when none is named);
+3. a configuration file (`--config FILE.toml`);
+4. flags of `train.py` given on its command line;
+5. `--set section.key=value` overrides, in their order.
+
+Presets and configuration files share one format: TOML, one table per section of
+`training.config.SECTIONS`, plus two optional top-level keys, `description` and `preset` (the
+preset a file starts from, instead of `default`):
+
+```toml
+description = "The default recipe with rotations"
+preset = "default"
+
+[schedule]
+epochs = 20
+
+[augmentation]
+rotation_range = 10.0
+```
+
+Example:
+
+```python
+layers = compose(preset="fast-cnn", overrides=["schedule.epochs=3"])
+layers.config.epochs  # 3
+print(to_toml(layers.config.resolved()))
+```
+
+An unknown section or key, or a value of the wrong type, is refused naming the key, what it takes
+and where it was written, before anything else happens.
+"""
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+import config as paths
+from training.config import SECTION_KEYS, SECTIONS, ConfigError, ExperimentConfig
+
+PRESETS_DIR = paths.REPO_ROOT / "presets"
+DEFAULT_PRESET = "default"
+TOP_LEVEL_KEYS = ("description", "preset")
+FIELDS_BY_KEY = {key: name for name, key in SECTION_KEYS.items()}
+
+
+@dataclass
+class Layers:
+    """A composed configuration and, for each field set by a layer, which layer set it last
+    (`preset default`, `presets/x.toml`, `my.toml`, `--epochs`, `--set schedule.epochs=3`)."""
+
+    config: ExperimentConfig
+    sources: dict[str, str] = field(default_factory=dict)
+    presets: list[str] = field(default_factory=list)  # the preset chain, base first
+    applied: list[str] = field(default_factory=list)  # the layers over the preset, in order
+
+    @property
+    def preset(self) -> str:
+        """The preset named on the command line or by the file: the last of the chain."""
+        return self.presets[-1]
+
+
+def list_presets() -> list[str]:
+    """The names of the presets in `presets/`, sorted."""
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_path(name: str) -> Path:
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ValueError(
+            f"Unknown preset {name!r}; known presets: {', '.join(list_presets())} "
+            f"(files in {PRESETS_DIR}). Received: preset={name!r}"
+        )
+    return path
+
+
+def read_toml(path: Path) -> dict:
+    """The tables of a configuration file, or a ValueError naming the file and the line."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ValueError(f"Configuration file not found. Received: --config {path}") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid TOML ({error}). Fix the file.") from error
+
+
+def describe(path: Path) -> dict:
+    """The top-level `description` and `preset` of a configuration file."""
+    tables = read_toml(path)
+    return {key: tables.get(key) for key in TOP_LEVEL_KEYS}
+
+
+def settings_from_tables(tables: dict, source: str) -> dict:
+    """`{field: value}` from a file's tables; unknown sections and keys and values of the wrong
+    type are refused, naming them, what is allowed and `source`."""
+    settings = {}
+    for section, keys in tables.items():
+        if section in TOP_LEVEL_KEYS:
+            if not isinstance(keys, str):
+                raise ValueError(f"{section} must be a string in {source}. Received: {keys!r}")
+            continue
+        if section not in SECTIONS or not isinstance(keys, dict):
+            raise ValueError(
+                f"Unknown section [{section}] in {source}; sections: "
+                f"{', '.join(SECTIONS)}, and the top-level keys {', '.join(TOP_LEVEL_KEYS)}. "
+                f"Received: {section} = {keys!r}"
+            )
+        for key, value in keys.items():
+            name = field_of(f"{section}.{key}", source)
+            settings[name] = checked_value(f"{section}.{key}", value, source)
+    return settings
+
+
+def field_of(key: str, source: str) -> str:
+    """The field that `section.key` sets, or a ValueError listing the section's keys."""
+    if key in FIELDS_BY_KEY:
+        return FIELDS_BY_KEY[key]
+    section = key.partition(".")[0]
+    if section in SECTIONS:
+        known = f"keys of [{section}]: {', '.join(SECTIONS[section])}"
+    else:
+        known = f"sections: {', '.join(SECTIONS)}"
+    raise ValueError(f"Unknown key {key!r} in {source}; {known}. Received: {key}")
+
+
+def base_type(annotation) -> type:
+    """The type a field holds when set: `int | None` -> int, `tuple[str, ...]` -> tuple."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return next(kind for kind in typing.get_args(annotation) if kind is not type(None))
+    return typing.get_origin(annotation) or annotation
+
+
+FLAGS = {  # the flag of each field on train.py's command line
+    f.name: f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+    for f in dataclasses.fields(ExperimentConfig)
+}
+FIELD_TYPES = {
+    name: base_type(hint) for name, hint in typing.get_type_hints(ExperimentConfig).items()
+}
+OPTIONAL_FIELDS = {
+    name for name, hint in typing.get_type_hints(ExperimentConfig).items()
+    if type(None) in typing.get_args(hint)
+}
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+              dict: "a table of NAME = VALUE", tuple: "a list of strings"}
+
+
+def checked_value(key: str, value, source: str):
+    """`value` as the field of `key` takes it (an integer where a number is expected becomes a
+    float, a list of tags a tuple); a ValueError naming the key, the type and `source`
+    otherwise."""
+    kind = FIELD_TYPES[FIELDS_BY_KEY[key]]
+    if value is None and FIELDS_BY_KEY[key] in OPTIONAL_FIELDS:
+        return None
+    if kind is float and type(value) is int:
+        return float(value)
+    if kind is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if type(value) is kind or (kind is dict and isinstance(value, dict)):
+        return dict(value) if kind is dict else value
+    raise ValueError(
+        f"{key} must be {TYPE_WORDS[kind]}. Received: {key}={value!r} "
+        f"({type(value).__name__}) in {source}"
+    )
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`section.key=value` with a TOML value (`3`, `0.1`, `true`, `[32, 64]`, `"adam"`); a bare
+    word is a string, so `model.name=fast-cnn` needs no quotes."""
+    key, separator, value = text.partition("=")
+    key = key.strip()
+    if not separator or "." not in key:
+        raise ValueError(
+            "--set takes section.key=value, e.g. --set schedule.epochs=20. "
+            f"Received: --set {text!r}"
+        )
+    try:
+        return key, tomllib.loads(f"value = {value.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def load_preset(name: str, seen: tuple = ()) -> tuple[dict, dict, list[str]]:
+    """The settings of preset `name` over those of the preset it starts from, their sources, and
+    the chain of presets (base first). A preset that starts from itself is refused."""
+    if name in seen:
+        raise ValueError(f"Preset {name!r} starts from itself: {' -> '.join((*seen, name))}.")
+    path = preset_path(name)
+    tables = read_toml(path)
+    base = tables.get("preset")
+    settings, sources, chain = load_preset(base, (*seen, name)) if base else ({}, {}, [])
+    source = f"presets/{path.name}"
+    own = settings_from_tables(tables, source)
+    return {**settings, **own}, {**sources, **dict.fromkeys(own, source)}, [*chain, name]
+
+
+def compose(
+    preset: str | None = None,
+    config_file: Path | None = None,
+    flags: dict | None = None,
+    overrides=(),
+) -> Layers:
+    """The configuration from its layers (see the module's docstring); `flags` are the flag
+    values given on the command line (`{field: value}`), named in `sources` by their flag;
+    `overrides` are `section.key=value` texts or a `{section.key: value}` mapping (None sets an
+    optional field to its default rule)."""
+    file_tables = read_toml(config_file) if config_file else {}
+    base = preset or file_tables.get("preset") or DEFAULT_PRESET
+    settings, sources, chain = load_preset(base)
+    if config_file:
+        own = settings_from_tables(file_tables, str(config_file))
+        settings.update(own)
+        sources.update(dict.fromkeys(own, str(config_file)))
+    for name, value in (flags or {}).items():
+        settings[name] = value
+        sources[name] = FLAGS[name]
+    pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+    for key, value in pairs:
+        name = field_of(key, "--set")
+        settings[name] = checked_value(key, value, "--set")
+        sources[name] = f"--set {key}"
+    applied = [str(config_file)] if config_file else []
+    applied += [sources[name] for name in flags or {}]
+    applied += [f"--set {key}={value}" for key, value in _as_texts(overrides)]
+    return Layers(ExperimentConfig(**settings, preset=chain[-1]), sources, chain, applied)
+
+
+def _as_texts(overrides) -> list[tuple[str, str]]:
+    if isinstance(overrides, dict):
+        return [(key, repr(value)) for key, value in overrides.items()]
+    return [tuple(text.partition("=")[::2]) for text in overrides]
+
+
+def where(error: ConfigError, sources: dict) -> str:
+    """`error` worded by the layer that set its field: the flag, or the `section.key` and the
+    file or `--set` that wrote it, with the fix."""
+    source = sources.get(error.field)
+    key = SECTION_KEYS.get(error.field, error.field)
+    if source is None:
+        return f"{error.describe(key)} (a default: set it with --set {key}=VALUE)"
+    if source.startswith("--set"):
+        return f"{error.describe(key)} (from {source}): fix the value"
+    if source.startswith("--"):
+        return f"argument {source}: {error}"
+    fix = f"fix it there or override it with --set {key}=VALUE"
+    return f"{error.describe(key)} (in {source}): {fix}"
+
+
+def to_tables(config: ExperimentConfig) -> dict:
+    """`config` as configuration-file tables; unset (None) fields are left out, as TOML has no
+    null: they take their default when read back."""
+    values = dataclasses.asdict(config)
+    tables = {}
+    for section, keys in SECTIONS.items():
+        table = {key: _tomlable(values[name]) for key, name in keys.items()
+                 if values[name] is not None}
+        if table:
+            tables[section] = table
+    return tables
+
+
+def _tomlable(value):
+    if isinstance(value, tuple | list):
+        return [_tomlable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _tomlable(item) for key, item in value.items()}
+    return value
+
+
+def to_toml(config: ExperimentConfig, description: str | None = None) -> str:
+    """`config` as a configuration file that `compose(config_file=...)` reads back equal: its
+    preset is the file's `preset`."""
+    head = {key: value for key, value in (("description", description),
+                                          ("preset", config.preset)) if value is not None}
+    return tomli_w.dumps({**head, **to_tables(config)})
+
+
+def checked(layers: Layers) -> ExperimentConfig:
+    """The configuration resolved for this machine and validated; a bad value raises a
+    ValueError worded by the layer that set it (see `where`)."""
+    try:
+        return layers.config.resolved().validate()
+    except ConfigError as error:
+        raise ValueError(where(error, layers.sources)) from error
