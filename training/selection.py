@@ -2,11 +2,8 @@
 augmentation, and one of them chosen on validation alone."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from evaluation.records import atomic_write_npz
 
 EVAL_BATCH_SIZE = 512
 # Weight sets in the order they are preferred on a tie of validation accuracy: the simplest first.
@@ -66,14 +63,3 @@ def scores(candidates: list[Candidate], val_labels, test_labels) -> dict:
             candidate.test_probabilities, test_labels
         )
     return values
-
-
-def write_predictions(path: Path, candidates: list[Candidate], val_indices: np.ndarray) -> None:
-    """The class probabilities of every candidate on validation (`val_<name>`) and test
-    (`test_<name>`) as float16, with `val_indices` (rows of the 60,000 training images), in one
-    compressed `.npz`, written atomically."""
-    arrays = {"val_indices": np.asarray(val_indices, np.int32)}
-    for candidate in candidates:
-        arrays[f"val_{candidate.name}"] = candidate.val_probabilities.astype(np.float16)
-        arrays[f"test_{candidate.name}"] = candidate.test_probabilities.astype(np.float16)
-    atomic_write_npz(path, arrays)

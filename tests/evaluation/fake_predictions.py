@@ -3,6 +3,7 @@ training.run_experiment write, for the tests of the report's statistics and figu
 
 import numpy as np
 
+from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from tests.fake_records import fake_record, write_json
 
 NUM_CLASSES = 10
@@ -53,10 +54,5 @@ def write_run_with_predictions(results, name, labels, wrong, val_accuracy, candi
     record = fake_record(name, [900] * 10, val_accuracy, **{**settings, **overrides})
     write_json(results / name / "result.json", record)
     val = np.full((20, NUM_CLASSES), 0.1)
-    np.savez_compressed(
-        results / name / "predictions.npz",
-        val_indices=np.arange(20, dtype=np.int32),
-        **{f"val_{candidate}": val.astype(np.float16),
-           f"test_{candidate}": test.astype(np.float16)},
-    )
+    write_predictions(results / name / PREDICTIONS_FILE, candidate, val, test, np.arange(20))
     return record
