@@ -65,6 +65,7 @@ from training.hardware import make_strategy
 from training.hparams import log_hparams
 from training.losses import SparseCategoricalCrossentropyWithSmoothing
 from training.optimizers import build_optimizer
+from training.presets import to_toml
 from training.selection import (
     EVAL_BATCH_SIZE,
     WEIGHT_SETS,
@@ -339,8 +340,9 @@ def set_up_runtime(config: ExperimentConfig):
 
 def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> RunFolders:
     """A new run gets a free name (its own, or with a suffix `say` tells of when taken), its
-    identity and its `config.json`; a resumed run keeps its folders after its identity is checked
-    and the temporary files of the killed attempt are removed."""
+    identity and its settings (`config.json`, and `config.toml` for `--config`); a resumed run
+    keeps its folders after its identity is checked and the temporary files of the killed attempt
+    are removed."""
     roots = output_roots()
     if resume:
         check_output_roots(roots)
@@ -358,6 +360,8 @@ def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> Run
     folders.run_id = write_identity(folders.run_dir, folders.checkpoint_dir)
     config.run_name = folders.name
     atomic_write_json(folders.run_dir / "config.json", config.to_dict())
+    # The same settings as a configuration file: `train.py --config` trains them again.
+    atomic_write_text(folders.run_dir / "config.toml", to_toml(config))
     return folders
 
 
@@ -571,10 +575,10 @@ def run_experiment(
 ) -> RunResult:
     """Trains `config.model`, selects on the validation split and evaluates the test set once.
 
-    Writes `RESULTS_PATH/<run>/` (config.json, history.json, result.json, report.csv,
-    confusion.png, predictions.npz), `DL_MODELS_PATH/<run>/` (best.keras by validation accuracy,
-    final.keras, swa.keras with SWA, ema.keras with the moving average, and the resumable backup
-    while training) and `TB_LOGS_PATH/<run>/`.
+    Writes `RESULTS_PATH/<run>/` (config.json and config.toml, history.json, result.json,
+    report.csv, confusion.png, predictions.npz), `DL_MODELS_PATH/<run>/` (best.keras by
+    validation accuracy, final.keras, swa.keras with SWA, ema.keras with the moving average, and
+    the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
     With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
     completed epoch with the settings it was started with, and ends as it would have uninterrupted.
     """

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import keras
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 
 from training import ExperimentConfig, run_experiment
+from training.presets import compose
 
 SMOKE = dict(epochs=2, limit_train=400, val_size=200, batch_size=64, seed=1, swa=True)
 
@@ -36,6 +38,11 @@ def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert record["test_accuracy"] == record[f"test_accuracy_{selected}"]
     assert record["system"]["packages"]["tensorflow"].startswith("2.")
     assert json.loads((smoke_run.run_dir / "config.json").read_text())["run_name"] == "smoke"
+    # The settings as a configuration file train the same configuration again.
+    # (a configuration made in Python, without a preset, reads back as the default preset's)
+    again = compose(config_file=smoke_run.run_dir / "config.toml").config
+    saved = ExperimentConfig.from_json(smoke_run.run_dir / "config.json")
+    assert again == dataclasses.replace(saved, preset="default")
     report = (smoke_run.run_dir / "report.csv").read_text().splitlines()
     assert report[0] == ",precision,recall,f1-score,support" and report[1].startswith(
         "T-shirt/top,"
