@@ -13,41 +13,11 @@ import sys
 from functools import partial
 from pathlib import Path
 
-# The runs that the README and docs/ describe by name.
-# `python -m benchmarks.race --seeds 5`: `python train.py` with every default, seeds 0-4, trained
-# right after the previous default (`previous-default`).
-DEFAULT_SEED_RUNS = tuple(f"default-seed{seed}" for seed in range(5))
-PREVIOUS_DEFAULT_RUN = "previous-default"
-PRECISION_RUNS = ("precision-fast-cnn-small-float32", "precision-fast-cnn-small-mixed_bfloat16")
-EARLIER_PRECISION_RUNS = (
-    "precision-simple-cnn-bn-float32",
-    "precision-simple-cnn-bn-mixed_bfloat16",
-)
-SHORT_DEFAULT_RUNS = ("fast-cnn-small-2-epochs", PRECISION_RUNS[1])  # 2 and 3 epochs
-DEFAULT_RUNS = (  # then the previous default, its first record, and two earlier versions of it
-    DEFAULT_SEED_RUNS[0],
-    PREVIOUS_DEFAULT_RUN,
-    "default-run",
-    "simple-cnn-bn-adam-20261128-122416",
-    "simple-cnn-bn-adam-20261128-114906",
-)
-SHORT_RUNS = (  # 2 epochs on 10,000 images per family
-    "capsnet-adam-20261128-125818",
-    "mobilenet-v2-adam-20261128-124422",
-    "shufflenet-v2-1.0-adam-20261128-125443",
-    "wrn-16-4-adam-20261128-123523",
-)
-FAST_RECIPE_RUNS = (
-    "fast-cnn-recipe",
-    DEFAULT_SEED_RUNS[0],
-    PREVIOUS_DEFAULT_RUN,
-    "seed-simple-cnn-adam-cosine-noswa",
-)
-RESOLUTION_RUNS = (
-    "resolution-mobilenet-v2-28",
-    "resolution-mobilenet-v2-56",
-    "resolution-mobilenet-v2-28-8-epochs",
-)
+# The docs' tables find their runs by tag (`train.py --tag NAME`; records from before tags
+# existed get theirs in `evaluation.record_reader.TAGS_BEFORE_VERSION_2`). The quick start
+# describes the runs tagged `default-seeds` (`python -m benchmarks.race` tags the default's seeds
+# so) and the float32 / mixed_bfloat16 pair tagged `precision-default`.
+DEFAULT_SEEDS_TAG, DEFAULT_PRECISION_TAG = "default-seeds", "precision-default"
 
 
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
@@ -62,12 +32,12 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
     bench_dir = results_dir / "benchmarks"
 
-    def comparison(run_names):
-        return partial(run_tables.comparison_table, results_dir, run_names=run_names)
+    def comparison(tag):
+        return partial(run_tables.comparison_table, results_dir, tag=tag)
 
     quick_start = partial(
-        run_tables.default_run_markdown, results_dir, default_runs=DEFAULT_SEED_RUNS,
-        float32_run=PRECISION_RUNS[0], bfloat16_run=PRECISION_RUNS[1],
+        run_tables.default_run_markdown, results_dir, seeds_tag=DEFAULT_SEEDS_TAG,
+        precision_tag=DEFAULT_PRECISION_TAG,
     )
     return [
         GeneratedSection(readme, "quick-start", quick_start),
@@ -81,17 +51,17 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "figures", partial(
             comparisons.figures_markdown, inputs.ranked, inputs.predicted, images_dir)),
-        GeneratedSection(experiments, "default-runs", comparison(run_names=DEFAULT_RUNS)),
-        GeneratedSection(experiments, "short-runs", comparison(run_names=SHORT_RUNS)),
-        GeneratedSection(experiments, "fast-recipe", comparison(run_names=FAST_RECIPE_RUNS)),
+        GeneratedSection(experiments, "default-runs", comparison("default-runs")),
+        GeneratedSection(experiments, "short-runs", comparison("short-runs")),
+        GeneratedSection(experiments, "fast-recipe", comparison("fast-recipe")),
         GeneratedSection(experiments, "short-default-runs",
-                         comparison(run_names=SHORT_DEFAULT_RUNS)),
+                         comparison("short-default-runs")),
         *export.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
         *summary.generated_sections(results_dir),
         GeneratedSection(benchmarks, "precision-runs",
-                         comparison(run_names=(*PRECISION_RUNS, *EARLIER_PRECISION_RUNS))),
-        GeneratedSection(benchmarks, "resolution-runs", comparison(run_names=RESOLUTION_RUNS)),
+                         comparison("precision")),
+        GeneratedSection(benchmarks, "resolution-runs", comparison("resolution")),
     ]
 
 

@@ -107,10 +107,12 @@ def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
     for name in ("epochs", "val_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    # The tags by which the report's quick start and tables find these runs.
     baseline = replace(
-        compose(preset=BASELINE).config, **overrides, run_name=args.baseline_name
+        compose(preset=BASELINE).config, **overrides, run_name=args.baseline_name,
+        tags=("race-baseline",),
     )
-    default = replace(compose(preset=CONTENDER).config, **overrides)
+    default = replace(compose(preset=CONTENDER).config, **overrides, tags=("default-seeds",))
     seeds = [
         replace(default, seed=seed, run_name=f"{args.name}-seed{seed}")
         for seed in range(args.seeds)

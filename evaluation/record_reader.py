@@ -2,9 +2,11 @@
 
 A record (`RESULTS_PATH/<run>/result.json`) that cannot be read, lacks a field the report reads,
 or holds it with the wrong JSON type or a NaN is named with the reason and left out; the tables
-never fail on one bad record. Two kinds of record share the folder: a training run's (no `kind`)
-and an ensemble's (`"kind": "ensemble"`, written by `evaluation.ensemble`), each checked for its
-own fields.
+never fail on one bad record. Four kinds of record share the folder, each checked for its own
+fields: a training run's (no `kind`), an ensemble's (`"kind": "ensemble"`, written by
+`evaluation.ensemble`), a specialist's (`"kind": "specialist"`, a run over a group of classes,
+listed but not ranked with the 10-class runs) and a combination's (`"kind": "combination"`, a
+generalist with a specialist's say on its group, written by `evaluation.specialist`).
 """
 
 import json
@@ -22,6 +24,37 @@ NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
 SELECTABLE_WEIGHTS = ("final", "swa", "ema")
 ENSEMBLE = "ensemble"  # the `kind` of an ensemble's record; a training run's record has none
+SPECIALIST = "specialist"  # a run trained and tested on a group of classes
+COMBINATION = "combination"  # a generalist whose probabilities on a group a specialist revised
+KINDS = (ENSEMBLE, SPECIALIST, COMBINATION)
+# A training run's record carries `record_version`; 2 added the configuration's `preset` and
+# `tags`, by which the docs' tables find their runs.
+RECORD_VERSION = 2
+# The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
+TAGS_BEFORE_VERSION_2 = {
+    **{f"default-seed{seed}": ("default-seeds",) for seed in range(1, 5)},
+    "default-seed0": ("default-seeds", "default-runs", "fast-recipe"),
+    "previous-default": ("default-runs", "fast-recipe", "race-baseline"),
+    "default-run": ("default-runs",),
+    "simple-cnn-bn-adam-20261128-122416": ("default-runs",),
+    "simple-cnn-bn-adam-20261128-114906": ("default-runs",),
+    "capsnet-adam-20261128-125818": ("short-runs",),
+    "mobilenet-v2-adam-20261128-124422": ("short-runs",),
+    "shufflenet-v2-1.0-adam-20261128-125443": ("short-runs",),
+    "wrn-16-4-adam-20261128-123523": ("short-runs",),
+    "fast-cnn-recipe": ("fast-recipe",),
+    "seed-simple-cnn-adam-cosine-noswa": ("fast-recipe",),
+    "fast-cnn-small-2-epochs": ("short-default-runs",),
+    "precision-fast-cnn-small-float32": ("precision", "precision-default"),
+    "precision-fast-cnn-small-mixed_bfloat16": (
+        "precision", "precision-default", "short-default-runs"
+    ),
+    "precision-simple-cnn-bn-float32": ("precision",),
+    "precision-simple-cnn-bn-mixed_bfloat16": ("precision",),
+    "resolution-mobilenet-v2-28": ("resolution",),
+    "resolution-mobilenet-v2-56": ("resolution",),
+    "resolution-mobilenet-v2-28-8-epochs": ("resolution",),
+}
 # Every field the report reads, by dotted path (one level of nesting) and JSON type. Required
 # by every record:
 RECORD_FIELDS = {"run_name": str, "status": str, "smoke_run": bool}
@@ -80,6 +113,17 @@ ENSEMBLE_FIELDS = {
     "member_test_accuracy": dict,
     "finished": str,
 }
+# Required by completed specialists: their classes, by name and original label.
+SPECIALIST_FIELDS = {"classes": dict, "classes.names": list, "classes.labels": list}
+# Required by completed combinations, which are ranked beside the runs.
+COMBINATION_FIELDS = {
+    "generalist": str,
+    "specialist": str,
+    "method": str,
+    "val_accuracy": NUMBER,
+    "test_accuracy": NUMBER,
+    "finished": str,
+}
 
 
 def record_problems(record) -> list[str]:
@@ -89,18 +133,42 @@ def record_problems(record) -> list[str]:
         return [f"expected a JSON object, found {_json_type(record)}"]
     problems = field_problems(record, RECORD_FIELDS, required=True)
     problems += field_problems(record, OPTIONAL_FIELDS, required=False)
-    if not problems and record.get("kind", ENSEMBLE) != ENSEMBLE:
-        problems.append(f"'kind' is {record['kind']!r}, expected {ENSEMBLE!r} or no 'kind'")
+    if not problems and record.get("kind", ENSEMBLE) not in KINDS:
+        problems.append(f"'kind' is {record['kind']!r}, expected one of "
+                        f"{', '.join(map(repr, KINDS))} or no 'kind'")
     if problems or record["status"] != "completed" or record["smoke_run"]:
         return problems
     if is_ensemble(record):
         return ensemble_problems(record)
+    if record.get("kind") == COMBINATION:
+        return field_problems(record, COMBINATION_FIELDS, required=True)
+    if is_specialist(record):
+        problems = field_problems(record, SPECIALIST_FIELDS, required=True)
+        return problems or completed_run_problems(record)
     return completed_run_problems(record)
 
 
 def is_ensemble(record: dict) -> bool:
     """Whether `record` is an ensemble's, not a training run's."""
     return record.get("kind") == ENSEMBLE
+
+
+def is_combined(record: dict) -> bool:
+    """Whether `record` combines other records' predictions (an ensemble, a combination) instead
+    of training a model."""
+    return record.get("kind") in (ENSEMBLE, COMBINATION)
+
+
+def is_specialist(record: dict) -> bool:
+    """Whether `record` is a run over a group of classes (its test accuracy counts only their
+    test images)."""
+    return record.get("kind") == SPECIALIST
+
+
+def is_run(record: dict) -> bool:
+    """Whether `record` is a training run's over the ten classes: no ensemble, specialist or
+    combination."""
+    return record.get("kind") is None
 
 
 def ensemble_problems(record: dict) -> list[str]:
@@ -156,7 +224,7 @@ def _content_problems(record: dict) -> list[str]:
         elif "val_accuracy" in logs:
             problems += _value_problems(f"history.{epoch}.val_accuracy", logs["val_accuracy"],
                                         OPTIONAL_NUMBER)
-    size = len(CLASS_NAMES)
+    size = len(record["classes"]["names"]) if is_specialist(record) else len(CLASS_NAMES)
     rows = record["confusion_matrix"]
     if len(rows) != size or not all(isinstance(row, list) and len(row) == size for row in rows):
         problems.append(f"'confusion_matrix' is not {size} rows of {size} counts")
@@ -189,10 +257,30 @@ def _type_names(kind) -> str:
     return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
 
 
+def upgraded(record):
+    """`record` as the current version reads it. Version 1 (no `record_version`) predates the
+    preset and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
+    if not isinstance(record, dict) or record.get("record_version", 1) >= RECORD_VERSION:
+        return record
+    config = record.get("config")
+    if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
+        return record
+    tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
+    config = {"preset": None, **config, "tags": [*config.get("tags", ()), *tags]}
+    return {**record, "record_version": RECORD_VERSION, "config": config}
+
+
+def record_tags(record: dict) -> tuple[str, ...]:
+    """The run's `--tag`s (an ensemble's record has none)."""
+    config = record.get("config")
+    return tuple(config.get("tags", ())) if isinstance(config, dict) else ()
+
+
 def read_record(path: Path) -> tuple[dict | None, str | None]:
-    """The record in `path` and None, or None and why the report cannot use it."""
+    """The record in `path`, upgraded to the current version, and None; or None and why the
+    report cannot use it."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        record = upgraded(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         return None, f"unreadable ({error})"
     problems = record_problems(record)
@@ -236,29 +324,38 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
         elif record["status"] != "completed":
             reason = record.get("error") or "no reason recorded"
             excluded.append((record["run_name"], f"{record['status']}: {reason}"))
+        elif is_specialist(record):
+            excluded.append((record["run_name"], specialist_description(record)))
         else:
             ranked.append(record)
     ranked.sort(key=lambda r: (-r["test_accuracy"], -_best_val_accuracy(r), r["run_name"]))
     return ranked, sorted(excluded)
 
 
+def specialist_description(record: dict) -> str:
+    """Why a specialist is listed apart from the 10-class ranking, with its test accuracy."""
+    names = ", ".join(record["classes"]["names"])
+    return (f"specialist over {names}: test accuracy {record['test_accuracy']:.4f} on those "
+            "classes' test images only, not comparable with the 10-class runs")
+
+
 def _best_val_accuracy(record: dict) -> float:
-    return record["val_accuracy"] if is_ensemble(record) else record["best_val_accuracy"]
+    return record["val_accuracy"] if is_combined(record) else record["best_val_accuracy"]
 
 
 def selected_candidate(record: dict) -> str:
     """The name of the weights the run selected, as in its record's keys and its predictions:
     `final`, `swa`, `ema`, or one of them with `_tta` (averaged with the mirrored images);
-    `ensemble` for an ensemble."""
-    if is_ensemble(record):
-        return ENSEMBLE
+    `ensemble` for an ensemble, `combination` for a combination."""
+    if is_combined(record):
+        return record["kind"]
     return record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
 
 
 def selected_val_accuracy(record: dict) -> float:
     """Validation accuracy of the weights the run selected (and evaluated on the test set), or of
-    an ensemble; the best epoch's when a run's record does not hold it."""
-    if is_ensemble(record):
+    an ensemble or a combination; the best epoch's when a run's record does not hold it."""
+    if is_combined(record):
         return record["val_accuracy"]
     value = record.get(f"val_accuracy_{selected_candidate(record)}")
     return record["best_val_accuracy"] if value is None else value
@@ -276,5 +373,6 @@ def best_run(ranked: list[dict]) -> dict:
 
 
 def runs_only(records: list[dict]) -> list[dict]:
-    """The training runs among `records`, without ensembles, in the same order."""
-    return [record for record in records if not is_ensemble(record)]
+    """The 10-class training runs among `records`, without ensembles, specialists and
+    combinations, in the same order."""
+    return [record for record in records if is_run(record)]

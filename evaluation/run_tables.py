@@ -18,7 +18,7 @@ from evaluation.record_reader import (
     is_ensemble,
     rank_records,
     read_records,
-    read_run_record,
+    record_tags,
     runs_only,
     selected_val_accuracy,
 )
@@ -52,18 +52,22 @@ def record_link(record: dict, results_dir: Path, base_dir: Path, text: str | Non
     return markdown_link(text or record["run_name"], target, base_dir)
 
 
-def completed_run(results_dir: Path, run_name: str) -> dict | None:
-    """The completed run's record with every field the comparison tables read, else None (a
-    record with bad fields is named on stderr)."""
-    record = read_run_record(results_dir / run_name)
-    if record is None or record["status"] != "completed":
-        return None
-    problems = completed_run_problems(record) + field_problems(record, COMPARISON_FIELDS, True)
-    if problems:
-        print(f"warning: skipped {results_dir / run_name / 'result.json'}: "
-              f"{'; '.join(problems)}", file=sys.stderr)
-        return None
-    return record
+def tagged_runs(results_dir: Path, tag: str) -> list[dict]:
+    """The completed runs tagged `tag` (`train.py --tag`) that hold every field the comparison
+    tables read, best test accuracy first (a record with bad fields is named on stderr)."""
+    records, _ = read_records(results_dir)
+    found = []
+    for record in records:
+        if tag not in record_tags(record) or record["status"] != "completed":
+            continue
+        problems = completed_run_problems(record)
+        problems += field_problems(record, COMPARISON_FIELDS, True)
+        if problems:
+            print(f"warning: skipped {results_dir / record['run_name'] / 'result.json'}: "
+                  f"{'; '.join(problems)}", file=sys.stderr)
+        else:
+            found.append(record)
+    return sorted(found, key=lambda record: (-record["test_accuracy"], record["run_name"]))
 
 
 def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) -> str:
@@ -106,23 +110,18 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     )
 
 
-def default_run_markdown(
-    results_dir: Path,
-    base_dir: Path,
-    default_runs: tuple[str, ...],
-    float32_run: str,
-    bfloat16_run: str,
-) -> str:
-    """What `python train.py` printed and how long it took, over the recorded seeds of the
-    default, and how much longer it takes where `--precision auto` picks float32: the ratio of
-    the two precision runs' epoch times."""
-    defaults = [completed_run(results_dir, name) for name in default_runs]
-    float32 = completed_run(results_dir, float32_run)
-    bfloat16 = completed_run(results_dir, bfloat16_run)
-    named = zip((*default_runs, float32_run, bfloat16_run), (*defaults, float32, bfloat16))
-    missing = [name for name, record in named if record is None]
-    if missing:
-        return f"No usable record of {', '.join(f'`{name}`' for name in missing)} yet."
+def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
+                         precision_tag: str) -> str:
+    """What `python train.py` printed and how long it took, over the runs tagged `seeds_tag`
+    (the default's seeds), and how much longer it takes where `--precision auto` picks float32:
+    the ratio of the epoch times of the float32 and the mixed_bfloat16 run tagged
+    `precision_tag`."""
+    defaults = sorted(tagged_runs(results_dir, seeds_tag), key=lambda record: record["seed"])
+    by_precision = {r["config"]["precision"]: r for r in tagged_runs(results_dir, precision_tag)}
+    float32, bfloat16 = by_precision.get("float32"), by_precision.get("mixed_bfloat16")
+    if not defaults or float32 is None or bfloat16 is None:
+        return (f"No usable records tagged `{seeds_tag}` (the default's seeds) and "
+                f"`{precision_tag}` (one float32 and one mixed_bfloat16 run) yet.")
     first, config = defaults[0], defaults[0]["config"]
     ratio = _seconds_per_epoch(float32) / _seconds_per_epoch(bfloat16)
     mean_seconds = sum(record["train_seconds"] for record in defaults) / len(defaults)
@@ -172,15 +171,11 @@ def _seconds_per_epoch(record: dict) -> float:
     return record["train_seconds"] / record["epochs_run"]
 
 
-def comparison_table(results_dir: Path, base_dir: Path, run_names) -> str:
-    """One row per named run: what it trained, how long it took, how accurate it was."""
+def comparison_table(results_dir: Path, base_dir: Path, tag: str) -> str:
+    """One row per run tagged `tag`, best test accuracy first: what it trained, how long it
+    took, how accurate it was."""
     rows, index = [], []
-    for name in run_names:
-        record = completed_run(results_dir, name)
-        if record is None:
-            index.append(f"`{name}`")
-            rows.append(["no usable record", *["-"] * 8])
-            continue
+    for record in tagged_runs(results_dir, tag):
         side = record["config"]["input_size"] or NATIVE_SIDE
         index.append(record_link(record, results_dir, base_dir))
         rows.append([
@@ -196,5 +191,7 @@ def comparison_table(results_dir: Path, base_dir: Path, run_names) -> str:
         ])
     columns = ("Model", "Precision", "Input", "Epochs x images", "Training time", "Per epoch",
                "Images/s", "Val acc (selected)", "Test acc (selected)")
+    if not rows:
+        return f"No usable record tagged `{tag}` yet (`python train.py --tag {tag}`)."
     frame = pd.DataFrame(rows, index=pd.Index(index, name="Run"), columns=columns)
     return markdown_table(frame, right_aligned=columns[4:])

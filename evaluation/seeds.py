@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from evaluation.record_reader import is_ensemble
 
-# Fields that differ between the seeds of one configuration and say nothing about it.
-PER_SEED_FIELDS = ("seed", "run_name")
+# Fields that differ between the seeds of one configuration and say nothing about it: the seed,
+# and the labels of a run (its name, preset and tags), which change nothing it trains.
+PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
 
 
 @dataclass

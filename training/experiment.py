@@ -19,7 +19,6 @@ import tensorflow as tf
 
 import config as paths
 from data import (
-    CLASS_NAMES,
     IMAGE_SHAPE,
     NUM_CLASSES,
     FashionMNIST,
@@ -31,6 +30,7 @@ from data import (
 )
 from evaluation.metrics import Evaluation, evaluate_predictions
 from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
+from evaluation.record_reader import RECORD_VERSION
 from evaluation.records import default_run_name, system_info, utc_now
 from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from models import build_model, get_spec
@@ -74,6 +74,13 @@ from training.selection import (
     scores,
     select,
 )
+from training.specialists import (
+    GroupSplit,
+    class_names,
+    group_data,
+    group_fields,
+    kept_predictions,
+)
 from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
 
 
@@ -94,7 +101,7 @@ class RunResult:
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.record["test_accuracy"]
+        return self.record.get("test_accuracy")
 
     @property
     def history(self) -> pd.DataFrame:
@@ -145,7 +152,7 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
             model = build_model(
                 config.model,
                 input_shape=IMAGE_SHAPE,
-                num_classes=NUM_CLASSES,
+                num_classes=len(config.classes) or NUM_CLASSES,
                 **model_kwargs,
                 **config.model_args,
             )
@@ -212,11 +219,12 @@ class RunData:
 
     train: tuple[np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray] | None  # None: the run never reads the test set
     val_indices: np.ndarray  # rows of the 60,000 training images
     train_ds: tf.data.Dataset
     val_ds: tf.data.Dataset
     steps_per_epoch: int
+    group: GroupSplit | None = None  # a specialist's classes (`training.specialists`)
 
     def batches_without_augmentation(self) -> tf.data.Dataset:
         """The training images in order, unaugmented: what BatchNorm statistics are taken on."""
@@ -378,15 +386,16 @@ def continue_from(folders: RunFolders, say) -> dict | None:
     return None
 
 
-def build_data(config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 0) -> RunData:
+def build_data(
+    config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 0, with_test: bool = True
+) -> RunData:
     """The seeded, stratified split and its datasets, the training batches from `first_epoch`
     (0-based) on; augmentation in the `tf.data` map only when `config.augment_on` is "dataset"
-    (otherwise the train step augments)."""
+    (otherwise the train step augments). Without `with_test`, `data.x_test` is never read."""
     train_idx, val_idx = train_val_split(
         data.y_train, config.val_size, config.split_seed, config.limit_train
     )
-    train = (data.x_train[train_idx], data.y_train[train_idx])
-    val = (data.x_train[val_idx], data.y_train[val_idx])
+    train, val, test, val_idx, group = group_data(data, config.classes, train_idx, val_idx)
     augmentation = (
         build_augmentation(**config.augmentation_settings(), seed=config.seed)
         if config.augment_on == "dataset"
@@ -398,11 +407,12 @@ def build_data(config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 
     return RunData(
         train=train,
         val=val,
-        test=(data.x_test, data.y_test),
+        test=test if with_test else None,
         val_indices=val_idx,
         train_ds=train_ds,
         val_ds=make_dataset(*val, EVAL_BATCH_SIZE),
         steps_per_epoch=math.ceil(len(train[0]) / config.batch_size),
+        group=group,
     )
 
 
@@ -462,6 +472,7 @@ def training_record(config, folders, model, strategy, run_data, history) -> dict
     train_seconds = sum(logs["seconds"] for logs in epochs.values())
     train_images = len(run_data.train[0])
     record = {
+        "record_version": RECORD_VERSION,
         "run_name": folders.name,
         "status": "failed" if failed_epoch else "completed",
         "model": config.model,
@@ -481,6 +492,7 @@ def training_record(config, folders, model, strategy, run_data, history) -> dict
         "images_per_second": train_images * len(epochs) / train_seconds if train_seconds else None,
         "finished": utc_now(),
         "system": system_info(),
+        **group_fields(run_data.group, run_data.test),
     }
     if failed_epoch:
         record.update(
@@ -506,7 +518,8 @@ def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
     """Scores the model its checkpoint holds (`inference_copy`: float32, as it loads), so the
     record's accuracies are those of the saved file, whatever precision trained it."""
     copy = inference_copy(model)
-    return score_weight_set(copy, weights, run_data.val[0], run_data.test[0], config.tta)
+    test_images = run_data.test[0] if run_data.test else None
+    return score_weight_set(copy, weights, run_data.val[0], test_images, config.tta)
 
 
 def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
@@ -514,11 +527,13 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     with test-time augmentation when `config.tta`, on validation and test; keeps the best on
     validation (never on test) in `model`; saves each set as a checkpoint and the selected
     candidate's probabilities in `predictions.npz` (the record keeps every candidate's
-    accuracies). Returns the selected candidate's test evaluation."""
+    accuracies). Returns the selected candidate's test evaluation; a run without a test set
+    (`run_data.test` is None) writes no predictions and returns None."""
     ema_weights = model.get_weights() if config.ema else None  # fit ends with the EMA loaded
     model.set_weights(final_weights)
     _settle_batchnorm(model, run_data, record, say)
-    say("Evaluating the final weights on the validation and test sets.")
+    sets = "validation and test sets" if run_data.test else "validation set"
+    say(f"Evaluating the final weights on the {sets}.")
     candidates = _score(model, "final", run_data, config)
     weight_values = {"final": model.get_weights()}
     save_model_atomically(model, folders.checkpoint_dir / "final.keras")
@@ -536,16 +551,19 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
         candidates += _score(model, name, run_data, config)
         weight_values[name] = model.get_weights()
         save_model_atomically(model, folders.checkpoint_dir / f"{name}.keras")
-    val_labels, test_labels = run_data.val[1], run_data.test[1]
+    val_labels = run_data.val[1]
+    test_labels = run_data.test[1] if run_data.test else None
     selected = select(candidates, val_labels)
     model.set_weights(weight_values[selected.weights])  # the returned model holds the selection
-    write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
-                      selected.val_probabilities, selected.test_probabilities,
-                      run_data.val_indices)
     record.update(scores(candidates, val_labels, test_labels))
     record["selected_weights"] = selected.weights  # chosen on validation accuracy, never on test
     record["selected_tta"] = selected.tta
-    evaluation = evaluate_predictions(test_labels, selected.test_probabilities, CLASS_NAMES)
+    if test_labels is None:
+        return None
+    write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
+                      **kept_predictions(model, selected, run_data))
+    evaluation = evaluate_predictions(test_labels, selected.test_probabilities,
+                                      class_names(run_data.group))
     record["test_accuracy"] = evaluation.accuracy
     record["confusion_matrix"] = evaluation.confusion.tolist()
     return evaluation
@@ -556,7 +574,7 @@ def write_test_outputs(model, evaluation, run_data, folders, record) -> None:
     scalars in TensorBoard, and reconstructions for the models whose spec `reconstructs`."""
     atomic_write_text(folders.run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
     title = f"{folders.name} ({record['selected_weights']} weights), test set"
-    png = figure_to_png(confusion_figure(evaluation.confusion, CLASS_NAMES, title))
+    png = figure_to_png(confusion_figure(evaluation.confusion, class_names(run_data.group), title))
     atomic_write_bytes(folders.run_dir / "confusion.png", png)
     log_outcome_to_tensorboard(folders.tensorboard_dir, record, png)
     if get_spec(record["config"]["model"]).reconstructs:
@@ -572,6 +590,8 @@ def run_experiment(
     resume: bool = False,
     data: FashionMNIST | None = None,
     verbose: int | str = "auto",
+    evaluate_test: bool = True,
+    callbacks=(),
 ) -> RunResult:
     """Trains `config.model`, selects on the validation split and evaluates the test set once.
 
@@ -581,6 +601,9 @@ def run_experiment(
     the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
     With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
     completed epoch with the settings it was started with, and ends as it would have uninterrupted.
+    With `evaluate_test=False` (a search trial) the test set is never read: the record has no
+    test accuracies, and report.csv, confusion.png and predictions.npz are not written.
+    `callbacks` are Keras callbacks added to `fit`'s, after the run's own.
     """
     run_started = time.perf_counter()
     say = print if verbose else _silent
@@ -593,7 +616,9 @@ def run_experiment(
     try:
         _explain_defaults(requested, config, resume, say)
         state = continue_from(folders, say) if resume else None
-        return _train_and_record(config, strategy, data, folders, state, run_started, verbose)
+        return _train_and_record(
+            config, strategy, data, folders, state, run_started, verbose, evaluate_test, callbacks
+        )
     except KeyboardInterrupt as interrupt:
         raise RunInterrupted(folders.name) from interrupt
     except OSError as error:
@@ -604,14 +629,17 @@ def run_experiment(
         lock.release()
 
 
-def _train_and_record(config, strategy, data, folders, state, run_started, verbose) -> RunResult:
+def _train_and_record(
+    config, strategy, data, folders, state, run_started, verbose, evaluate_test, extra_callbacks
+) -> RunResult:
     say = print if verbose else _silent
-    run_data = build_data(config, data, first_epoch=state["epoch"] if state else 0)
+    first_epoch = state["epoch"] if state else 0
+    run_data = build_data(config, data, first_epoch, with_test=evaluate_test)
     model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
     clock = AttemptClock(folders.run_dir / ATTEMPTS_FILE, run_started)
     history, swa, callbacks = build_callbacks(config, folders, state, clock)
     last_weights = LastEpochWeights()
-    train(model, run_data, config, [*callbacks, last_weights], verbose)
+    train(model, run_data, config, [*callbacks, *extra_callbacks, last_weights], verbose)
 
     record = training_record(config, folders, model, strategy, run_data, history)
     evaluation = None
@@ -619,7 +647,8 @@ def _train_and_record(config, strategy, data, folders, state, run_started, verbo
         evaluation = evaluate_and_select(
             model, run_data, swa, last_weights.weights, folders, record, config, say
         )
-        write_test_outputs(model, evaluation, run_data, folders, record)
+        if evaluation is not None:
+            write_test_outputs(model, evaluation, run_data, folders, record)
     # Every attempt counts: wall time from each call to its record, training time within fit.
     record.update(clock.totals())
     log_hparams(folders.tensorboard_dir, record["config"], record)  # the HParams dashboard

@@ -5,7 +5,9 @@ from evaluation.sections import section_markers
 from tests.fake_records import fake_record, write_json
 
 
-def _write(results, record):
+def _write(results, record, *tags):
+    if tags:
+        record["config"]["tags"] = list(tags)
     write_json(results / record["run_name"] / "result.json", record)
     return record
 
@@ -14,7 +16,7 @@ def _precision_runs(results, float32_seconds=300.0, bfloat16_seconds=150.0):
     for precision, seconds in (("float32", float32_seconds), ("mixed_bfloat16", bfloat16_seconds)):
         record = fake_record(f"precision-{precision}", [900] * 10, 0.91, train_seconds=seconds)
         record["config"]["precision"] = precision
-        _write(results, record)
+        _write(results, record, "precision-default")
 
 
 def test_top_runs_are_the_leaderboard_head_and_the_best_run_is_chosen_on_validation(tmp_path):
@@ -47,11 +49,11 @@ def test_top_runs_are_the_leaderboard_head_and_the_best_run_is_chosen_on_validat
 def test_the_default_run_sentence_reads_its_numbers_and_the_precision_ratio_from_records(tmp_path):
     results = tmp_path / "results"
     _write(results, fake_record("default", [922] * 10, 0.93, train_seconds=522.4,
-                                wall_seconds=579.0))
+                                wall_seconds=579.0), "default-seeds")
+    _write(results, fake_record("untagged", [990] * 10, 0.99))  # not the default's
     _precision_runs(results, float32_seconds=401.4, bfloat16_seconds=218.3)
 
-    text = default_run_markdown(results, tmp_path, ("default",), "precision-float32",
-                                "precision-mixed_bfloat16")
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
     assert "trains `simple-cnn` for 3 epochs with the `swa` schedule and SWA" in text
     assert "took 522 s of training, 579 s from start to record" in text
     assert "printed test accuracy **0.9220** (swa weights; " in text
@@ -65,12 +67,11 @@ def test_the_default_run_sentence_summarises_every_seed(tmp_path):
     results = tmp_path / "results"
     for seed, (correct, seconds) in enumerate([(930, 280.0), (940, 300.0), (935, 290.0)]):
         _write(results, fake_record(f"default-seed{seed}", [correct] * 10, 0.94, seed=seed,
-                                    train_seconds=seconds, wall_seconds=seconds + 40))
+                                    train_seconds=seconds, wall_seconds=seconds + 40),
+               "default-seeds")
     _precision_runs(results, float32_seconds=400.0, bfloat16_seconds=200.0)
 
-    names = ("default-seed0", "default-seed1", "default-seed2")
-    text = default_run_markdown(results, tmp_path, names, "precision-float32",
-                                "precision-mixed_bfloat16")
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
     assert "3 recorded runs with different seeds (" in text
     assert "took 280-300 s of training, 320-340 s from start to record" in text
     assert "printed test accuracy **0.9350** on average, 0.9300-0.9400" in text
@@ -83,28 +84,31 @@ def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys
     _precision_runs(results)
     broken = fake_record("default", [900] * 10, 0.9)
     del broken["images_per_second"]
-    _write(results, broken)
+    _write(results, broken, "default-seeds")
 
-    text = default_run_markdown(results, tmp_path, ("default",), "precision-float32", "missing")
-    assert text == "No usable record of `default`, `missing` yet."
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert text.startswith("No usable records tagged `default-seeds` (the default's seeds) and")
     assert "missing key 'images_per_second'" in capsys.readouterr().err
 
 
-def test_the_comparison_table_has_a_row_per_named_run_in_the_given_order(tmp_path):
+def test_the_comparison_table_has_a_row_per_tagged_run_best_first(tmp_path):
     results = tmp_path / "results"
     _precision_runs(results)
     resized = fake_record("resized", [800] * 10, 0.8, limit_train=10000, train_images=10000)
     resized["config"]["input_size"] = 56
-    _write(results, resized)
+    _write(results, resized, "precision-default")
+    _write(results, fake_record("other", [990] * 10, 0.99), "another-table")
 
-    lines = comparison_table(results, tmp_path / "docs",
-                             ["resized", "precision-float32", "not-run"]).splitlines()
-    assert lines[2] == (
+    lines = comparison_table(results, tmp_path / "docs", "precision-default").splitlines()
+    assert len(lines) == 5  # the header, its rule and the three tagged runs
+    assert "| float32 | 28x28 | 3 x 55,000 | 5m 00s | 100 s |" in lines[2]
+    assert lines[4] == (
         "| [resized](../results/resized/result.json) | simple-cnn | mixed_bfloat16 | 56x56 "
         "| 3 x 10,000 | 1m 00s | 20 s | 2,750 | 0.8000 | 0.8000 (swa) |"
     )
-    assert "| float32 | 28x28 | 3 x 55,000 | 5m 00s | 100 s |" in lines[3]
-    assert lines[4] == "| `not-run` | no usable record | - | - | - | - | - | - | - | - |"
+    assert comparison_table(results, tmp_path, "none") == (
+        "No usable record tagged `none` yet (`python train.py --tag none`)."
+    )
 
 
 def test_report_writes_the_readme_and_docs_sections_beside_the_readme(tmp_path):
@@ -119,8 +123,8 @@ def test_report_writes_the_readme_and_docs_sections_beside_the_readme(tmp_path):
     assert report.main(["--results", str(results), "--images", str(tmp_path / "images"),
                         "--readme", str(readme)]) == 0
     assert "| [cnn](results/cnn/result.json) | simple-cnn |" in readme.read_text()
-    # The short runs named in report.py have no record here.
-    assert f"| `{report.SHORT_RUNS[0]}` | no usable record |" in page.read_text()
+    # No run here is tagged for the short runs' table.
+    assert "No usable record tagged `short-runs` yet" in page.read_text()
 
 
 def test_top_runs_rank_ensembles_as_rows_and_name_a_tta_selection(tmp_path):
