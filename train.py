@@ -15,6 +15,7 @@ import sys
 import typing
 from pathlib import Path
 
+from evaluation.record_reader import WEIGHT_LABELS
 from quiet_tensorflow import import_tensorflow
 from training.config import NUM_CLASSES, SECTION_KEYS, ExperimentConfig
 from training.presets import (
@@ -39,6 +40,17 @@ def model_argument(text: str) -> tuple[str, object]:
         return name.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
         return name.strip(), value.strip()  # a bare word is a string
+
+
+def comma_separated(text: str) -> tuple[str, ...]:
+    """`a,b,c` as ("a", "b", "c"), spaces around each name removed.
+
+    Args:
+        text: the flag's value.
+
+    Example: `comma_separated("shirt, coat")` is ("shirt", "coat").
+    """
+    return tuple(name.strip() for name in text.split(","))
 
 
 def _help_default(value) -> str:
@@ -82,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
             options["action"] = argparse.BooleanOptionalAction
         elif kind is dict:
             options.update(action="append", type=model_argument, metavar="NAME=VALUE")
+        elif field.metadata.get("comma_separated"):
+            options.update(type=comma_separated, metavar="NAME,NAME,...")
         elif kind is tuple:
             options.update(action="append", metavar=field.name.upper().rstrip("S"))
         else:
@@ -187,9 +201,6 @@ def near_chance_hint(record: dict) -> str | None:
         f"{steps} training steps are too few for this model: train on more images "
         "(--limit-train) or for more epochs."
     )
-
-
-WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
 
 
 def summary(record: dict) -> str:

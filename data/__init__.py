@@ -1,50 +1,32 @@
-"""Fashion-MNIST loading, validation split, augmentation and `tf.data` pipelines."""
+"""Fashion-MNIST loading, validation split, augmentation and `tf.data` pipelines.
 
-# ruff: noqa: E402  (TensorFlow is loaded first, without its start-up notices)
+Names are loaded on first use (TensorFlow first, without its start-up notices), so
+`from data.fashion_mnist import CLASS_NAMES` loads no TensorFlow.
+"""
 
-from quiet_tensorflow import import_tensorflow
+import importlib
 
-import_tensorflow()
+_EXPORTS = {
+    **dict.fromkeys(
+        ("RandomAffine", "RandomErasing", "RandomHorizontalFlip", "RandomShift",
+         "augment_at_step", "build_augmentation"),
+        "data.augmentation",
+    ),
+    **dict.fromkeys(
+        ("CLASS_NAMES", "FILES", "IMAGE_SHAPE", "NUM_CLASSES", "DatasetFileError",
+         "FashionMNIST", "ensure_files", "load_fashion_mnist", "read_idx", "train_val_split"),
+        "data.fashion_mnist",
+    ),
+    **dict.fromkeys(("make_dataset", "make_training_dataset"), "data.pipeline"),
+}
 
-from data.augmentation import (
-    RandomAffine,
-    RandomErasing,
-    RandomHorizontalFlip,
-    RandomShift,
-    augment_at_step,
-    build_augmentation,
-)
-from data.fashion_mnist import (
-    CLASS_NAMES,
-    FILES,
-    IMAGE_SHAPE,
-    NUM_CLASSES,
-    DatasetFileError,
-    FashionMNIST,
-    ensure_files,
-    load_fashion_mnist,
-    read_idx,
-    train_val_split,
-)
-from data.pipeline import make_dataset, make_training_dataset
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "CLASS_NAMES",
-    "FILES",
-    "IMAGE_SHAPE",
-    "NUM_CLASSES",
-    "DatasetFileError",
-    "FashionMNIST",
-    "RandomAffine",
-    "RandomErasing",
-    "RandomHorizontalFlip",
-    "RandomShift",
-    "augment_at_step",
-    "build_augmentation",
-    "ensure_files",
-    "load_fashion_mnist",
-    "make_dataset",
-    "make_training_dataset",
-    "read_idx",
-    "train_val_split",
-]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'data' has no attribute {name!r}")
+    from quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,17 +1,2 @@
-"""Test-set evaluation, figures and run records."""
-
-from evaluation.metrics import (
-    Evaluation,
-    classification_report_frame,
-    evaluate_model,
-    evaluate_predictions,
-)
-from evaluation.records import system_info
-
-__all__ = [
-    "Evaluation",
-    "classification_report_frame",
-    "evaluate_model",
-    "evaluate_predictions",
-    "system_info",
-]
+"""Evaluation on validation and test: metrics, statistics, calibration, records read back,
+predictions, ensembles, tables, figures and the report. Importing the package imports nothing."""

@@ -22,7 +22,10 @@ AUGMENTATION_KNOBS = (
 )
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
-SELECTABLE_WEIGHTS = ("final", "swa", "ema")
+# The weight sets a run scores and chooses from, in the order a tie of validation accuracy
+# prefers them (the simplest first), and their names in sentences.
+WEIGHT_SETS = ("final", "swa", "ema")
+WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
 ENSEMBLE = "ensemble"  # the `kind` of an ensemble's record; a training run's record has none
 SPECIALIST = "specialist"  # a run trained and tested on a group of classes
 COMBINATION = "combination"  # a generalist whose probabilities on a group a specialist revised
@@ -91,7 +94,7 @@ RANKED_FIELDS = {
 RANKED_OPTIONAL_FIELDS = {
     **{
         f"{split}_accuracy_{weights}{tta}": OPTIONAL_NUMBER
-        for weights in SELECTABLE_WEIGHTS
+        for weights in WEIGHT_SETS
         for tta in ("", "_tta")
         for split in ("val", "test")
     },
@@ -212,8 +215,8 @@ def field_problems(record: dict, fields: dict, required: bool) -> list[str]:
 
 def _content_problems(record: dict) -> list[str]:
     problems = []
-    if record["selected_weights"] not in SELECTABLE_WEIGHTS:
-        *others, last = map(repr, SELECTABLE_WEIGHTS)
+    if record["selected_weights"] not in WEIGHT_SETS:
+        *others, last = map(repr, WEIGHT_SETS)
         problems.append(f"'selected_weights' is {record['selected_weights']!r}, expected "
                         f"{', '.join(others)} or {last}")
     for epoch, logs in record["history"].items():

@@ -30,7 +30,7 @@ from data import (
 )
 from evaluation.metrics import Evaluation, evaluate_predictions
 from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
-from evaluation.record_reader import RECORD_VERSION
+from evaluation.record_reader import RECORD_VERSION, WEIGHT_SETS
 from evaluation.records import default_run_name, system_info, utc_now
 from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from models import build_model, get_spec
@@ -68,7 +68,6 @@ from training.optimizers import build_optimizer
 from training.presets import to_toml
 from training.selection import (
     EVAL_BATCH_SIZE,
-    WEIGHT_SETS,
     Candidate,
     score_weight_set,
     scores,

@@ -6,18 +6,16 @@ from dataclasses import dataclass
 import numpy as np
 
 EVAL_BATCH_SIZE = 512
-# Weight sets in the order they are preferred on a tie of validation accuracy: the simplest first.
-WEIGHT_SETS = ("final", "swa", "ema")
 
 
 @dataclass
 class Candidate:
     """One weight set, with or without horizontal-flip TTA, and its class probabilities."""
 
-    weights: str  # one of WEIGHT_SETS
+    weights: str  # one of evaluation.record_reader.WEIGHT_SETS
     tta: bool
     val_probabilities: np.ndarray
-    test_probabilities: np.ndarray
+    test_probabilities: np.ndarray | None  # None when the run does not read the test set
 
     @property
     def name(self) -> str:
@@ -30,15 +28,15 @@ def predict(model, images: np.ndarray) -> np.ndarray:
 
 def score_weight_set(model, weights: str, val_images, test_images, tta: bool) -> list[Candidate]:
     """The weights now in `model` as `weights`, and with `tta` also averaged with their
-    prediction on mirrored images (Fashion-MNIST's classes are symmetric left-right)."""
-    val, test = predict(model, val_images), predict(model, test_images)
+    prediction on mirrored images (Fashion-MNIST's classes are symmetric left-right).
+    `test_images` None predicts nothing on test (the candidates' test probabilities are None)."""
+    val = predict(model, val_images)
+    test = None if test_images is None else predict(model, test_images)
     candidates = [Candidate(weights, False, val, test)]
     if tta:
-        val_mirrored = predict(model, val_images[:, :, ::-1])
-        test_mirrored = predict(model, test_images[:, :, ::-1])
-        candidates.append(
-            Candidate(weights, True, (val + val_mirrored) / 2, (test + test_mirrored) / 2)
-        )
+        val_tta = (val + predict(model, val_images[:, :, ::-1])) / 2
+        test_tta = None if test is None else (test + predict(model, test_images[:, :, ::-1])) / 2
+        candidates.append(Candidate(weights, True, val_tta, test_tta))
     return candidates
 
 
@@ -55,11 +53,13 @@ def select(candidates: list[Candidate], val_labels: np.ndarray) -> Candidate:
 
 
 def scores(candidates: list[Candidate], val_labels, test_labels) -> dict:
-    """`val_accuracy_<name>` and `test_accuracy_<name>` of every candidate, for the record."""
+    """`val_accuracy_<name>` and `test_accuracy_<name>` of every candidate, for the record;
+    validation only when `test_labels` is None."""
     values = {}
     for candidate in candidates:
         values[f"val_accuracy_{candidate.name}"] = accuracy(candidate.val_probabilities, val_labels)
-        values[f"test_accuracy_{candidate.name}"] = accuracy(
-            candidate.test_probabilities, test_labels
-        )
+        if test_labels is not None:
+            values[f"test_accuracy_{candidate.name}"] = accuracy(
+                candidate.test_probabilities, test_labels
+            )
     return values

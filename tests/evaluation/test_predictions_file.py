@@ -3,6 +3,7 @@ record holds; older files rewritten without changing a prediction."""
 
 import numpy as np
 
+from evaluation.record_reader import WEIGHT_SETS
 from evaluation.run_predictions import (
     LEVELS_DTYPE,
     PREDICTIONS_FILE,
@@ -14,7 +15,7 @@ from evaluation.run_predictions import (
     write_predictions,
 )
 from tests.fake_records import fake_record, write_json
-from training.selection import WEIGHT_SETS, Candidate, scores, select
+from training.selection import Candidate, scores, select
 
 MAX_BYTES = 300_000  # what one run may add to the committed results/
 VAL_IMAGES, TEST_IMAGES, NUM_CLASSES = 5000, 10_000, 10
