@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 
 import config as paths
-from evaluation.record_reader import ENSEMBLE, is_ensemble
+from evaluation.record_reader import ENSEMBLE, is_run
 from evaluation.records import utc_now
 from evaluation.run_predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
 from outputs.folders import check_output_name, claim_output_dir
 from outputs.io import atomic_write_json
 
 DEFAULT_STEPS = 25
-NOT_A_RUN = "an ensemble, not a training run"
+NOT_A_RUN = "an ensemble, specialist or combination, not a 10-class training run"
 PLAIN_AVERAGE = "plain average of the named runs"  # the record's method with --average
 
 
@@ -54,7 +54,7 @@ def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | 
     """A run's selected candidate and its validation rows, or None and why it cannot be one."""
     try:
         record = json.loads((run_dir / "result.json").read_text())
-        if is_ensemble(record):
+        if not is_run(record):
             return None, None, NOT_A_RUN
         if record.get("status") != "completed" or record.get("smoke_run"):
             return None, None, "not a completed full run"

@@ -33,6 +33,16 @@ KINDS = (ENSEMBLE, SPECIALIST, COMBINATION)
 # A training run's record carries `record_version`; 2 added the configuration's `preset` and
 # `tags`, by which the docs' tables find their runs.
 RECORD_VERSION = 2
+# Settings that version-1 records lack, with the value that trains as those runs did (the
+# configuration's defaults), so that seed groups and reruns compare old and new configurations.
+FIELDS_ADDED = {
+    "preset": None,
+    "tags": [],
+    "classes": [],
+    "bias_lr_factor": 1.0,
+    "tta_shifts": 0,
+    "flip_mode": "random",
+}
 # The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
 TAGS_BEFORE_VERSION_2 = {
     **{f"default-seed{seed}": ("default-seeds",) for seed in range(1, 5)},
@@ -269,7 +279,7 @@ def upgraded(record):
     if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
         return record
     tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
-    config = {"preset": None, **config, "tags": [*config.get("tags", ()), *tags]}
+    config = {**FIELDS_ADDED, **config, "tags": [*config.get("tags", ()), *tags]}
     return {**record, "record_version": RECORD_VERSION, "config": config}
 
 

@@ -62,12 +62,14 @@ def decode_probabilities(stored: np.ndarray) -> np.ndarray:
 
 
 def write_predictions(path: Path, candidate: str, val: np.ndarray, test: np.ndarray,
-                      val_indices: np.ndarray) -> None:
+                      val_indices: np.ndarray, test_indices: np.ndarray | None = None) -> None:
     """The `candidate`'s probabilities on validation (`val_<candidate>`) and test
     (`test_<candidate>`), encoded, with `val_indices` (rows of the 60,000 training images, which
-    ensembles need to check that their members share validation images), written atomically."""
+    ensembles need to check that their members share validation images) and, for a specialist,
+    `test_indices` (rows of the 10,000 test images), written atomically."""
+    indices = {"val_indices": val_indices, "test_indices": test_indices}
     atomic_write_npz(path, {
-        "val_indices": np.asarray(val_indices, np.int32),
+        **{key: np.asarray(rows, np.int32) for key, rows in indices.items() if rows is not None},
         f"val_{candidate}": encode_probabilities(val),
         f"test_{candidate}": encode_probabilities(test),
     })
@@ -190,15 +192,17 @@ def compact_predictions(results_dir: Path) -> list[Path]:
             candidate = selected_candidate(json.loads((path.parent / "result.json").read_text()))
             with np.load(path) as stored:
                 val, test = stored[f"val_{candidate}"], stored[f"test_{candidate}"]
-                if len(stored.files) == 3 and val.dtype == test.dtype == LEVELS_DTYPE:
+                indices = {key: stored[key] for key in ("val_indices", "test_indices")
+                           if key in stored.files}
+                compact = val.dtype == test.dtype == LEVELS_DTYPE
+                if compact and len(stored.files) == 2 + len(indices):
                     continue
-                val_indices = stored["val_indices"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             print(f"warning: left {path} as it is: {type(error).__name__}: {error}",
                   file=sys.stderr)
             continue
         write_predictions(path, candidate, decode_probabilities(val), decode_probabilities(test),
-                          val_indices)
+                          **indices)
         rewritten.append(path)
     return rewritten
 

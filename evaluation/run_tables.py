@@ -15,6 +15,7 @@ from evaluation.record_reader import (
     best_run,
     completed_run_problems,
     field_problems,
+    is_combined,
     is_ensemble,
     rank_records,
     read_records,
@@ -79,8 +80,8 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     rows = [
         [
             model_description(record),
-            "-" if is_ensemble(record) else epochs_description(record),
-            "-" if is_ensemble(record) else format_duration(record["train_seconds"]),
+            "-" if is_combined(record) else epochs_description(record),
+            "-" if is_combined(record) else format_duration(record["train_seconds"]),
             format_accuracy(selected_val_accuracy(record)),
             selected_description(record),
             interval_description(record["test_accuracy"]),
@@ -93,9 +94,13 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     frame = pd.DataFrame(rows, columns=columns, index=index)
     best = best_run(runs_only(ranked))
     leaderboard = relative_link(results_dir / "README.md", base_dir)
-    ensembles = sum(map(is_ensemble, ranked))
-    entries = f"{len(ranked) - ensembles} full runs" + (
+    ensembles, combinations = sum(map(is_ensemble, ranked)), sum(map(is_combined, ranked))
+    combinations -= ensembles
+    entries = f"{len(ranked) - ensembles - combinations} full runs" + (
         f" and {ensembles} ensemble{'s' if ensembles != 1 else ''}" if ensembles else ""
+    ) + (
+        f" and {combinations} combination{'s' if combinations != 1 else ''} with a specialist"
+        if combinations else ""
     )
     return (
         f"{markdown_table(frame, right_aligned=columns[1:])}\n\n"

@@ -2,7 +2,8 @@
 
 Two completed full runs belong to one group when their configurations are equal in everything
 but the seed and the run name, so a group needs no tag and cannot mix configurations. Ensemble
-records, which have no configuration of their own, belong to none.
+and combination records, which have no configuration of their own, and specialists, tested on
+a group of classes only, belong to none.
 """
 
 import json
@@ -10,7 +11,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from evaluation.record_reader import is_ensemble
+from evaluation.record_reader import is_run
 
 # Fields that differ between the seeds of one configuration and say nothing about it: the seed,
 # and the labels of a run (its name, preset and tags), which change nothing it trains.
@@ -60,7 +61,7 @@ def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
         if (
             record.get("status") == "completed"
             and not record.get("smoke_run")
-            and not is_ensemble(record)
+            and is_run(record)
         ):
             groups.setdefault(configuration_key(record), []).append(record)
     found = [SeedGroup(one_run_per_seed(members)) for members in groups.values()]

@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 
 from evaluation.metrics import classification_report_frame
-from evaluation.record_reader import is_ensemble, selected_candidate, selected_val_accuracy
+from evaluation.record_reader import (
+    is_combined,
+    is_ensemble,
+    selected_candidate,
+    selected_val_accuracy,
+)
 from evaluation.statistics import wilson_interval
 
 # Leaderboard columns that hold numbers, right-aligned.
@@ -107,8 +112,8 @@ def selected_description(record: dict) -> str:
     (swa)', '0.9301 (ema+tta)' with flip TTA, '0.9350 (ensemble)'."""
     if record.get("test_accuracy") is None:
         return "-"  # a failed run was never evaluated
-    if is_ensemble(record):
-        return f"{record['test_accuracy']:.4f} (ensemble)"
+    if is_combined(record):
+        return f"{record['test_accuracy']:.4f} ({record['kind']})"
     return f"{record['test_accuracy']:.4f} ({selected_candidate(record).replace('_', '+')})"
 
 
@@ -132,7 +137,9 @@ def interval_description(accuracy: float | None) -> str:
 
 
 def model_description(record: dict) -> str:
-    """The run's model, or 'ensemble of 3 runs'."""
+    """The run's model, 'ensemble of 3 runs', or 'RUN + specialist SPECIALIST'."""
+    if not is_ensemble(record) and is_combined(record):
+        return f"{record['generalist']} + specialist {record['specialist']}"
     if is_ensemble(record):
         count = len(record["members"])
         return f"ensemble of {count} run{'s' if count != 1 else ''}"
@@ -141,7 +148,7 @@ def model_description(record: dict) -> str:
 
 def selected_val_or_none(record: dict) -> float | None:
     """`selected_val_accuracy`, or None for a run that never selected weights."""
-    if is_ensemble(record) or "selected_weights" in record:
+    if is_combined(record) or "selected_weights" in record:
         return selected_val_accuracy(record)
     return None
 
@@ -153,7 +160,7 @@ def leaderboard_frame(records: list[dict]) -> pd.DataFrame:
     Failed runs get "-" for the test accuracies they never measured, ensembles for what only a
     training run has.
     """
-    rows = [_ensemble_row(record) if is_ensemble(record) else _run_row(record)
+    rows = [_ensemble_row(record) if is_combined(record) else _run_row(record)
             for record in records]
     index = pd.Index([record["run_name"] for record in records], name="Run")
     frame = pd.DataFrame(rows, index=index, columns=LEADERBOARD_COLUMNS)

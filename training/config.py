@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data.class_groups import GROUP_RULE, canonical_name, group_problem
 from outputs.folders import NAME_RULE, is_output_name
 from training.hardware import (
     AUGMENT_ON,
@@ -21,6 +22,9 @@ NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 LR_SCHEDULES = ("auto", "constant", "cosine", "onecycle", "swa", *CYCLIC_MODES)
+# How images are mirrored: "random" draws each flip; "alternate" flips each image in every other
+# epoch (airbench's alternating flip, data.alternating_flip).
+FLIP_MODES = ("random", "alternate")
 AUGMENTATION_KNOBS = (
     "rotation_range",
     "zoom_range",
@@ -60,6 +64,7 @@ SECTIONS = {
         "momentum": "momentum",
         "nesterov": "nesterov",
         "weight_decay": "weight_decay",
+        "bias_lr_factor": "bias_lr_factor",
     },
     "loss": {"label_smoothing": "label_smoothing"},
     "schedule": {
@@ -73,9 +78,9 @@ SECTIONS = {
         "reduce_lr_patience": "reduce_lr_patience",
     },
     "averaging": {key: key for key in ("swa", "swa_start", "swa_freq", "swa_lr", "ema")},
-    "augmentation": {knob: knob for knob in AUGMENTATION_KNOBS},
-    "evaluation": {"tta": "tta"},
-    "data": {key: key for key in ("val_size", "split_seed", "limit_train")},
+    "augmentation": {knob: knob for knob in (*AUGMENTATION_KNOBS, "flip_mode")},
+    "evaluation": {"tta": "tta", "tta_shifts": "tta_shifts"},
+    "data": {key: key for key in ("val_size", "split_seed", "limit_train", "classes")},
     "runtime": {
         key: key
         for key in (
@@ -143,6 +148,11 @@ class ExperimentConfig:
         "weight_decay * (1 - m), e.g. the WRN paper's 5e-4 at m=0.9 is 5e-3 here",
         default=0.0,
     )
+    bias_lr_factor: float = _flag(
+        "learning rate of biases and BatchNorm offsets and scales as a multiple of --lr "
+        "(airbench's parameter group; training.bias_lr); 1 disables",
+        default=1.0,
+    )
     epochs: int = _flag("number of training epochs", default=10)
     batch_size: int | None = _flag(
         "global training batch size; default: 128 on a CPU, 512 per GPU", default=None
@@ -196,6 +206,11 @@ class ExperimentConfig:
         "where validation prefers it",
         default=True,
     )
+    tta_shifts: int = _flag(
+        "with --tta, also average the predictions of the images shifted diagonally by 1 to N "
+        "pixels, each way, and their mirrors (airbench's translate TTA); 0: flip TTA only",
+        default=0,
+    )
     early_stopping: int | None = _flag(
         "stop after this many epochs without val_accuracy gain (off by default)", default=None
     )
@@ -211,9 +226,27 @@ class ExperimentConfig:
     random_erasing: float = _flag(
         "augmentation: probability of random erasing (Zhong et al. 2017)", default=0.0
     )
+    flip_mode: str = _flag(
+        "augmentation: random (each flip drawn with --horizontal-flip's probability), or "
+        "alternate (each image mirrored in every other epoch, airbench's alternating flip; "
+        "needs --horizontal-flip 0.5)",
+        default="random",
+        choices=FLIP_MODES,
+    )
     val_size: int = _flag("validation images carved from the 60k training set", default=5000)
     limit_train: int | None = _flag(
         "train on a stratified subset of this many images (smoke runs)", default=None
+    )
+    classes: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "train a specialist on these classes only, comma-separated, matched "
+            "case-insensitively (e.g. --classes shirt,t-shirt/top,pullover,coat): the same "
+            "validation split with the other classes' images removed, one output per class in "
+            "this order, tested on these classes' test images; default: all ten",
+            "flag": "--classes",
+            "comma_separated": True,
+        },
     )
     input_size: int | None = _flag("resize images inside the model to this side", default=None)
     precision: str = _flag(
@@ -284,6 +317,7 @@ class ExperimentConfig:
             values["swa_lr"] = values["lr"] / 10
         values["precision"] = resolve_precision(self.precision, spec.cpu_precision)
         values["augment_on"] = resolve_augment_on(self.augment_on)
+        values["classes"] = tuple(map(canonical_name, self.classes))  # validate() names others
         values["jit_compile"] = resolve_jit_compile(self.jit_compile)
         return ExperimentConfig(**values)
 
@@ -335,6 +369,7 @@ class ExperimentConfig:
             ("precision", PRECISIONS),
             ("distribute", DISTRIBUTE),
             ("augment_on", AUGMENT_ON),
+            ("flip_mode", FLIP_MODES),
         ):
             self._require(getattr(self, name) in choices, name, f"one of {', '.join(choices)}")
 
@@ -348,6 +383,11 @@ class ExperimentConfig:
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,
             "weight_decay",
             "finite and >= 0",
+        )
+        require(
+            math.isfinite(self.bias_lr_factor) and self.bias_lr_factor > 0,
+            "bias_lr_factor",
+            "finite and > 0 (1 disables)",
         )
         require(self.epochs >= 1, "epochs", ">= 1")
         require(self.batch_size is None or self.batch_size >= 1, "batch_size", ">= 1")
@@ -401,6 +441,13 @@ class ExperimentConfig:
             self._require(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
         for name in ("horizontal_flip", "random_erasing"):
             self._require(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
+        if self.flip_mode == "alternate":  # every image is mirrored in half of the epochs
+            self._require(
+                self.horizontal_flip == 0.5, "horizontal_flip", "0.5 with flip_mode='alternate'"
+            )
+        self._require(self.tta_shifts >= 0, "tta_shifts", ">= 0 pixels")
+        if self.tta_shifts:
+            self._require(self.tta, "tta_shifts", "0 without tta")
 
     def _check_data_and_names(self) -> None:
         require = self._require
@@ -412,11 +459,17 @@ class ExperimentConfig:
             require(10 <= self.limit_train <= available, "limit_train", f"in [10, {available}]")
         if self.input_size is not None:
             require(self.input_size >= 8, "input_size", ">= 8")
+        problem = group_problem(self.classes)
+        require(problem is None, "classes", f"{GROUP_RULE} ({problem})")
         if self.run_name is not None:  # the name of the run's folders (outputs.folders)
             require(is_output_name(self.run_name), "run_name", NAME_RULE)
 
     def augmentation_settings(self) -> dict:
-        return {name: getattr(self, name) for name in AUGMENTATION_KNOBS}
+        """The knobs of `build_augmentation`: an alternating flip replaces the random one."""
+        settings = {name: getattr(self, name) for name in AUGMENTATION_KNOBS}
+        if self.flip_mode == "alternate":
+            settings["horizontal_flip"] = 0.0
+        return settings
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -427,7 +480,8 @@ class ExperimentConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"Unknown config fields: {sorted(unknown)}. Received: {values}")
-        return cls(**{**values, "tags": tuple(values.get("tags", ()))})
+        return cls(**{**values, "tags": tuple(values.get("tags", ())),
+                      "classes": tuple(values.get("classes", ()))})
 
     @classmethod
     def from_json(cls, path: Path) -> "ExperimentConfig":

@@ -34,6 +34,7 @@ from evaluation.record_reader import RECORD_VERSION, WEIGHT_SETS
 from evaluation.records import default_run_name, system_info, utc_now
 from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from models import build_model, get_spec
+from models.whitening import fit_whitening, whitening_layers
 from outputs.folders import (
     RUN_ROOTS,
     check_output_name,
@@ -391,6 +392,9 @@ def build_data(
     """The seeded, stratified split and its datasets, the training batches from `first_epoch`
     (0-based) on; augmentation in the `tf.data` map only when `config.augment_on` is "dataset"
     (otherwise the train step augments). Without `with_test`, `data.x_test` is never read."""
+    if not with_test:  # a view without the test set, so nothing below can read it
+        data = FashionMNIST(data.x_train, data.y_train, np.empty((0, *IMAGE_SHAPE), np.uint8),
+                            np.empty(0, np.uint8))
     train_idx, val_idx = train_val_split(
         data.y_train, config.val_size, config.split_seed, config.limit_train
     )
@@ -401,7 +405,12 @@ def build_data(
         else None
     )
     train_ds = make_training_dataset(
-        *train, config.batch_size, config.seed, first_epoch, augmentation=augmentation
+        *train,
+        config.batch_size,
+        config.seed,
+        first_epoch,
+        augmentation=augmentation,
+        alternate_flip=config.flip_mode == "alternate",
     )
     return RunData(
         train=train,
@@ -518,7 +527,9 @@ def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
     record's accuracies are those of the saved file, whatever precision trained it."""
     copy = inference_copy(model)
     test_images = run_data.test[0] if run_data.test else None
-    return score_weight_set(copy, weights, run_data.val[0], test_images, config.tta)
+    return score_weight_set(
+        copy, weights, run_data.val[0], test_images, config.tta, config.tta_shifts
+    )
 
 
 def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
@@ -560,7 +571,7 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     if test_labels is None:
         return None
     write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
-                      **kept_predictions(model, selected, run_data))
+                      **kept_predictions(model, selected, run_data, config.tta_shifts))
     evaluation = evaluate_predictions(test_labels, selected.test_probabilities,
                                       class_names(run_data.group))
     record["test_accuracy"] = evaluation.accuracy
@@ -635,6 +646,8 @@ def _train_and_record(
     first_epoch = state["epoch"] if state else 0
     run_data = build_data(config, data, first_epoch, with_test=evaluate_test)
     model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
+    if whitening_layers(model):  # fitted before training; a resumed run restores the same values
+        fit_whitening(model, run_data.train[0])
     clock = AttemptClock(folders.run_dir / ATTEMPTS_FILE, run_started)
     history, swa, callbacks = build_callbacks(config, folders, state, clock)
     last_weights = LastEpochWeights()

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from training.tta import predict_with_tta
+
 EVAL_BATCH_SIZE = 512
 
 
@@ -26,16 +28,27 @@ def predict(model, images: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(images, batch_size=EVAL_BATCH_SIZE, verbose=0), np.float32)
 
 
-def score_weight_set(model, weights: str, val_images, test_images, tta: bool) -> list[Candidate]:
+def score_weight_set(
+    model, weights: str, val_images, test_images, tta: bool, tta_shifts: int = 0
+) -> list[Candidate]:
     """The weights now in `model` as `weights`, and with `tta` also averaged with their
-    prediction on mirrored images (Fashion-MNIST's classes are symmetric left-right).
+    prediction on mirrored images (Fashion-MNIST's classes are symmetric left-right) and, with
+    `tta_shifts`, on copies shifted by up to that many pixels (`training.tta.predict_with_tta`).
     `test_images` None predicts nothing on test (the candidates' test probabilities are None)."""
     val = predict(model, val_images)
     test = None if test_images is None else predict(model, test_images)
     candidates = [Candidate(weights, False, val, test)]
     if tta:
-        val_tta = (val + predict(model, val_images[:, :, ::-1])) / 2
-        test_tta = None if test is None else (test + predict(model, test_images[:, :, ::-1])) / 2
+
+        def predict_view(images):
+            return predict(model, images)
+
+        val_tta = predict_with_tta(predict_view, val_images, tta_shifts, plain=val)
+        test_tta = (
+            None
+            if test is None
+            else predict_with_tta(predict_view, test_images, tta_shifts, plain=test)
+        )
         candidates.append(Candidate(weights, True, val_tta, test_tta))
     return candidates
 

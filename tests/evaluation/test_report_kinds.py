@@ -68,7 +68,8 @@ def test_an_averaged_ensemble_says_so_and_shows_what_each_member_added():
         ({"selected_tta": "yes"}, "'selected_tta' is str, expected bool"),
         ({"val_accuracy_ema_tta": "0.9"},
          "'val_accuracy_ema_tta' is str, expected int or float or null"),
-        ({"kind": "sweep"}, "'kind' is 'sweep', expected 'ensemble' or no 'kind'"),
+        ({"kind": "sweep"}, "'kind' is 'sweep', expected one of 'ensemble', 'specialist', "
+         "'combination' or no 'kind'"),
     ],
 )
 def test_new_fields_with_wrong_values_are_named(change, reason):

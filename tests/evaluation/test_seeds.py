@@ -46,6 +46,7 @@ def test_a_seed_trained_twice_counts_once_with_its_latest_run():
     assert [member["run_name"] for member in group.records] == ["again", "other"]
 
 
+@pytest.mark.slow
 def test_seeds_flag_trains_each_seed_and_prints_the_spread(run_paths, capsys):
     argv = [
         "--seeds",

@@ -105,7 +105,7 @@ def test_dry_run_prints_the_resolved_configuration_which_reads_back_equal(
          "schedule.epochs must be an integer. Received: schedule.epochs='ten' (str) in {file}"),
         ("[averaging]\nswa = 1\n", "averaging.swa must be true or false"),
         ("[schedule\n", "{file} is not valid TOML"),
-        ('preset = "nope"\n', "Unknown preset 'nope'; known presets: default, fast-cnn"),
+        ('preset = "nope"\n', "Unknown preset 'nope'; known presets: "),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_key_the_rule_and_the_file(
@@ -113,7 +113,10 @@ def test_a_bad_file_is_refused_naming_the_key_the_rule_and_the_file(
 ):
     path = tmp_path / "bad.toml"
     path.write_text(content)
-    assert message.format(file=path) in refused(["--config", str(path)], capsys)
+    error = refused(["--config", str(path)], capsys)
+    assert message.format(file=path) in error
+    if "Unknown preset" in message:
+        assert all(name in error for name in presets.list_presets())
     assert not any(outputs.glob("*/*"))
 
 

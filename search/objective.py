@@ -1,0 +1,121 @@
+"""One trial of a study: an ordinary run of `training.experiment.run_experiment`, as `train.py`
+trains, with the settings the sampler drew, selected and scored on validation only.
+
+A trial's run is named `<study>-trial<number>` and tagged `study:<study>` and
+`trial:<number>`; it never reads the test set, and keeps no checkpoints unless asked. Its value
+is the validation accuracy of the weights the run selects. A pruner may stop it after any epoch
+(`PruningCallback`): the run then ends there and is recorded as pruned.
+
+Example:
+
+```python
+objective = Objective("lr", "default", space, fixed={"schedule.epochs": 3}, data=data)
+study.optimize(objective, n_trials=10, catch=(RunFailed,))
+```
+"""
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+
+import keras
+import optuna
+
+from data import FashionMNIST
+from outputs.io import atomic_write_json
+from search.space import SearchSpace, sample
+from training.experiment import RunResult, run_experiment
+from training.presets import compose
+
+MONITOR = "val_accuracy"  # what a trial reports after each epoch, and what it is pruned on
+
+
+class RunFailed(RuntimeError):
+    """A trial's run ended without a result (its loss became NaN): the trial fails, the study
+    goes on."""
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Reports `val_accuracy` to the trial after each epoch (step = the epoch, from 1) and,
+    when the pruner says so, ends training after that epoch, so the run still selects and
+    records its weights; `pruned_at` is then the last epoch trained.
+
+    Example: `run_experiment(config, callbacks=[PruningCallback(trial)], evaluate_test=False)`.
+    """
+
+    def __init__(self, trial: optuna.Trial):
+        super().__init__()
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trial.report(float(logs[MONITOR]), step=epoch + 1)
+        if self.trial.should_prune():
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
+
+
+def trial_name(study: str, number: int) -> str:
+    """The run name of trial `number`: `trial_name("lr", 3)` -> `"lr-trial3"`."""
+    return f"{study}-trial{number}"
+
+
+def selected_val_accuracy(record: dict) -> float:
+    """The validation accuracy of the weights the run selected (its objective value)."""
+    tta = "_tta" if record.get("selected_tta") else ""
+    return record[f"val_accuracy_{record['selected_weights']}{tta}"]
+
+
+@dataclass
+class Objective:
+    """What every trial of one command shares: the study's name, the base preset, the space,
+    the `--set` overrides fixed for every trial and the dataset, loaded once.
+
+    Args:
+        study: the study's name, which names and tags the trials' runs.
+        preset: the base preset each trial's configuration starts from.
+        space: the knobs the sampler draws.
+        fixed: `{section.key: value}` applied to every trial (under the drawn values).
+        data: the dataset; its test images are never read.
+        keep_checkpoints: keep each trial's `DL_MODELS_PATH/<run>/` (removed by default).
+        verbose: Keras' verbosity while training (2: one line per epoch).
+    """
+
+    study: str
+    preset: str
+    space: SearchSpace
+    fixed: dict
+    data: FashionMNIST
+    keep_checkpoints: bool = False
+    verbose: int = 2
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        overrides = {**self.fixed, **sample(self.space, trial)}
+        config = dataclasses.replace(
+            compose(preset=self.preset, config_file=None, overrides=overrides).config,
+            run_name=trial_name(self.study, trial.number),
+            tags=(f"study:{self.study}", f"trial:{trial.number}"),
+        )
+        pruning = PruningCallback(trial)
+        result = run_experiment(config, data=self.data, verbose=self.verbose,
+                                evaluate_test=False, callbacks=[pruning])
+        if not self.keep_checkpoints:
+            shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
+        return self._outcome(trial, result, pruning.pruned_at)
+
+    def _outcome(self, trial: optuna.Trial, result: RunResult, pruned_at: int | None) -> float:
+        """Records the trial in the run's record and the run in the trial; the value, or
+        TrialPruned / RunFailed."""
+        record = result.record
+        trial.set_user_attr("run_dir", str(result.run_dir))
+        trial.set_user_attr("epochs_run", record["epochs_run"])
+        if record["status"] != "completed":
+            raise RunFailed(f"run {result.name} failed: {record.get('error')}")
+        state = "completed" if pruned_at is None else "pruned"
+        value = selected_val_accuracy(record)
+        record["trial"] = {"study": self.study, "number": trial.number, "state": state,
+                           "value": value, "params": dict(trial.params)}
+        atomic_write_json(result.run_dir / "result.json", record)
+        if pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned after epoch {pruned_at}")
+        return value

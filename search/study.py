@@ -1,0 +1,176 @@
+"""A study and where it is stored: SQLite beside the results on one machine, PostgreSQL for
+workers on many.
+
+Every worker of a study runs the same command against the same storage; `load_study` creates
+the study or continues it. Each running trial beats a heartbeat into the storage: a trial
+whose worker was killed stops beating, and the next worker to start a trial marks it failed
+and queues it again with the same settings (up to `MAX_RETRY` times).
+
+Example:
+
+```python
+url = storage_url(None, "lr-search")   # sqlite:///<RESULTS_PATH>/sweeps/lr-search/study.db
+study = load_study("lr-search", open_storage(url), make_sampler("tpe", 0), make_pruner("median"))
+```
+"""
+
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+from outputs.folders import check_output_name, check_output_roots, output_roots
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "halving", "none")
+HEARTBEAT_SECONDS = 60  # a killed worker's trial is failed 2 heartbeats after its last
+MAX_RETRY = 2  # times a failed (killed) trial is queued again
+STUDIES_FOLDER = "sweeps"  # under RESULTS_PATH: one folder per study, holding its SQLite file
+POSTGRES_DRIVER = "postgresql+psycopg"
+STORAGE_FORMS = (
+    "sqlite:///PATH/study.db, postgresql://USER:PASSWORD@HOST:PORT/DATABASE or "
+    "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+)
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def default_storage_url(study: str) -> str:
+    """`sqlite:///RESULTS_PATH/sweeps/<study>/study.db`; `study` must be a plain folder name.
+
+    Example: `default_storage_url("lr")` -> `"sqlite:////repo/results/sweeps/lr/study.db"`."""
+    check_output_name(study, "--study")
+    folder = output_roots(("RESULTS_PATH",))["RESULTS_PATH"] / STUDIES_FOLDER / study
+    return f"sqlite:///{folder / 'study.db'}"
+
+
+def storage_url(url: str | None, study: str) -> str:
+    """The storage URL `--storage` names, or the study's SQLite file when none; `postgresql://`
+    gets the psycopg driver this project installs. Any other form is refused.
+
+    Example: `storage_url("postgresql://me@db/sweeps", "lr")` ->
+    `"postgresql+psycopg://me@db/sweeps"`."""
+    if url is None:
+        return default_storage_url(study)
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as error:
+        raise _storage_error(url, "not a database URL") from error
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername=POSTGRES_DRIVER).render_as_string(hide_password=False)
+    if parsed.drivername not in ("sqlite", POSTGRES_DRIVER):
+        raise _storage_error(url, f"unknown scheme {parsed.drivername!r}")
+    if parsed.drivername == "sqlite" and not parsed.database:
+        raise _storage_error(url, "no database file")
+    return url
+
+
+def _storage_error(url: str, problem: str) -> ValueError:
+    shown = _shown(url)
+    return ValueError(f"--storage must be one of {STORAGE_FORMS} ({problem}). "
+                      f"Received: --storage {shown}")
+
+
+def _shown(url: str) -> str:
+    """`url` with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def create_sqlite_folder(url: str) -> None:
+    """Creates the folder of a SQLite storage file through the output-folder gate (its root
+    checked writable first); other storages need no folder."""
+    parsed = make_url(url)
+    if parsed.drivername != "sqlite":
+        return
+    check_output_roots({"the --storage folder": Path(parsed.database).parent})
+
+
+def check_reachable(url: str) -> None:
+    """Connects to a PostgreSQL storage and disconnects, writing nothing (for --dry-run); a
+    server that cannot be reached is refused naming the URL."""
+    if make_url(url).drivername != POSTGRES_DRIVER:
+        return
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise _unreachable(url, error) from error
+    finally:
+        engine.dispose()
+
+
+def _unreachable(url: str, error: Exception) -> ValueError:
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return ValueError(f"Cannot open the study storage {_shown(url)} ({reason}). Start the "
+                      f"server or fix the URL; --storage takes {STORAGE_FORMS}. "
+                      f"Received: --storage {_shown(url)}")
+
+
+def _engine_kwargs(url: str) -> dict:
+    if make_url(url).drivername == POSTGRES_DRIVER:
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}
+    return {"connect_args": {"timeout": 60}}  # seconds a SQLite writer waits for a lock
+
+
+def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storages.RDBStorage:
+    """The storage at `url` with a heartbeat every `heartbeat` seconds: a trial whose worker
+    stopped beating for two heartbeats is failed and queued again, up to `MAX_RETRY` times.
+
+    Example: `open_storage("sqlite:////tmp/s/study.db", heartbeat=60)`."""
+    create_sqlite_folder(url)
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=heartbeat,
+            grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRY
+            ),
+        )
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise _unreachable(url, error) from error
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    """`tpe` (Tree-structured Parzen Estimator, seeded) or `random`.
+
+    Example: `make_sampler("tpe", seed=0)`."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}. Received: --sampler {name}")
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """`median` (stops a trial below the median of earlier trials at the same epoch, once 5
+    trials completed, from epoch 3 on), `halving` (successive halving) or `none`.
+
+    Example: `make_pruner("median")`."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}. Received: --pruner {name}")
+
+
+def load_study(name: str, storage, sampler, pruner) -> optuna.Study:
+    """The study `name` in `storage`, created the first time, continued after: maximizing the
+    validation accuracy of the weights each trial's run selects.
+
+    Example: `load_study("lr", open_storage(url), make_sampler("tpe", 0), make_pruner("none"))`."""
+    return optuna.create_study(
+        study_name=check_output_name(name, "--study"),
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=sampler,
+        pruner=pruner,
+    )

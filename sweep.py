@@ -1,0 +1,179 @@
+"""Search settings of a preset with Optuna; each trial is an ordinary run, chosen on validation.
+
+python sweep.py --study aug --space augmentation --trials 20      # SQLite under RESULTS_PATH
+python sweep.py --study aug --space augmentation --trials 20      # again: 20 more, same study
+python sweep.py --study recipe --space recipe --preset fast-cnn --set schedule.epochs=5
+python sweep.py --study aug --space augmentation --storage postgresql://me:pw@db:5432/sweeps
+python sweep.py --study aug --space augmentation --trials 0 --export-preset default-aug
+python sweep.py --study aug --space augmentation --dry-run       # print, check, write nothing
+"""
+
+import argparse
+import sys
+import warnings
+from dataclasses import dataclass
+
+from quiet_tensorflow import import_tensorflow
+from search.export import export_path, export_preset
+from search.space import SearchSpace, check_space, read_space, space_path
+from search.study import (
+    HEARTBEAT_SECONDS,
+    PRUNERS,
+    SAMPLERS,
+    check_reachable,
+    make_pruner,
+    make_sampler,
+    storage_url,
+)
+from training.presets import DEFAULT_PRESET, checked, compose, parse_override, preset_path
+
+DEFAULT_TRIALS = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Search settings of a preset with Optuna. Each trial trains an ordinary run "
+        "(named <study>-trial<N>) on the training split, is scored on validation and never "
+        "reads the test set. Rerunning the command continues the study.",
+    )
+    parser.add_argument("--study", required=True, metavar="NAME",
+                        help="the study's name: its runs' prefix and its SQLite folder")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, metavar="BASE",
+                        help=f"the preset every trial starts from (default: {DEFAULT_PRESET})")
+    parser.add_argument("--space", default="augmentation", metavar="FILE",
+                        help="a search space file, or a shipped space: augmentation, recipe "
+                        "(default: augmentation)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="a setting fixed for every trial, e.g. --set "
+                        "schedule.epochs=3; repeatable")
+    parser.add_argument("--trials", type=int, default=None, metavar="N",
+                        help=f"trials this command runs (default: {DEFAULT_TRIALS}, or as many "
+                        "as --timeout allows)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="start no trial after this many seconds")
+    parser.add_argument("--storage", default=None, metavar="URL",
+                        help="sqlite:///PATH or postgresql[+psycopg]://USER:PASSWORD@HOST:PORT/DB; "
+                        "default: sqlite:///RESULTS_PATH/sweeps/<study>/study.db")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                        help="how trials draw their settings (default: tpe)")
+    parser.add_argument("--pruner", choices=PRUNERS, default="median",
+                        help="how unpromising trials are stopped early (default: median)")
+    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default: 0)")
+    parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_SECONDS, metavar="SECONDS",
+                        help="a running trial's heartbeat; a trial silent for two is failed and "
+                        f"retried (default: {HEARTBEAT_SECONDS})")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each trial's checkpoints (removed by default)")
+    parser.add_argument("--export-preset", metavar="NAME", default=None,
+                        help="at the end, write the best trial's searched settings as "
+                        "presets/NAME.toml over --preset (never over an existing preset)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the space and the storage, check everything, write nothing")
+    return parser
+
+
+@dataclass
+class Plan:
+    """What the command line asks for, checked before any trial starts."""
+
+    space: SearchSpace
+    fixed: dict
+    storage: str
+
+
+def prepare(args: argparse.Namespace) -> Plan:
+    """Checks every argument (a ValueError names the first problem) and returns the plan."""
+    import_tensorflow()  # resolving a configuration probes the hardware
+    preset_path(args.preset)
+    space = read_space(space_path(args.space))
+    fixed = dict(map(parse_override, args.overrides))
+    checked(compose(preset=args.preset, overrides=fixed))
+    check_space(space, args.preset, fixed)
+    for flag, value, minimum in (("--trials", args.trials, 0), ("--heartbeat", args.heartbeat, 1)):
+        if value is not None and value < minimum:
+            raise ValueError(f"{flag} must be >= {minimum}. Received: {flag} {value}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"--timeout must be > 0 seconds. Received: --timeout {args.timeout}")
+    if args.export_preset:
+        export_path(args.export_preset)
+    return Plan(space, fixed, storage_url(args.storage, args.study))
+
+
+def plan_text(args, plan: Plan) -> str:
+    """The space, the fixed settings and the storage, as --dry-run prints them."""
+    fixed = " ".join(f"--set {key}={value!r}" for key, value in plan.fixed.items()) or "none"
+    return "\n".join([
+        plan.space.describe(),
+        f"# base preset: {args.preset}; fixed: {fixed}",
+        f"# study {args.study!r} in {plan.storage}",
+    ])
+
+
+def print_trial(study, trial) -> None:
+    """One line per finished trial: number, state, value, epochs and its run folder."""
+    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    epochs = trial.user_attrs.get("epochs_run", "-")
+    folder = trial.user_attrs.get("run_dir", "-")
+    print(f"trial {trial.number}: {trial.state.name.lower()}, value {value}, "
+          f"{epochs} epoch(s), {folder}", flush=True)
+
+
+def run_trials(args, plan: Plan):
+    """Creates or continues the study and runs this command's trials; returns the study."""
+    import optuna
+
+    from data import load_fashion_mnist
+    from search.objective import Objective, RunFailed
+    from search.study import load_study, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = load_study(args.study, open_storage(plan.storage, args.heartbeat),
+                       make_sampler(args.sampler, args.seed), make_pruner(args.pruner))
+    trials = args.trials if args.trials is not None or args.timeout else DEFAULT_TRIALS
+    if trials != 0:
+        objective = Objective(args.study, args.preset, plan.space, plan.fixed,
+                              load_fashion_mnist(), args.keep_checkpoints)
+        study.optimize(objective, n_trials=trials, timeout=args.timeout, catch=(RunFailed,),
+                       callbacks=[print_trial])
+    return study
+
+
+def best_text(study) -> str:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return f"Study {study.study_name}: {len(study.trials)} trials, none completed yet."
+    best = study.best_trial
+    params = ", ".join(f"{key}={value!r}" for key, value in best.params.items())
+    return (f"Study {study.study_name}: {len(study.trials)} trials. Best: trial {best.number}, "
+            f"validation accuracy {best.value:.4f} ({params}), {best.user_attrs.get('run_dir')}")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        plan = prepare(args)
+        if args.dry_run:
+            check_reachable(plan.storage)
+            print(plan_text(args, plan))
+            return 0
+        study = run_trials(args, plan)
+    except ValueError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        print("\nInterrupted; rerun the command to continue the study.", file=sys.stderr)
+        return 130
+    print(best_text(study))
+    if args.export_preset:
+        try:
+            path = export_preset(study, plan.space, args.preset, args.export_preset)
+        except ValueError as error:
+            parser.error(str(error))
+        print(f"Wrote {path}; train it with: python train.py --preset {args.export_preset}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Search space files and the command line are refused, naming the problem, before any trial
+starts; the shipped spaces are valid over the default preset."""
+
+import pytest
+
+from search.space import check_space, read_space, sample, space_path
+from search.study import storage_url
+from tests.search.tiny_sweep import TINY_SPACE, run_sweep, sweep_args
+
+KNOB = """
+[augmentation.rotation_range]
+type = "float"
+low = 0.0
+high = 10.0
+"""
+
+
+def space_file(tmp_path, text: str):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["augmentation", "recipe"])
+def test_shipped_spaces_are_valid_over_the_default_preset(name):
+    space = read_space(space_path(name))
+    check_space(space, "default", {})
+    assert len(space.knobs) == 6
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[augmentation.rotation]\ntype = 'float'\nlow = 0.0\nhigh = 1.0",
+     ["augmentation.rotation", "rotation_range"]),
+    (KNOB.replace("high = 10.0", "high = 0.0"), ["augmentation.rotation_range", "empty range"]),
+    (KNOB.replace("low = 0.0", "low = 12.0"), ["augmentation.rotation_range", "low > high"]),
+    (KNOB.replace('"float"', '"uniform"'), ["type must be one of float, int, categorical"]),
+    (KNOB.replace("high = 10.0\n", ""), ["needs high"]),
+    (KNOB + "log = true", ["log scale needs low > 0"]),
+    ("[runtime.batch_size]\ntype = 'categorical'\nchoices = [64, 128.5]",
+     ["runtime.batch_size must be an integer"]),
+    ("[runtime.batch_size]\ntype = 'categorical'\nchoices = []", ["needs choices"]),
+], ids=["unknown-knob", "empty-range", "low-above-high", "unknown-type", "missing-high",
+        "log-from-zero", "wrong-type", "no-choices"])
+def test_a_bad_knob_is_refused_naming_it_and_the_file(tmp_path, text, words):
+    path = space_file(tmp_path, text)
+    with pytest.raises(ValueError) as error:
+        read_space(path)
+    for word in [str(path), *words]:
+        assert word in str(error.value)
+
+
+def test_a_knob_the_model_cannot_take_is_refused():
+    space = read_space(space_path("recipe"))  # searches loss.label_smoothing up to 0.2
+    with pytest.raises(ValueError, match=r"\[loss.label_smoothing\] in .*recipe.toml.*capsnet"):
+        check_space(space, "default", {"model.name": "capsnet"})
+
+
+def test_a_setting_both_searched_and_fixed_is_refused():
+    space = read_space(space_path("augmentation"))
+    with pytest.raises(ValueError, match="searched by .* and fixed by --set"):
+        check_space(space, "default", {"augmentation.zoom_range": 0.1})
+
+
+def test_sample_draws_every_knob_within_its_range(tmp_path):
+    import optuna
+
+    space = read_space(space_file(tmp_path, TINY_SPACE))
+    drawn = sample(space, optuna.create_study().ask())
+    assert set(drawn) == {"augmentation.rotation_range", "optimizer.lr"}
+    assert 0 <= drawn["augmentation.rotation_range"] <= 10
+    assert 1e-3 <= drawn["optimizer.lr"] <= 1e-2
+
+
+@pytest.mark.parametrize("text, words", [
+    (KNOB.replace("low = 0.0", "low = 12.0"), ["[augmentation.rotation_range]", "low > high"]),
+    ("[loss.label_smoothing]\ntype = 'float'\nlow = 0.0\nhigh = 0.2",
+     ["[loss.label_smoothing]", "capsnet"]),
+], ids=["low-above-high", "model-cannot-take"])
+def test_sweep_refuses_a_bad_space_before_any_trial(tmp_path, run_paths, capsys, text, words):
+    args = sweep_args("refused", space_file(tmp_path, text), "--set", "model.name=capsnet")
+    assert run_sweep(args) == 2
+    message = capsys.readouterr().err
+    assert all(word in message for word in words), message
+    assert not run_paths["RESULTS_PATH"].exists()  # no study, no run folder
+
+
+@pytest.mark.parametrize("url, words", [
+    ("mysql://me@db/sweeps", ["unknown scheme 'mysql'", "postgresql+psycopg://"]),
+    ("postgresql://me:secret@127.0.0.1:1/sweeps", ["Cannot open the study storage",
+                                                   "me:***@127.0.0.1:1"]),
+], ids=["unknown-scheme", "unreachable-server"])
+def test_a_bad_storage_is_one_clear_error(tmp_path, run_paths, capsys, url, words):
+    args = sweep_args("refused", space_file(tmp_path, TINY_SPACE), "--storage", url, "--dry-run")
+    assert run_sweep(args) == 2
+    message = capsys.readouterr().err
+    assert "Traceback" not in message and "secret" not in message
+    assert message.count("error:") == 1 and all(word in message for word in words), message
+
+
+def test_dry_run_prints_the_space_and_the_storage_and_writes_nothing(tmp_path, run_paths, capsys):
+    args = sweep_args("planned", space_file(tmp_path, TINY_SPACE), "--dry-run")
+    assert run_sweep(args) == 0
+    printed = capsys.readouterr().out
+    assert "optimizer.lr" in printed and "log scale" in printed
+    assert storage_url(None, "planned") in printed
+    assert not run_paths["RESULTS_PATH"].exists()
+
+
+def test_a_study_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, run_paths, capsys):
+    assert run_sweep(sweep_args("../up", space_file(tmp_path, TINY_SPACE), "--dry-run")) == 2
+    assert "--study must be a plain folder name" in capsys.readouterr().err
+
+
+class FakeTrial:
+    """Reports are kept; the pruner says prune from epoch `prune_from` on."""
+
+    def __init__(self, prune_from: int):
+        self.prune_from, self.reports = prune_from, []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return self.reports[-1][0] >= self.prune_from
+
+
+def test_the_pruning_callback_reports_each_epoch_and_stops_when_told():
+    from types import SimpleNamespace
+
+    from search.objective import PruningCallback
+
+    callback = PruningCallback(FakeTrial(prune_from=2))
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert callback.pruned_at is None and not callback.model.stop_training
+    callback.on_epoch_end(1, {"val_accuracy": 0.6})
+    assert callback.trial.reports == [(1, 0.5), (2, 0.6)]
+    assert callback.pruned_at == 2 and callback.model.stop_training

@@ -1,0 +1,110 @@
+"""A tiny study on the default SQLite storage, run twice in this process: trials are ordinary
+runs tagged with their study and number, never read the test set, keep no checkpoints, and the
+second command continues the study; its best trial exports as a preset train.py accepts."""
+
+import shutil
+from types import SimpleNamespace
+
+import optuna
+import pytest
+
+import data
+import train
+from data import FashionMNIST
+from search.study import default_storage_url
+from tests.search.tiny_sweep import TINY_SPACE, run_sweep, sweep_args, trials
+from training import presets
+
+STUDY = "tiny"
+
+
+class NoTestSet(FashionMNIST):
+    """The dataset with its test images and labels out of reach: reading them fails the test."""
+
+    __slots__ = ()
+
+    @property
+    def x_test(self):
+        raise AssertionError("a trial read the test images")
+
+    @property
+    def y_test(self):
+        raise AssertionError("a trial read the test labels")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, fashion_mnist, data_path):
+    """The tiny study after its first command (2 trials) and its second (2 more)."""
+    folder = tmp_path_factory.mktemp("sqlite-study")
+    space = folder / "space.toml"
+    space.write_text(TINY_SPACE)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
+            monkeypatch.setenv(name, str(folder / name.lower()))
+        monkeypatch.setenv("DATA_PATH", str(data_path))
+        monkeypatch.setattr(data, "load_fashion_mnist",
+                            lambda *args, **kwargs: NoTestSet(*fashion_mnist))
+        storage = default_storage_url(STUDY)
+        statuses = [run_sweep(sweep_args(STUDY, space, "--trials", "2"))]
+        first = trials(STUDY, storage)
+        statuses.append(run_sweep(sweep_args(STUDY, space, "--trials", "2")))
+        yield SimpleNamespace(folder=folder, space=space, storage=storage, statuses=statuses,
+                              first=first, all=trials(STUDY, storage))
+
+
+@pytest.mark.slow
+def test_the_first_command_runs_its_trials_as_tagged_runs(study):
+    import json
+
+    assert study.statuses[0] == 0
+    assert [t.state for t in study.first] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.storage.endswith(f"results_path/sweeps/{STUDY}/study.db")
+    for trial in study.first:
+        record = json.loads((study.folder / "results_path" / f"{STUDY}-trial{trial.number}"
+                             / "result.json").read_text())
+        assert record["config"]["tags"] == [f"study:{STUDY}", f"trial:{trial.number}"]
+        assert record["trial"]["value"] == trial.value == pytest.approx(
+            record[f"val_accuracy_{record['selected_weights']}"])
+        assert trial.user_attrs["run_dir"].endswith(f"{STUDY}-trial{trial.number}")
+
+
+@pytest.mark.slow
+def test_rerunning_the_command_adds_trials_to_the_same_study(study):
+    assert study.statuses[1] == 0
+    assert [t.number for t in study.all] == [0, 1, 2, 3]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.all)
+
+
+@pytest.mark.slow
+def test_trials_never_read_the_test_set_and_keep_no_checkpoints(study):
+    import json
+
+    # The dataset's test arrays raise when read (NoTestSet), and the trials completed anyway.
+    for trial in study.all:
+        run = study.folder / "results_path" / f"{STUDY}-trial{trial.number}"
+        record = json.loads((run / "result.json").read_text())
+        assert not [key for key in record if key.startswith("test_")]
+        assert "confusion_matrix" not in record
+        assert not (run / "predictions.npz").exists() and not (run / "report.csv").exists()
+        assert not (study.folder / "dl_models_path" / run.name).exists()
+
+
+@pytest.mark.slow
+def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, capsys):
+    folder = study.folder / "presets"
+    folder.mkdir()
+    shutil.copy(presets.PRESETS_DIR / "default.toml", folder)
+    monkeypatch.setattr(presets, "PRESETS_DIR", folder)
+    monkeypatch.setenv("RESULTS_PATH", str(study.folder / "results_path"))
+    export = sweep_args(STUDY, study.space, "--trials", "0", "--export-preset", "tuned")
+    assert run_sweep(export) == 0
+    written = presets.read_toml(folder / "tuned.toml")
+    best = optuna.load_study(study_name=STUDY, storage=study.storage).best_trial
+    assert written["preset"] == "default"
+    assert written["optimizer"] == {"lr": best.params["optimizer.lr"]}
+    assert set(written) == {"description", "preset", "augmentation", "optimizer"}
+    capsys.readouterr()
+    assert train.main(["--preset", "tuned", "--dry-run"]) == 0
+    assert f"lr = {best.params['optimizer.lr']}" in capsys.readouterr().out
+    assert run_sweep(export) == 2  # never over an existing preset
+    assert "tuned.toml exists" in capsys.readouterr().err

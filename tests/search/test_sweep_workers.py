@@ -1,0 +1,80 @@
+"""Workers as separate processes: a killed worker's trial is failed by the next and retried
+with its settings; two workers at once on one PostgreSQL study share its trials without
+sharing a number or a run folder."""
+
+import json
+import re
+import signal
+import time
+
+import optuna
+import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from search.study import default_storage_url
+from tests.search.tiny_sweep import TINY_SPACE, run_sweep, sweep_args, trials, worker
+
+HEARTBEAT = 1  # seconds: a killed worker's trial is stale 2 seconds after its last beat
+STARTUP_SECONDS = 180  # for a worker to import TensorFlow, load the data and start its trial
+
+
+def wait_for(path, process, seconds: float = STARTUP_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, f"{path} did not appear in {seconds} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_failed_and_retried(tmp_path, run_paths, monkeypatch):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE)
+    args = sweep_args("killed", space, "--trials", "1", "--heartbeat", str(HEARTBEAT))
+    process = worker(args, tmp_path)
+    wait_for(tmp_path / "results_path" / "killed-trial0" / "config.json", process)
+    process.send_signal(signal.SIGKILL)  # mid-trial: the run folder exists, training has not ended
+    process.wait()
+    storage = f"sqlite:///{tmp_path}/results_path/sweeps/killed/study.db"
+    assert [t.state for t in trials("killed", storage)] == [TrialState.RUNNING]
+    time.sleep(2 * HEARTBEAT + 1)  # the killed trial's last heartbeat is older than the grace
+    for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    assert default_storage_url("killed") == storage
+    assert run_sweep(args) == 0
+    killed, retried = trials("killed", storage)
+    assert killed.state == TrialState.FAIL
+    assert retried.state == TrialState.COMPLETE
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retried) == killed.number
+    assert retried.params == killed.params
+    assert (tmp_path / "results_path" / "killed-trial1" / "result.json").exists()
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE)
+    asked = {"a": 2, "b": 1}
+    processes = {
+        name: worker(sweep_args("shared", space, "--trials", str(count), "--storage",
+                                postgres_url, "--sampler", "random"), tmp_path)
+        for name, count in asked.items()
+    }
+    outputs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
+    assert all(process.returncode == 0 for process in processes.values()), outputs
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    numbers = [trial.number for trial in study.trials]
+    assert sorted(numbers) == list(range(sum(asked.values())))  # distinct, as many as asked
+    assert all(trial.state == TrialState.COMPLETE for trial in study.trials)
+    folders = {}
+    for name, output in outputs.items():  # "trial N: complete, value V, 1 epoch(s), FOLDER"
+        lines = re.findall(r"^trial (\d+): complete, .*, (\S+)$", output, re.MULTILINE)
+        assert len(lines) == asked[name], output
+        folders.update({folder: int(number) for number, folder in lines})
+    assert len(folders) == sum(asked.values())  # no folder written by two trials
+    for folder, number in folders.items():
+        record = json.loads((tmp_path / "results_path" / folder.rsplit("/", 1)[-1]
+                             / "result.json").read_text())
+        assert record["trial"]["number"] == number
+        assert record["config"]["tags"] == ["study:shared", f"trial:{number}"]
