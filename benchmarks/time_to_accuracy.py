@@ -35,6 +35,7 @@ from benchmarks.common import (
     write_record,
 )
 from data import build_augmentation, make_dataset, make_training_dataset
+from models.whitening import fit_whitening, whitening_layers
 from training.config import LR_SCHEDULES, ExperimentConfig
 from training.experiment import build_compiled_model
 from training.hardware import AUGMENT_ON, PRECISIONS
@@ -193,7 +194,11 @@ def main(argv=None, data=None) -> int:
         else None  # build_compiled_model puts it in the train step
     )
     train_dataset = make_training_dataset(
-        *train, config.batch_size, config.seed, augmentation=augmentation
+        *train,
+        config.batch_size,
+        config.seed,
+        augmentation=augmentation,
+        alternate_flip=config.flip_mode == "alternate",
     )
     steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
     curve = ValidationCurve(
@@ -204,6 +209,8 @@ def main(argv=None, data=None) -> int:
         steps_per_epoch,
     )
     model = build_compiled_model(config, tf.distribute.get_strategy(), steps_per_epoch)
+    if whitening_layers(model):
+        fit_whitening(model, train[0])
     setup_seconds = time.perf_counter() - started
     model.fit(
         train_dataset,

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from data.alternating_flip import alternating_flip, first_epoch_flips
 from data.augmentation import augment_at_step
 
 # Epochs a training dataset can run; `fit` stops it long before.
@@ -28,13 +29,16 @@ def make_training_dataset(
     seed: int,
     first_epoch: int = 0,
     augmentation=None,
+    alternate_flip: bool = False,
 ) -> tf.data.Dataset:
     """Endless training batches, epoch after epoch from `first_epoch` (0-based); pass
     `steps_per_epoch=math.ceil(len(images) / batch_size)` to `fit`.
 
     The order of epoch e is a permutation drawn from (`seed`, e) alone and, with `augmentation`,
     the transforms of step s from (its seeds, s) alone (`augment_at_step`). A run resumed at
-    epoch e therefore sees exactly the batches that the uninterrupted run saw.
+    epoch e therefore sees exactly the batches that the uninterrupted run saw. With
+    `alternate_flip`, each image is mirrored in every other epoch (`alternating_flip`), before
+    `augmentation`.
     """
     count = len(images)
     steps_per_epoch = math.ceil(count / batch_size)
@@ -46,8 +50,14 @@ def make_training_dataset(
         order = tf.data.Dataset.from_tensor_slices(tf.argsort(draws)).batch(batch_size)
         return order.enumerate(start=epoch * steps_per_epoch)
 
+    flips = first_epoch_flips(count, seed) if alternate_flip else None
+
     def gather(step, indices):
-        return step, tf.cast(tf.gather(images, indices), tf.float32), tf.gather(labels, indices)
+        batch = tf.cast(tf.gather(images, indices), tf.float32)
+        if alternate_flip:
+            epoch = step // steps_per_epoch
+            batch = alternating_flip(batch, tf.gather(flips, indices), epoch)
+        return step, batch, tf.gather(labels, indices)
 
     dataset = tf.data.Dataset.range(first_epoch, MAX_EPOCHS).flat_map(epoch_batches)
     dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

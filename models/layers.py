@@ -41,9 +41,12 @@ def classifier_head(features, num_classes, name="predictions"):
     return keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
 
 
-def batch_norm(x, name, epsilon):
-    """BatchNormalization with the shared `BN_MOMENTUM`, applied to `x`."""
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=epsilon, name=name)(x)
+def batch_norm(x, name, epsilon, *, momentum=BN_MOMENTUM, scale=True):
+    """BatchNormalization applied to `x`, with the shared `BN_MOMENTUM` unless given; `scale=False`
+    leaves out the learned scale (gamma), as if it were frozen at 1."""
+    return keras.layers.BatchNormalization(
+        momentum=momentum, epsilon=epsilon, scale=scale, name=name
+    )(x)
 
 
 def relu(x, activation, name):
@@ -55,7 +58,18 @@ def relu(x, activation, name):
     return keras.layers.ReLU(max_value, name=f"{name}_{activation}")(x)
 
 
-def conv_bn(x, filters, kernel_size, name, *, epsilon, strides=1, activation=None):
+def conv_bn(
+    x,
+    filters,
+    kernel_size,
+    name,
+    *,
+    epsilon,
+    strides=1,
+    activation=None,
+    kernel_initializer="glorot_uniform",
+    **batchnorm,
+):
     """Convolution `name` with "same" padding and no bias (BatchNorm's offset replaces it), then
     BatchNorm `{name}_bn` and `relu(x, activation, name)`.
 
@@ -67,6 +81,8 @@ def conv_bn(x, filters, kernel_size, name, *, epsilon, strides=1, activation=Non
         epsilon: BatchNorm epsilon.
         strides: convolution stride.
         activation: None, "relu" or "relu6".
+        kernel_initializer: initializer of the convolution's kernel.
+        **batchnorm: `momentum` and `scale` of `batch_norm`.
 
     Example:
         >>> x = conv_bn(keras.Input((28, 28, 16)), 32, 3, "stem", epsilon=1e-3, strides=2)
@@ -78,9 +94,15 @@ def conv_bn(x, filters, kernel_size, name, *, epsilon, strides=1, activation=Non
         )
     else:
         conv = keras.layers.Conv2D(
-            filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=kernel_initializer,
+            name=name,
         )
-    return relu(batch_norm(conv(x), f"{name}_bn", epsilon), activation, name)
+    return relu(batch_norm(conv(x), f"{name}_bn", epsilon, **batchnorm), activation, name)
 
 
 def check_argument(valid, requirement, **argument):

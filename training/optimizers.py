@@ -2,6 +2,7 @@
 
 import keras
 
+from training.bias_lr import scale_bias_learning_rate
 from training.config import CYCLIC_MODES, ExperimentConfig
 from training.schedules import CyclicalLearningRate, OneCycleLearningRate, SWALearningRate
 
@@ -39,7 +40,15 @@ def build_schedule(config: ExperimentConfig, steps_per_epoch: int):
 
 def build_optimizer(config: ExperimentConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimizer of `config`, keeping an exponential moving average of the weights on the
-    device when `config.ema` is set (Keras writes it into the model at the end of `fit`)."""
+    device when `config.ema` is set (Keras writes it into the model at the end of `fit`), with
+    `config.bias_lr_factor` times the learning rate for vector variables when it is not 1."""
+    optimizer = _base_optimizer(config, steps_per_epoch)
+    if config.bias_lr_factor != 1:
+        scale_bias_learning_rate(optimizer, config.bias_lr_factor)
+    return optimizer
+
+
+def _base_optimizer(config: ExperimentConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     common = {
         "learning_rate": build_schedule(config, steps_per_epoch),
         "weight_decay": config.weight_decay or None,
