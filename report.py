@@ -28,6 +28,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     from evaluation import comparisons, export, run_tables
     from evaluation.sections import GeneratedSection
     from experiments import seed_table
+    from search import report as search_report
 
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
     bench_dir = results_dir / "benchmarks"
@@ -59,6 +60,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         *export.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
         *summary.generated_sections(results_dir),
+        *search_report.generated_sections(results_dir, images_dir),
         GeneratedSection(benchmarks, "precision-runs",
                          comparison("precision")),
         GeneratedSection(benchmarks, "resolution-runs", comparison("resolution")),

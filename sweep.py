@@ -23,6 +23,7 @@ from search.study import (
     check_reachable,
     make_pruner,
     make_sampler,
+    shown_command,
     storage_url,
 )
 from training.presets import DEFAULT_PRESET, checked, compose, parse_override, preset_path
@@ -118,13 +119,14 @@ def print_trial(study, trial) -> None:
           f"{epochs} epoch(s), {folder}", flush=True)
 
 
-def run_trials(args, plan: Plan):
-    """Creates or continues the study and runs this command's trials; returns the study."""
+def run_trials(args, plan: Plan, command: str):
+    """Creates or continues the study and runs this command's trials (keeping `command` and the
+    settings in the study, `search.study.record_settings`); returns the study."""
     import optuna
 
     from data import load_fashion_mnist
     from search.objective import Objective, RunFailed
-    from search.study import load_study, open_storage
+    from search.study import load_study, open_storage, record_settings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -132,6 +134,7 @@ def run_trials(args, plan: Plan):
                        make_sampler(args.sampler, args.seed), make_pruner(args.pruner))
     trials = args.trials if args.trials is not None or args.timeout else DEFAULT_TRIALS
     if trials != 0:
+        record_settings(study, args.preset, args.space, plan.fixed, command)
         objective = Objective(args.study, args.preset, plan.space, plan.fixed,
                               load_fashion_mnist(), args.keep_checkpoints)
         study.optimize(objective, n_trials=trials, timeout=args.timeout, catch=(RunFailed,),
@@ -159,7 +162,8 @@ def main(argv=None) -> int:
             check_reachable(plan.storage)
             print(plan_text(args, plan))
             return 0
-        study = run_trials(args, plan)
+        argv = sys.argv[1:] if argv is None else argv
+        study = run_trials(args, plan, shown_command(argv))
     except ValueError as error:
         parser.error(str(error))
     except KeyboardInterrupt:

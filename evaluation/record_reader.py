@@ -6,7 +6,9 @@ never fail on one bad record. Four kinds of record share the folder, each checke
 fields: a training run's (no `kind`), an ensemble's (`"kind": "ensemble"`, written by
 `evaluation.ensemble`), a specialist's (`"kind": "specialist"`, a run over a group of classes,
 listed but not ranked with the 10-class runs) and a combination's (`"kind": "combination"`, a
-generalist with a specialist's say on its group, written by `evaluation.specialist`).
+generalist with a specialist's say on its group, written by `evaluation.specialist`). A search
+trial's run (`sweep.py`) is a training run with a `trial` entry: scored on validation only, it
+has no test accuracy and is listed, one line per study, but not ranked.
 """
 
 import json
@@ -128,6 +130,11 @@ ENSEMBLE_FIELDS = {
 }
 # Required by completed specialists: their classes, by name and original label.
 SPECIALIST_FIELDS = {"classes": dict, "classes.names": list, "classes.labels": list}
+# Required by a search trial's record (`search.objective`), recognised by its `trial` entry.
+TRIAL_FIELDS = {
+    "trial": dict, "trial.study": str, "trial.number": int, "trial.state": str,
+    "trial.value": NUMBER, "trial.params": dict,
+}
 # Required by completed combinations, which are ranked beside the runs.
 COMBINATION_FIELDS = {
     "generalist": str,
@@ -149,7 +156,9 @@ def record_problems(record) -> list[str]:
     if not problems and record.get("kind", ENSEMBLE) not in KINDS:
         problems.append(f"'kind' is {record['kind']!r}, expected one of "
                         f"{', '.join(map(repr, KINDS))} or no 'kind'")
-    if problems or record["status"] != "completed" or record["smoke_run"]:
+    if problems or is_trial(record):
+        return problems or field_problems(record, TRIAL_FIELDS, required=True)
+    if record["status"] != "completed" or record["smoke_run"]:
         return problems
     if is_ensemble(record):
         return ensemble_problems(record)
@@ -178,10 +187,16 @@ def is_specialist(record: dict) -> bool:
     return record.get("kind") == SPECIALIST
 
 
+def is_trial(record: dict) -> bool:
+    """Whether `record` is a search trial's run (it has a `trial` entry): chosen and scored on
+    validation only, so it has no test accuracy to rank."""
+    return "trial" in record
+
+
 def is_run(record: dict) -> bool:
-    """Whether `record` is a training run's over the ten classes: no ensemble, specialist or
-    combination."""
-    return record.get("kind") is None
+    """Whether `record` is a training run's over the ten classes: no ensemble, specialist,
+    combination or search trial."""
+    return record.get("kind") is None and not is_trial(record)
 
 
 def ensemble_problems(record: dict) -> list[str]:
@@ -330,7 +345,10 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
     Ties on test accuracy go to the higher validation accuracy, then to the run name.
     """
     ranked, excluded = [], []
+    trials = [record for record in records if is_trial(record)]
     for record in records:
+        if is_trial(record):
+            continue
         if record["smoke_run"]:
             limit = record.get("config", {}).get("limit_train")
             excluded.append((record["run_name"], f"smoke run (--limit-train {limit})"))
@@ -342,7 +360,30 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
         else:
             ranked.append(record)
     ranked.sort(key=lambda r: (-r["test_accuracy"], -_best_val_accuracy(r), r["run_name"]))
-    return ranked, sorted(excluded)
+    return ranked, sorted(excluded + studies_excluded(trials))
+
+
+def studies_excluded(trials: list[dict]) -> list[tuple[str, str]]:
+    """One (`<study>-trial<N>`, summary) per study among the trial records: a study's dozens of
+    trials make one line of the unranked list, not dozens."""
+    by_study: dict[str, list[dict]] = {}
+    for record in trials:
+        by_study.setdefault(record["trial"]["study"], []).append(record)
+    return [(f"{study}-trial<N>", study_description(study, records))
+            for study, records in by_study.items()]
+
+
+def study_description(study: str, trials: list[dict]) -> str:
+    """How many trials of `study` were recorded, by state, and the best on validation."""
+    states: dict[str, int] = {}
+    for record in trials:
+        states[record["trial"]["state"]] = states.get(record["trial"]["state"], 0) + 1
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    best = min(trials, key=lambda r: (-r["trial"]["value"], r["trial"]["number"]))["trial"]
+    runs = "run" if len(trials) == 1 else "runs"
+    return (f"{len(trials)} search trial {runs} of study {study} ({counts}; best validation "
+            f"accuracy {best['value']:.4f}, trial {best['number']}): trials are scored on "
+            "validation and have no test accuracy")
 
 
 def specialist_description(record: dict) -> str:

@@ -14,6 +14,7 @@ study = load_study("lr-search", open_storage(url), make_sampler("tpe", 0), make_
 ```
 """
 
+import shlex
 from pathlib import Path
 
 import optuna
@@ -174,3 +175,27 @@ def load_study(name: str, storage, sampler, pruner) -> optuna.Study:
         sampler=sampler,
         pruner=pruner,
     )
+
+
+def record_settings(study: optuna.Study, preset: str, space: str, fixed: dict,
+                    command: str) -> None:
+    """Keeps what the trials search and start from in the study's user attrs, so the study
+    describes itself in the docs (`search.report`) without its command line.
+
+    Example: `record_settings(study, "default", "augmentation", {}, "python sweep.py ...")`."""
+    for key, value in (("preset", preset), ("space", space), ("fixed", fixed),
+                       ("command", command)):
+        study.set_user_attr(key, value)
+
+
+def shown_command(argv: list[str]) -> str:
+    """`python sweep.py ARGS` as the study keeps it, with a storage URL's password hidden.
+
+    Example: `shown_command(["--storage", "postgresql://me:pw@db/s"])` ->
+    `"python sweep.py --storage 'postgresql://me:***@db/s'"`."""
+    def shown(arg: str) -> str:
+        flag = "--storage=" if arg.startswith("--storage=") else ""
+        url = arg.removeprefix(flag)
+        return flag + (_shown(url) if "://" in url else url)
+
+    return shlex.join(["python", "sweep.py", *map(shown, argv)])

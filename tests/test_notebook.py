@@ -39,7 +39,8 @@ def parameters_cell() -> dict:
 
 def test_the_parameters_are_a_preset_and_overrides_that_spell_out_the_augmentation():
     parameters = parameters_cell()
-    assert set(parameters) == {"MODELS", "PRESET", "OVERRIDES"}
+    assert set(parameters) == {"MODELS", "PRESET", "OVERRIDES", "SEARCH_TRIALS"}
+    assert parameters["SEARCH_TRIALS"] == 0  # off: the notebook stays fast
     layers = compose(preset=parameters["PRESET"], overrides=parameters["OVERRIDES"])
     default = compose(preset=parameters["PRESET"]).config
     assert parameters["MODELS"] == [default.model]
@@ -83,6 +84,7 @@ def executed(tmp_path_factory, data_path):
     return notebook, folder
 
 
+@pytest.mark.slow
 def test_notebook_draws_its_figures(executed):
     notebook, _ = executed
     cells = cells_by_tag(notebook)
@@ -91,6 +93,7 @@ def test_notebook_draws_its_figures(executed):
         assert "image/png" in output_types(cells[tag]), f"cell {tag!r} drew no figure"
 
 
+@pytest.mark.slow
 def test_notebook_compares_runs_and_reports_the_best(executed):
     notebook, folder = executed
     cells = cells_by_tag(notebook)
@@ -105,6 +108,7 @@ def test_notebook_compares_runs_and_reports_the_best(executed):
     assert "Ankle boot" in report and "weighted avg" in report and "NaN" not in report
 
 
+@pytest.mark.slow
 def test_notebook_runs_in_this_interpreter_and_prints_a_line_per_epoch(executed):
     notebook, _ = executed
     setup = "".join(output.get("text", "") for output in cells_by_tag(notebook)["setup"].outputs)
@@ -123,6 +127,7 @@ def cell_text(cell) -> str:
     )
 
 
+@pytest.mark.slow
 def test_notebook_gives_intervals_and_says_a_paired_test_and_an_ensemble_need_two_runs(executed):
     notebook, folder = executed
     cells = cells_by_tag(notebook)
@@ -139,6 +144,16 @@ def test_notebook_gives_intervals_and_says_a_paired_test_and_an_ensemble_need_tw
     assert all(output["output_type"] != "error" for output in cells["ensemble"].outputs)
 
 
+@pytest.mark.slow
 def test_notebook_draws_the_best_runs_most_confident_mistakes(executed):
     notebook, _ = executed
     assert "image/png" in output_types(cells_by_tag(notebook)["mistakes"])
+
+
+@pytest.mark.slow
+def test_notebook_search_cell_says_no_study_is_committed_without_error(executed):
+    notebook, folder = executed
+    search = cells_by_tag(notebook)["search"]
+
+    assert all(output["output_type"] != "error" for output in search.outputs)
+    assert f"No study is committed yet under {folder / 'results' / 'sweeps'}" in cell_text(search)

@@ -108,3 +108,13 @@ def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, ca
     assert f"lr = {best.params['optimizer.lr']}" in capsys.readouterr().out
     assert run_sweep(export) == 2  # never over an existing preset
     assert "tuned.toml exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_study_keeps_its_preset_space_fixed_settings_and_command(study):
+    attrs = optuna.load_study(study_name=STUDY, storage=study.storage).user_attrs
+
+    assert attrs["preset"] == "default" and attrs["space"] == str(study.space)
+    assert attrs["fixed"] == {"data.limit_train": 2000, "data.val_size": 500,
+                              "schedule.epochs": 1, "evaluation.tta": False}
+    assert attrs["command"].startswith(f"python sweep.py --study {STUDY} --space ")

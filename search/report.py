@@ -1,0 +1,294 @@
+"""What a person reads about a search study: docs/search.md's section, written by
+`python report.py` from every study under `RESULTS_PATH/sweeps/<study>/study.db`.
+
+Per study: a summary (trials by state, the base preset, the space, the fixed settings, the wall
+time and whether workers ran trials side by side), the best trials on validation, the
+settings' importances as a sentence against the base preset's values, and three figures in
+images/ (the optimization history, the importances and a slice plot per setting). Studies are
+only read. Like the rest of the report, the text and the PNGs depend on the studies alone:
+trials are sorted, numbers have fixed formats, importances use a seeded fANOVA, so the same
+studies rewrite identical bytes.
+
+Example:
+
+```python
+write_sections(generated_sections(Path("results"), Path("images")), Path("."))
+```
+"""
+
+import warnings
+from pathlib import Path
+
+from evaluation.plots import figure_to_png
+from evaluation.sections import GeneratedSection
+from evaluation.tables import format_duration, markdown_link, markdown_table, relative_link
+from outputs.io import atomic_write_bytes
+from search.objective import trial_name
+from search.study import STUDIES_FOLDER
+from training.presets import compose, field_of
+
+SEARCH_PAGE = Path("docs") / "search.md"
+STUDIES = "studies"  # the section's name in its markers
+TOP_TRIALS = 10
+IMPORTANCE_SEED = 0  # fANOVA's forest is random: seeded, the same study gives the same numbers
+TOP_IMPORTANCES = 3  # settings named in the importance sentence
+FEW_TRIALS = 10  # under this many completed trials, importances are called rough
+SLICE_INCHES = 3.5  # the slice plot's width per searched setting
+STATES = ("complete", "pruned", "fail", "running", "waiting")
+
+
+def study_files(results_dir: Path) -> list[Path]:
+    """Every study's SQLite file under `results_dir/sweeps/`, by study name."""
+    return sorted(Path(results_dir).glob(f"{STUDIES_FOLDER}/*/study.db"))
+
+
+def load_saved_study(path: Path):
+    """The study kept in `path` (its folder names it), for reading."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=path.parent.name, storage=f"sqlite:///{path}")
+
+
+def state_counts(trials) -> str:
+    """'3 trials: 2 complete, 1 pruned, 0 failed' (running or waiting trials when any)."""
+    counts = {state: 0 for state in STATES}
+    for trial in trials:
+        counts[trial.state.name.lower()] += 1
+    shown = [f"{counts['complete']} complete", f"{counts['pruned']} pruned",
+             f"{counts['fail']} failed"]
+    shown += [f"{counts[state]} {state}" for state in ("running", "waiting") if counts[state]]
+    return f"{len(trials)} trials: {', '.join(shown)}"
+
+
+def most_at_once(trials) -> int:
+    """The most trials that ran at the same time: above 1, workers ran in parallel."""
+    events = sorted(
+        [(trial.datetime_start, 1) for trial in trials if trial.datetime_complete] +
+        [(trial.datetime_complete, -1) for trial in trials if trial.datetime_complete],
+        key=lambda event: (event[0], event[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def wall_time(trials) -> str:
+    """From the first trial's start to the last one's end, and whether trials overlapped."""
+    finished = [trial for trial in trials if trial.datetime_complete and trial.datetime_start]
+    if not finished:
+        return "no trial has finished yet"
+    start = min(trial.datetime_start for trial in finished)
+    end = max(trial.datetime_complete for trial in finished)
+    at_once = most_at_once(finished)
+    how = (f"up to {at_once} trials ran at once, in parallel workers" if at_once > 1
+           else "one trial at a time")
+    return (f"{format_duration((end - start).total_seconds())} from the first trial's start to "
+            f"the last one's end ({how})")
+
+
+def read_trial_config(results_dir: Path, study: str, number: int) -> dict:
+    """The configuration in a trial's record, or {} when the record is not there."""
+    import json
+
+    path = results_dir / trial_name(study, number) / "result.json"
+    if not path.is_file():
+        return {}
+    config = json.loads(path.read_text(encoding="utf-8")).get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def study_settings(study, results_dir: Path) -> dict:
+    """What the trials started from: the study's user attrs (`search.study.record_settings`),
+    else the base preset in the first trial's record; the searched settings from the trials."""
+    settings = dict(study.user_attrs)
+    if "preset" not in settings and study.trials:
+        preset = read_trial_config(results_dir, study.study_name, 0).get("preset")
+        if preset:
+            settings["preset"] = preset
+    settings["keys"] = sorted({key for trial in study.trials for key in trial.params})
+    return settings
+
+
+def summary_line(study, settings: dict) -> str:
+    """Trials by state, the base preset, the space, the fixed settings and the wall time."""
+    space = f"space `{settings['space']}`" if "space" in settings else "a space not recorded"
+    keys = ", ".join(f"`{key}`" for key in settings["keys"]) or "nothing yet"
+    fixed = ", ".join(f"`{key}={value!r}`" for key, value in sorted(settings.get("fixed", {})
+                                                                   .items()))
+    parts = [
+        f"{state_counts(study.trials)}.",
+        f"Base preset `{settings.get('preset', 'not recorded')}`, {space} ({keys})",
+        f"with {fixed} fixed." if fixed else "with nothing else fixed.",
+        f"Wall time: {wall_time(study.trials)}.",
+    ]
+    if "command" in settings:
+        parts.append(f"Command: `{settings['command']}`.")
+    return " ".join(parts)
+
+
+def format_value(value) -> str:
+    """A setting's value in a table or a sentence: floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def ranked_trials(study) -> list:
+    """Trials with a value (complete, or pruned at their last epoch), best first; ties go to
+    the earlier trial."""
+    scored = [trial for trial in study.trials if trial.value is not None]
+    return sorted(scored, key=lambda trial: (-trial.value, trial.number))
+
+
+def best_trials_table(study, keys: list[str], results_dir: Path, folder: Path) -> str:
+    """The best `TOP_TRIALS` trials on validation: their settings, value, epochs and record."""
+    import pandas as pd
+
+    rows = {}
+    for trial in ranked_trials(study)[:TOP_TRIALS]:
+        record = results_dir / trial_name(study.study_name, trial.number) / "result.json"
+        rows[str(trial.number)] = {
+            **{f"`{key}`": format_value(trial.params.get(key, "-")) for key in keys},
+            "Val acc": f"{trial.value:.4f}",
+            "Epochs": str(trial.user_attrs.get("epochs_run", "-")),
+            "State": trial.state.name.lower(),
+            "Record": markdown_link("result.json", record, folder) if record.is_file() else "-",
+        }
+    if not rows:
+        return "No trial has a validation accuracy yet."
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Trial"
+    return markdown_table(frame, right_aligned=[*(f"`{key}`" for key in keys), "Val acc",
+                                                "Epochs"])
+
+
+def importance_evaluator():
+    import optuna
+
+    return optuna.importance.FanovaImportanceEvaluator(seed=IMPORTANCE_SEED)
+
+
+def completed_trials(study) -> list:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def base_values(settings: dict) -> dict:
+    """The base preset's value (with the fixed settings) of each searched setting; {} when the
+    preset is not recorded or no longer composes."""
+    if "preset" not in settings:
+        return {}
+    try:
+        config = compose(preset=settings["preset"], overrides=settings.get("fixed", {})).config
+        return {key: getattr(config, field_of(key, "the study")) for key in settings["keys"]}
+    except ValueError:
+        return {}
+
+
+def importance_sentence(study, settings: dict, importances: dict | None) -> str:
+    """Which settings the completed trials say matter, by fANOVA importance, and the best
+    trial's values of them against the base preset's."""
+    completed = completed_trials(study)
+    if importances is None:
+        return f"Importances need 2 completed trials; this study has {len(completed)}."
+    top = list(importances.items())[:TOP_IMPORTANCES]
+    named = ", ".join(f"`{key}` {share:.2f}" for key, share in top)
+    best = study.best_trial
+    base = base_values(settings)
+    preset = settings.get("preset")
+    against = ", ".join(
+        f"`{key}` {format_value(best.params[key])}"
+        + (f" (`{preset}`: {format_value(base[key])})" if key in base else "")
+        for key, _ in top if key in best.params
+    )
+    rough = (f" With fewer than {FEW_TRIALS} completed trials these shares are rough."
+             if len(completed) < FEW_TRIALS else "")
+    return (f"Over the {len(completed)} completed trials, the settings that explain most of the "
+            f"variation in validation accuracy (fANOVA importance, summing to 1, seed "
+            f"{IMPORTANCE_SEED}) are {named}. The best trial, {best.number} (validation "
+            f"accuracy {best.value:.4f}), has {against}.{rough} Importances say how much a "
+            f"setting moves the accuracy across the space, not in which direction: the table "
+            f"and the slice plot show that.")
+
+
+def param_importances(study) -> dict | None:
+    """The settings' fANOVA importances, largest first (ties by name); None under 2 completed
+    trials, which cannot tell settings apart."""
+    import optuna
+
+    if len(completed_trials(study)) < 2:
+        return None
+    found = optuna.importance.get_param_importances(study, evaluator=importance_evaluator())
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def figure_of(axes):
+    """The figure of what an optuna.visualization.matplotlib plot returns (Axes or an array)."""
+    import numpy as np
+
+    return np.ravel(axes)[0].figure
+
+
+def study_figures(study, importances: dict | None) -> dict:
+    """{name: figure}: the optimization history and slice plots once a trial completed, the
+    importances with 2 completed trials."""
+    import optuna
+    from optuna.visualization import matplotlib as plots
+
+    if not completed_trials(study):
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        figures = {"history": figure_of(plots.plot_optimization_history(study)),
+                   "slice": figure_of(plots.plot_slice(study))}
+        if importances is not None:
+            figures["importances"] = figure_of(
+                plots.plot_param_importances(study, evaluator=importance_evaluator()))
+    settings = len({key for trial in study.trials for key in trial.params})
+    figures["slice"].set_size_inches(SLICE_INCHES * settings + 1.5, 4.8)  # labels apart
+    return figures
+
+
+def figure_path(images_dir: Path, study: str, name: str) -> Path:
+    """`images/search-<study>-<name>.png`."""
+    return Path(images_dir) / f"search-{study}-{name}.png"
+
+
+def study_markdown(path: Path, results_dir: Path, images_dir: Path, folder: Path) -> str:
+    """One study's part of the section; writes its figures into `images_dir`."""
+    study = load_saved_study(path)
+    settings = study_settings(study, results_dir)
+    importances = param_importances(study)
+    links = []
+    for name, figure in study_figures(study, importances).items():
+        target = figure_path(images_dir, study.study_name, name)
+        atomic_write_bytes(target, figure_to_png(figure))
+        links.append(f"![{name} of {study.study_name}]({relative_link(target, folder)})")
+    return "\n\n".join([
+        f"### Study `{study.study_name}`",
+        summary_line(study, settings),
+        best_trials_table(study, settings["keys"], results_dir, folder),
+        importance_sentence(study, settings, importances),
+        *sorted(links),
+    ])
+
+
+def studies_markdown(results_dir: Path, images_dir: Path, folder: Path) -> str:
+    """Every study under `results_dir/sweeps/`, by name; a line when there is none."""
+    files = study_files(results_dir)
+    if not files:
+        return ("No study yet: run `python sweep.py --study NAME --space augmentation` "
+                "(see [usage](usage.md#search)).")
+    return "\n\n".join(study_markdown(path, Path(results_dir), Path(images_dir), folder)
+                       for path in files)
+
+
+def generated_sections(results_dir: Path, images_dir: Path) -> list[GeneratedSection]:
+    """docs/search.md's section (see `evaluation.sections`)."""
+    from functools import partial
+
+    return [GeneratedSection(SEARCH_PAGE, STUDIES,
+                             partial(studies_markdown, results_dir, images_dir))]
+

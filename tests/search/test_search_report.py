@@ -1,0 +1,121 @@
+"""docs/search.md's section from a tiny study built with Optuna alone (no training): the summary,
+the best trials' table, the importance sentence and the figures, rewritten byte for byte."""
+
+import json
+
+import optuna
+import pytest
+
+from evaluation.sections import write_sections
+from search.report import SEARCH_PAGE, generated_sections, studies_markdown
+from search.study import record_settings
+
+STUDY = "tiny-aug"
+KNOBS = {"augmentation.rotation_range": (0.0, 20.0), "augmentation.random_erasing": (0.0, 0.5)}
+FIXED = {"schedule.epochs": 2}
+COMMAND = "python sweep.py --study tiny-aug --space augmentation --set schedule.epochs=2"
+
+
+def objective(trial: optuna.Trial) -> float:
+    """A cheap stand-in for a run: accuracy grows with rotation; trial 2 is pruned."""
+    params = {key: trial.suggest_float(key, *bounds) for key, bounds in KNOBS.items()}
+    value = 0.9 + params["augmentation.rotation_range"] / 1000
+    for epoch in (1, 2):
+        trial.report(value - 0.01 * (2 - epoch), step=epoch)
+    trial.set_user_attr("epochs_run", 1 if trial.number == 2 else 2)
+    if trial.number == 2:
+        raise optuna.TrialPruned()
+    return value
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """A study of 3 trials (2 complete, 1 pruned) in results/sweeps/, and one trial's record."""
+    results = tmp_path / "results"
+    database = results / "sweeps" / STUDY / "study.db"
+    database.parent.mkdir(parents=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{database}",
+                                direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    record_settings(study, "default", "augmentation", FIXED, COMMAND)
+    study.optimize(objective, n_trials=3)
+    record = results / f"{STUDY}-trial0" / "result.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"run_name": f"{STUDY}-trial0", "config": {}}))
+    page = tmp_path / SEARCH_PAGE
+    page.parent.mkdir()
+    page.write_text("# Search\n\n<!-- studies:start -->\n<!-- studies:end -->\n")
+    return results, tmp_path / "images", page, study
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def test_the_section_sums_up_the_study_and_ranks_its_trials(layout):
+    results, images, page, study = layout
+
+    text = studies_markdown(results, images, page.parent)
+
+    assert f"### Study `{STUDY}`" in text
+    assert "3 trials: 2 complete, 1 pruned, 0 failed." in text
+    assert ("Base preset `default`, space `augmentation` (`augmentation.random_erasing`, "
+            "`augmentation.rotation_range`) with `schedule.epochs=2` fixed.") in text
+    assert "(one trial at a time)" in text and f"Command: `{COMMAND}`." in text
+    header, *rows = table_rows(text)
+    assert header == ["Trial", "`augmentation.random_erasing`", "`augmentation.rotation_range`",
+                      "Val acc", "Epochs", "State", "Record"]
+    best_first = sorted(study.trials, key=lambda trial: -trial.value)
+    assert [row[0] for row in rows] == [str(trial.number) for trial in best_first]
+    for row, trial in zip(rows, best_first):
+        assert row[2] == f"{trial.params['augmentation.rotation_range']:.3g}"
+        assert row[3:6] == [f"{trial.value:.4f}", str(trial.user_attrs["epochs_run"]),
+                            trial.state.name.lower()]
+        assert row[6] == ("[result.json](../results/tiny-aug-trial0/result.json)"
+                          if trial.number == 0 else "-")
+
+
+def test_the_sentence_names_the_important_settings_against_the_base_preset(layout):
+    results, images, page, study = layout
+
+    text = studies_markdown(results, images, page.parent)
+
+    best = study.best_trial
+    assert "Over the 2 completed trials, the settings that explain most" in text
+    assert f"The best trial, {best.number} (validation accuracy {best.value:.4f}), has " in text
+    rotation = best.params["augmentation.rotation_range"]
+    assert f"`augmentation.rotation_range` {rotation:.3g} (`default`: 0)" in text
+    assert "With fewer than 10 completed trials these shares are rough." in text
+
+
+def test_figures_are_written_and_a_second_run_rewrites_identical_bytes(layout):
+    results, images, page, _ = layout
+    sections = generated_sections(results, images)
+
+    assert write_sections(sections, page.parents[1]) == [page]
+    first = {path.name: path.read_bytes() for path in images.glob("*.png")}
+    text = page.read_text()
+    write_sections(sections, page.parents[1])
+
+    assert sorted(first) == [f"search-{STUDY}-{name}.png"
+                             for name in ("history", "importances", "slice")]
+    assert all(data.startswith(b"\x89PNG") for data in first.values())
+    assert {path.name: path.read_bytes() for path in images.glob("*.png")} == first
+    assert page.read_text() == text
+    assert f"](../images/search-{STUDY}-history.png)" in text
+
+
+def test_a_study_of_one_trial_says_importances_need_two(tmp_path):
+    database = tmp_path / "sweeps" / "one" / "study.db"
+    database.parent.mkdir(parents=True)
+    study = optuna.create_study(study_name="one", storage=f"sqlite:///{database}",
+                                direction="maximize")
+    study.optimize(objective, n_trials=1)
+
+    text = studies_markdown(tmp_path, tmp_path / "images", tmp_path)
+
+    assert "Importances need 2 completed trials; this study has 1." in text
+    assert "Base preset `not recorded`, a space not recorded" in text
+    assert not (tmp_path / "images" / "search-one-importances.png").exists()
