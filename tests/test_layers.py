@@ -15,7 +15,7 @@ LAYERS = (
     ("evaluation",),
     ("training",),
     ("search", "benchmarks", "experiments"),
-    ("train", "sweep", "report", "predict", "export"),
+    ("train", "sweep", "report", "predict", "export", "fmlab"),
 )
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 
