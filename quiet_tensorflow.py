@@ -67,3 +67,14 @@ def import_tensorflow():
             tf.config.list_physical_devices("GPU")  # where cuInit reports a missing driver
         _loaded = True
     return sys.modules["tensorflow"]
+
+
+def load_export(exports: dict[str, str], package: str, name: str):
+    """`name` from the module `exports` names for it, TensorFlow loaded first without its
+    notices: a package's `__getattr__`, so that importing the package loads nothing."""
+    import importlib
+
+    if name not in exports:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    import_tensorflow()
+    return getattr(importlib.import_module(exports[name]), name)

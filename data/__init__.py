@@ -4,7 +4,7 @@ Names are loaded on first use (TensorFlow first, without its start-up notices), 
 `from data.fashion_mnist import CLASS_NAMES` loads no TensorFlow.
 """
 
-import importlib
+from quiet_tensorflow import load_export
 
 _EXPORTS = {
     **dict.fromkeys(
@@ -24,9 +24,4 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'data' has no attribute {name!r}")
-    from quiet_tensorflow import import_tensorflow
-
-    import_tensorflow()
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    return load_export(_EXPORTS, "data", name)

@@ -93,39 +93,21 @@ def _runs(base_url: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def tensorboard_server(logdir: Path, expected_run: str, timeout: float = 90):
-    """`tensorboard --logdir logdir` on a free port of 127.0.0.1; yields its URL once it lists
-    `expected_run`, and always stops it."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+def local_server(command: list[str], ready, what: str, timeout: float, env=None):
+    """Runs `command` (a server on 127.0.0.1) until `ready()` is true, then yields; always stops
+    it. A server that exits or is not ready within `timeout` seconds raises with its last
+    output, named by `what`."""
     with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                str(logdir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--load_fast",
-                "false",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + timeout
-            while expected_run not in _runs(base_url):
+            while not ready():
                 if server.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     output = log.read().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"TensorBoard did not list {expected_run}:\n{output}")
+                    raise RuntimeError(f"{what}:\n{output}")
                 time.sleep(0.5)
-            yield base_url
+            yield
         finally:
             server.terminate()
             try:
@@ -133,6 +115,20 @@ def tensorboard_server(logdir: Path, expected_run: str, timeout: float = 90):
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+@contextlib.contextmanager
+def tensorboard_server(logdir: Path, expected_run: str, timeout: float = 90):
+    """`tensorboard --logdir logdir` on a free port of 127.0.0.1; yields its URL once it lists
+    `expected_run`, and always stops it."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
+               "127.0.0.1", "--port", str(port), "--load_fast", "false"]
+    with local_server(command, lambda: expected_run in _runs(base_url),
+                      f"TensorBoard did not list {expected_run}", timeout,
+                      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}):
+        yield base_url
 
 
 @contextlib.contextmanager

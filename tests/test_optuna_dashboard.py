@@ -4,9 +4,6 @@ page shows the study and its trials."""
 import contextlib
 import json
 import shutil
-import subprocess
-import tempfile
-import time
 import urllib.request
 
 import optuna
@@ -17,6 +14,7 @@ from tests.tensorboard_browser import (
     browser_missing,
     free_port,
     headless_chromium,
+    local_server,
     page_text,
     texts_shown,
     wait_for,
@@ -54,27 +52,10 @@ def dashboard_server(storage: str, expected_study: str, timeout: float = 60):
     `expected_study`, with that study's page, and always stops it."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            ["optuna-dashboard", storage, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while expected_study not in _study_ids(base_url):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"optuna-dashboard did not list {expected_study}:\n{output}")
-                time.sleep(0.5)
-            yield f"{base_url}/dashboard/studies/{_study_ids(base_url)[expected_study]}"
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    command = ["optuna-dashboard", storage, "--host", "127.0.0.1", "--port", str(port)]
+    with local_server(command, lambda: expected_study in _study_ids(base_url),
+                      f"optuna-dashboard did not list {expected_study}", timeout):
+        yield f"{base_url}/dashboard/studies/{_study_ids(base_url)[expected_study]}"
 
 
 @pytest.fixture(scope="module")

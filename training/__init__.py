@@ -4,7 +4,7 @@ Names are loaded on first use, so `from training.config import ExperimentConfig`
 `train.py --help` needs) does not load TensorFlow.
 """
 
-import importlib
+from quiet_tensorflow import load_export
 
 _EXPORTS = {
     "ExperimentConfig": "training.config",
@@ -20,9 +20,4 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'training' has no attribute {name!r}")
-    from quiet_tensorflow import import_tensorflow
-
-    import_tensorflow()
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    return load_export(_EXPORTS, "training", name)
