@@ -22,6 +22,7 @@ import keras
 import optuna
 
 from data import FashionMNIST
+from evaluation.record_reader import selected_val_accuracy
 from outputs.io import atomic_write_json
 from search.space import SearchSpace, sample
 from training.experiment import RunResult, run_experiment
@@ -58,12 +59,6 @@ class PruningCallback(keras.callbacks.Callback):
 def trial_name(study: str, number: int) -> str:
     """The run name of trial `number`: `trial_name("lr", 3)` -> `"lr-trial3"`."""
     return f"{study}-trial{number}"
-
-
-def selected_val_accuracy(record: dict) -> float:
-    """The validation accuracy of the weights the run selected (its objective value)."""
-    tta = "_tta" if record.get("selected_tta") else ""
-    return record[f"val_accuracy_{record['selected_weights']}{tta}"]
 
 
 @dataclass
