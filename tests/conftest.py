@@ -36,6 +36,24 @@ def find_dataset() -> Path:
         pytest.skip(_missing_data[0])
 
 
+COLLECTED_TIERS = pytest.StashKey[dict[str, bool]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Keeps each collected test's id and whether it is marked slow, before `-m` or `-k`
+    deselects any, for tests/test_tiers.py."""
+    config.stash[COLLECTED_TIERS] = {
+        item.nodeid: item.get_closest_marker("slow") is not None for item in items
+    }
+
+
+@pytest.fixture(scope="session")
+def collected_tiers(pytestconfig) -> dict[str, bool] | None:
+    """This session's collection before deselection: each test id and whether it is slow."""
+    return pytestconfig.stash.get(COLLECTED_TIERS, None)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _missing_data:
         terminalreporter.section("dataset missing", sep="!", red=True, bold=True)

@@ -37,6 +37,7 @@ def exported(run):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_the_record_names_the_selected_weights_and_every_format(exported, run):
     assert exported["run_name"] == "tiny"
     assert exported["weights"] == run.record["selected_weights"]
@@ -52,6 +53,7 @@ def test_the_record_names_the_selected_weights_and_every_format(exported, run):
     assert exported["system"]["packages"]["tensorflow"]
 
 
+@pytest.mark.slow
 def test_float_formats_agree_with_keras_and_int8_is_reported(exported):
     by_format = {entry["format"]: entry for entry in exported["formats"]}
     keras_accuracy = by_format["keras"]["test_accuracy"]
@@ -64,6 +66,7 @@ def test_float_formats_agree_with_keras_and_int8_is_reported(exported):
     assert int8["size_bytes"] < by_format["tflite_float32"]["size_bytes"] / 3
 
 
+@pytest.mark.slow
 def test_every_artifact_loads_in_its_own_runtime(exported, run, fashion_mnist):
     """Each file as a user would open it, without this project's runners."""
     import onnxruntime
@@ -95,6 +98,7 @@ def test_every_artifact_loads_in_its_own_runtime(exported, run, fashion_mnist):
             assert np.mean(probabilities.argmax(axis=1) == expected) >= 15 / 16, name
 
 
+@pytest.mark.slow
 def test_the_markdown_table_has_a_row_per_format(exported):
     lines = export.export_table(exported).splitlines()
 
@@ -136,6 +140,7 @@ def test_a_run_or_checkpoint_that_does_not_exist_is_refused(run, monkeypatch, ca
         export.resolve_checkpoint("failed")
 
 
+@pytest.mark.slow
 def test_the_readme_section_is_written_from_the_records(exported, run, tmp_path):
     from evaluation.sections import section_markers, write_sections
 

@@ -4,11 +4,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 UNREACHABLE_PROXY = "http://127.0.0.1:9"  # the discard port: every download fails at once
 
 
+@pytest.mark.slow
 def test_tests_without_dataset_or_network_say_so_once(tmp_path):
     env = {
         **os.environ,

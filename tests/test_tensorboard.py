@@ -2,7 +2,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util.tensor_util import make_ndarray
 
-from training import ExperimentConfig, run_experiment
+from tests.tiny_run import tiny_run as shared_tiny_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -21,16 +21,9 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, fashion_mnist):
-    """One epoch on 200 images; every output folder under a fresh temporary folder."""
-    folder = tmp_path_factory.mktemp("tensorboard")
-    monkeypatch = pytest.MonkeyPatch()
-    for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
-        monkeypatch.setenv(name, str(folder / name.lower()))
-    try:
-        config = ExperimentConfig(limit_train=200, val_size=100, epochs=1, batch_size=64)
-        yield run_experiment(config, data=fashion_mnist, verbose=0)
-    finally:
-        monkeypatch.undo()
+    """The session's one-epoch smoke run (tests/tiny_run.py), shared with the prediction and
+    export tests; its logs are only read here."""
+    return shared_tiny_run(tmp_path_factory, fashion_mnist)
 
 
 def test_epoch_scalars_match_the_run_record(tiny_run):

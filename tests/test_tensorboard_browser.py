@@ -16,7 +16,10 @@ from tests.tensorboard_browser import (
 )
 from tests.tiny_run import tiny_run
 
-pytestmark = pytest.mark.skipif(bool(browser_missing()), reason=str(browser_missing()))
+pytestmark = [
+    pytest.mark.slow,  # a TensorBoard server and a headless browser
+    pytest.mark.skipif(bool(browser_missing()), reason=str(browser_missing())),
+]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ def _cpuinfo(vendor, family, model, flags, cores, threads_per_core=1, mhz=2600.0
     return "\n".join(blocks)
 
 
+@pytest.mark.slow  # times three pipelines over some thirty training steps
 def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist):
     argv = [
         "--model", "simple-cnn", "--steps", "4", "--windows", "2", "--warmup", "1",
@@ -50,6 +51,7 @@ def test_throughput_writes_a_record_for_both_approaches(tmp_path, fashion_mnist)
     assert record["ratios"]["project_float32_vs_legacy"] > 0
 
 
+@pytest.mark.slow
 def test_throughput_of_an_upscaled_family_also_times_the_legacy_pipeline_at_28px(
     tmp_path, fashion_mnist, monkeypatch
 ):

@@ -92,6 +92,7 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
+@pytest.mark.slow
 def test_a_race_trains_the_baseline_then_each_seed_and_writes_its_record(
     fashion_mnist, run_paths, tmp_path, capsys
 ):

@@ -154,7 +154,8 @@ def test_an_ensemble_keeps_its_probabilities_and_is_never_a_member(tmp_path, cap
     again = build_ensemble(tmp_path, None, "again", 3, labels)
     assert again["library"] == ["a", "b"]  # the first ensemble is not a member
     assert "first" not in capsys.readouterr().err
-    with pytest.raises(ValueError, match="first cannot be a member: an ensemble, not a training"):
+    nested = "first cannot be a member: an ensemble, specialist or combination, not a 10-class"
+    with pytest.raises(ValueError, match=nested):
         build_ensemble(tmp_path, ["a", "first"], "nested", 3, labels)
 
 

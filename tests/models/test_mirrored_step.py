@@ -29,6 +29,7 @@ def run_mirrored_steps(variants):
     return {result["name"]: result for result in results}
 
 
+@pytest.mark.slow  # a subprocess that builds and steps every family on two replicas
 def test_one_sgd_step_on_two_replicas_matches_one_device(default_model):
     variants = [
         {

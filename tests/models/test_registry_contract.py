@@ -154,6 +154,7 @@ def test_small_variant_trains_and_reloads_with_identical_predictions(
     assert_depends_on_input(predictions)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_family_fits_real_images(name, default_model, real_batch):
     keras.utils.set_random_seed(0)

@@ -8,6 +8,8 @@ import pytest
 from training import ExperimentConfig, run_experiment
 from training.presets import compose
 
+pytestmark = pytest.mark.slow  # every test trains or reads a run of two epochs
+
 SMOKE = dict(epochs=2, limit_train=400, val_size=200, batch_size=64, seed=1, swa=True)
 
 

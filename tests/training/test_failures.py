@@ -42,6 +42,7 @@ def test_nan_loss_stops_the_run_and_records_it_as_failed(run_paths, fashion_mnis
     assert not (result.run_dir / "report.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
     run_paths, fashion_mnist, monkeypatch
 ):

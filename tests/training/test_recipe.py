@@ -125,6 +125,7 @@ def recipe_run(tmp_path_factory, fashion_mnist):
         yield run_experiment(config, data=fashion_mnist, verbose=0)
 
 
+@pytest.mark.slow
 def test_every_weight_set_and_its_tta_variant_is_scored_and_selected_on_validation(recipe_run):
     record = recipe_run.record
     names = [f"{weights}{tta}" for weights in ("final", "swa", "ema") for tta in ("", "_tta")]
@@ -137,6 +138,7 @@ def test_every_weight_set_and_its_tta_variant_is_scored_and_selected_on_validati
     assert (recipe_run.checkpoint_dir / "ema.keras").exists()
 
 
+@pytest.mark.slow
 def test_the_selected_candidates_predictions_are_kept_with_the_validation_rows(
     recipe_run, fashion_mnist
 ):

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # every test trains in subprocesses, several epochs each
+
 ARGS = [
     "--epochs", "3", "--limit-train", "300", "--val-size", "100", "--batch-size", "50",
     "--seed", "5", "--deterministic", "--swa", "--swa-start", "2", "--lr-schedule", "cosine",

@@ -78,6 +78,7 @@ def test_an_unusable_output_folder_is_named_and_nothing_is_written(
             assert not folder.exists() or not any(folder.iterdir()), name
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_file_and_keeps_the_last_backup(
     run_paths, fashion_mnist, monkeypatch
 ):
