@@ -25,7 +25,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     records and predictions the report read (`evaluation.report.ReportInputs`), `images_dir`
     the folder of its figures."""
     from benchmarks import summary
-    from evaluation import comparisons, export, run_tables
+    from evaluation import comparisons, export, label_noise, run_tables
     from evaluation.sections import GeneratedSection
     from experiments import seed_table
     from search import report as search_report
@@ -52,6 +52,8 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "figures", partial(
             comparisons.figures_markdown, inputs.ranked, inputs.predicted, images_dir)),
+        GeneratedSection(experiments, "dataset-mistakes", partial(
+            label_noise.dataset_mistakes_markdown, inputs.predicted, results_dir, images_dir)),
         GeneratedSection(experiments, "default-runs", comparison("default-runs")),
         GeneratedSection(experiments, "short-runs", comparison("short-runs")),
         GeneratedSection(experiments, "fast-recipe", comparison("fast-recipe")),

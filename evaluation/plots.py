@@ -144,6 +144,23 @@ def mistakes_figure(images, probabilities, labels, class_names, title: str, coun
     return figure
 
 
+def agreed_mistakes_figure(images, probabilities, labels, indices, class_names, title: str):
+    """The test images at `indices`, which an ensemble and all its members get wrong the same
+    way, each with its given label, the class they all predict and the ensemble's probability
+    for it: the reader, not the report, judges whether the label or the image is at fault."""
+    probabilities = np.asarray(probabilities)
+    titles = [
+        f"{class_names[labels[i]]}\nall: {class_names[probabilities[i].argmax()]}"
+        f" {probabilities[i].max():.2f}"
+        for i in indices
+    ]
+    figure = image_grid_figure(np.asarray(images)[indices], titles, columns=8, cell_inches=1.3)
+    figure.suptitle(f"{title}\n(given label, then the class every run predicts and the "
+                    "ensemble's probability)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def per_class_figure(confusions: dict, class_names):
     """Per-class test accuracy (recall) of each run, from its confusion matrix: one row per run
     (`confusions` maps run names to matrices, top row first), one column per class."""

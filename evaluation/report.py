@@ -39,8 +39,11 @@ from evaluation.comparisons import (
     seed_groups_markdown,
 )
 from evaluation.ensemble import PLAIN_AVERAGE
+from evaluation.label_noise import AGREED_CONFIDENCE, dataset_mistakes
+from evaluation.label_noise import FIGURE as DATASET_MISTAKES_FIGURE
 from evaluation.plots import (
     accuracy_curves_figure,
+    agreed_mistakes_figure,
     confusion_figure,
     figure_to_png,
     mistakes_figure,
@@ -205,7 +208,8 @@ def results_readme(inputs: ReportInputs, images_dir: Path, results_dir: Path) ->
 def report_figures(inputs: ReportInputs) -> dict:
     """The figures' file names and figures: validation curves, the best run's confusion
     matrix, the top runs' per-class accuracy, and, from the predictions of the best run that
-    has them, its reliability diagram and most confident mistakes."""
+    has them, its reliability diagram and most confident mistakes; from the best ensemble's,
+    the test mistakes its members all share (`evaluation.label_noise`)."""
     runs = runs_only(inputs.ranked)
     if not runs:
         return {}
@@ -230,6 +234,14 @@ def report_figures(inputs: ReportInputs) -> dict:
         )
         figures["mistakes.png"] = mistakes_figure(
             test_set.images, probabilities, test_set.labels, CLASS_NAMES, title
+        )
+    shared = dataset_mistakes(inputs.predicted)
+    if shared is not None and len(shared.shown):
+        test_set = inputs.predicted.test_set
+        figures[DATASET_MISTAKES_FIGURE] = agreed_mistakes_figure(
+            test_set.images, shared.probabilities, test_set.labels, shared.shown, CLASS_NAMES,
+            f"{shared.ensemble['run_name']}, test set: wrong with probability "
+            f">= {AGREED_CONFIDENCE:.2f}, every member agreeing",
         )
     return figures
 
