@@ -95,7 +95,7 @@ def prepare(args: argparse.Namespace) -> Plan:
             raise ValueError(f"{flag} must be >= {minimum}. Received: {flag} {value}")
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout must be > 0 seconds. Received: --timeout {args.timeout}")
-    if args.export_preset:
+    if args.export_preset is not None:
         export_path(args.export_preset)
     return Plan(space, fixed, storage_url(args.storage, args.study))
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         print("\nInterrupted; rerun the command to continue the study.", file=sys.stderr)
         return 130
     print(best_text(study))
-    if args.export_preset:
+    if args.export_preset is not None:
         try:
             path = export_preset(study, plan.space, args.preset, args.export_preset)
         except ValueError as error:

@@ -339,7 +339,7 @@ def main(argv=None) -> int:
     parser.add_argument("--method", default=AUTO, choices=(AUTO, *METHODS),
                         help="how the specialist is consulted; auto: chosen on validation")
     args = parser.parse_args(argv)
-    name = args.name or f"{args.generalist}-with-{args.specialist}"
+    name = f"{args.generalist}-with-{args.specialist}" if args.name is None else args.name
     try:
         check_output_name(name, "--name")
     except ValueError as error:

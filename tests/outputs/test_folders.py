@@ -8,10 +8,12 @@ import time
 
 import pytest
 
+import sweep
 import train
 import training.experiment as experiment
 from evaluation import export
 from evaluation.ensemble import main as ensemble_main
+from evaluation.specialist import main as specialist_main
 from outputs.folders import check_output_name, check_output_roots, claim_output_dir
 from tests.conftest import REPO_ROOT
 from tests.evaluation.fake_predictions import write_run_with_predictions
@@ -113,6 +115,13 @@ ENTRY_POINTS = {
     "resume": lambda name: exit_status(train.main, ["--resume", name]),
     "ensemble": lambda name: exit_status(ensemble_main, ["--runs", "a", "b", "--name", name]),
     "export": lambda name: exit_status(export.main, [name]),
+    "specialist": lambda name: exit_status(
+        specialist_main, ["--generalist", "a", "--specialist", "b", "--name", name]
+    ),
+    "sweep": lambda name: exit_status(sweep.main, ["--study", name, "--trials", "1"]),
+    "export-preset": lambda name: exit_status(
+        sweep.main, ["--study", "s", "--trials", "0", "--export-preset", name]
+    ),
 }
 
 # `--resume ""` names no run at all, which is refused before the name is checked.
