@@ -15,6 +15,7 @@ study = load_study("lr-search", open_storage(url), make_sampler("tpe", 0), make_
 """
 
 import shlex
+import time
 from pathlib import Path
 
 import optuna
@@ -27,6 +28,7 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "none")
 HEARTBEAT_SECONDS = 60  # a killed worker's trial is failed 2 heartbeats after its last
 MAX_RETRY = 2  # times a failed (killed) trial is queued again
+SCHEMA_ATTEMPTS = 3  # tries to open a storage whose tables another worker is creating
 STUDIES_FOLDER = "sweeps"  # under RESULTS_PATH: one folder per study, holding its SQLite file
 POSTGRES_DRIVER = "postgresql+psycopg"
 STORAGE_FORMS = (
@@ -123,18 +125,26 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storage
 
     Example: `open_storage("sqlite:////tmp/s/study.db", heartbeat=60)`."""
     create_sqlite_folder(url)
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=heartbeat,
-            grace_period=2 * heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY
-            ),
-        )
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        raise _unreachable(url, error) from error
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=heartbeat,
+                grace_period=2 * heartbeat,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY
+                ),
+            )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            # Workers started together on an empty database create its tables at once, and
+            # all but one fail on PostgreSQL's catalog ("duplicate key value"); by the next
+            # attempt the tables exist.
+            if attempt == SCHEMA_ATTEMPTS:
+                raise _unreachable(url, error) from error
+            time.sleep(attempt)
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise _unreachable(url, error) from error
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:

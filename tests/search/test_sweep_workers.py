@@ -5,14 +5,19 @@ sharing a number or a run folder."""
 import json
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import optuna
+import psycopg
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from search.study import default_storage_url
+from tests.conftest import REPO_ROOT
 from tests.search.tiny_sweep import TINY_SPACE, run_sweep, sweep_args, trials, worker
 
 HEARTBEAT = 1  # seconds: a killed worker's trial is stale 2 seconds after its last beat
@@ -78,3 +83,20 @@ def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
                              / "result.json").read_text())
         assert record["trial"]["number"] == number
         assert record["config"]["tags"] == ["study:shared", f"trial:{number}"]
+
+
+@pytest.mark.slow
+def test_workers_started_together_on_an_empty_database_all_open_it(postgres_url):
+    # Each creates the study tables; on PostgreSQL all but one used to fail on the catalog's
+    # unique index ("duplicate key value"), which a plain optuna.storages.RDBStorage still does.
+    url = make_url(postgres_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                         autocommit=True) as connection:
+        connection.execute("CREATE DATABASE fresh_tables")
+    fresh = url.set(database="fresh_tables").render_as_string(hide_password=False)
+    code = "import sys; from search.study import open_storage; open_storage(sys.argv[1])"
+    workers = [subprocess.Popen([sys.executable, "-c", code, fresh], cwd=REPO_ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for _ in range(3)]
+    outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0], outputs
