@@ -17,6 +17,7 @@ from quiet_tensorflow import import_tensorflow
 from search.export import export_path, export_preset
 from search.space import SearchSpace, check_space, read_space, space_path
 from search.study import (
+    DEFAULT_PRUNER,
     HEARTBEAT_SECONDS,
     PRUNERS,
     SAMPLERS,
@@ -57,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: sqlite:///RESULTS_PATH/sweeps/<study>/study.db")
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
                         help="how trials draw their settings (default: tpe)")
-    parser.add_argument("--pruner", choices=PRUNERS, default="median",
-                        help="how unpromising trials are stopped early (default: median)")
+    parser.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
+                        help="how clearly losing trials are stopped, from the middle of the "
+                        "base preset's epochs on (default: percentile, the bottom quarter)")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default: 0)")
     parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_SECONDS, metavar="SECONDS",
                         help="a running trial's heartbeat; a trial silent for two is failed and "
@@ -80,6 +82,7 @@ class Plan:
     space: SearchSpace
     fixed: dict
     storage: str
+    epochs: int  # the base preset's, with the fixed settings: when the pruner starts judging
 
 
 def prepare(args: argparse.Namespace) -> Plan:
@@ -88,7 +91,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     preset_path(args.preset)
     space = read_space(space_path(args.space))
     fixed = dict(map(parse_override, args.overrides))
-    checked(compose(preset=args.preset, overrides=fixed))
+    base = checked(compose(preset=args.preset, overrides=fixed))
     check_space(space, args.preset, fixed)
     for flag, value, minimum in (("--trials", args.trials, 0), ("--heartbeat", args.heartbeat, 1)):
         if value is not None and value < minimum:
@@ -97,7 +100,7 @@ def prepare(args: argparse.Namespace) -> Plan:
         raise ValueError(f"--timeout must be > 0 seconds. Received: --timeout {args.timeout}")
     if args.export_preset is not None:
         export_path(args.export_preset)
-    return Plan(space, fixed, storage_url(args.storage, args.study))
+    return Plan(space, fixed, storage_url(args.storage, args.study), base.epochs)
 
 
 def plan_text(args, plan: Plan) -> str:
@@ -131,7 +134,7 @@ def run_trials(args, plan: Plan, command: str):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = load_study(args.study, open_storage(plan.storage, args.heartbeat),
-                       make_sampler(args.sampler, args.seed), make_pruner(args.pruner))
+                       make_sampler(args.sampler, args.seed), make_pruner(args.pruner, plan.epochs))
     trials = args.trials if args.trials is not None or args.timeout else DEFAULT_TRIALS
     if trials != 0:
         record_settings(study, args.preset, args.space, plan.fixed, command)

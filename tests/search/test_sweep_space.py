@@ -136,3 +136,31 @@ def test_the_pruning_callback_reports_each_epoch_and_stops_when_told():
     callback.on_epoch_end(1, {"val_accuracy": 0.6})
     assert callback.trial.reports == [(1, 0.5), (2, 0.6)]
     assert callback.pruned_at == 2 and callback.model.stop_training
+
+
+def test_the_default_pruner_judges_from_mid_run_and_stops_only_clearly_losing_trials():
+    import optuna
+
+    from search.study import DEFAULT_PRUNER, make_pruner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(DEFAULT_PRUNER, 10))
+    for value in (0.90, 0.91, 0.92, 0.93, 0.94):  # five completed trials, epochs 1-10
+        trial = study.ask()
+        for epoch in range(1, 11):
+            trial.report(value - 0.05 + epoch * 0.005, epoch)
+        study.tell(trial, value)
+
+    def pruned_at(values) -> int | None:
+        trial = study.ask()
+        for epoch, value in enumerate(values, start=1):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return epoch
+        study.tell(trial, values[-1])
+        return None
+
+    assert pruned_at([0.5] * 10) == 5  # far behind from the start: judged at epoch 5, no sooner
+    assert pruned_at([0.80] * 4 + [0.93] * 6) is None  # behind early, among the best from epoch 5
+    assert pruned_at([0.85] * 4 + [0.861] * 6) == 5  # below the bottom quarter at epoch 5
