@@ -15,6 +15,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from data.knobs import check_knob
+
 # Second word of the seeds that `augment_at_step` derives, apart from any `SeedGenerator` state.
 STEP_STREAM = 0x5EED
 # Distance between the seeds of the layers of one `build_augmentation`: SeedGenerators that start
@@ -179,7 +181,7 @@ class RandomAffine(RandomImageLayer):
     Args:
         rotation_range: largest angle in degrees, in [0, 180]; angles are uniform in [-r, r],
             positive counter-clockwise.
-        zoom_range: zoom factors are uniform in [1 - z, 1 + z], z in [0, 1], the same for both
+        zoom_range: zoom factors are uniform in [1 - z, 1 + z], z in [0, 1), the same for both
             axes; as in `ImageDataGenerator`, a factor below 1 enlarges the content
             (see `rotate_and_zoom`).
         seed: optional integer seed.
@@ -190,8 +192,8 @@ class RandomAffine(RandomImageLayer):
 
     def __init__(self, rotation_range=0.0, zoom_range=0.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        _check_range("rotation_range", rotation_range, 0.0, 180.0)
-        _check_range("zoom_range", zoom_range, 0.0, 1.0)
+        check_knob("rotation_range", rotation_range)
+        check_knob("zoom_range", zoom_range)
         self.rotation_range = rotation_range
         self.zoom_range = zoom_range
 
@@ -215,7 +217,7 @@ class RandomShift(RandomImageLayer):
     Shifts in whole pixels keep strokes sharp (no interpolation), like padding and cropping.
 
     Args:
-        height_shift_range: largest vertical shift as a fraction of the height, in [0, 1]; the
+        height_shift_range: largest vertical shift as a fraction of the height, in [0, 1); the
             shift is uniform in [-f, f] times the height, rounded to whole pixels.
         width_shift_range: the same horizontally.
         seed: optional integer seed.
@@ -226,8 +228,8 @@ class RandomShift(RandomImageLayer):
 
     def __init__(self, height_shift_range=0.0, width_shift_range=0.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        _check_range("height_shift_range", height_shift_range, 0.0, 1.0)
-        _check_range("width_shift_range", width_shift_range, 0.0, 1.0)
+        check_knob("height_shift_range", height_shift_range)
+        check_knob("width_shift_range", width_shift_range)
         self.height_shift_range = height_shift_range
         self.width_shift_range = width_shift_range
 
@@ -363,15 +365,11 @@ def build_augmentation(
     Each layer draws from its own stream, derived from `seed` and the layer's place in the
     pipeline, so switching one knob on or off leaves the other layers' draws unchanged.
     """
-    for name, value, upper in (
-        ("rotation_range", rotation_range, 180.0),
-        ("zoom_range", zoom_range, 1.0),
-        ("width_shift_range", width_shift_range, 1.0),
-        ("height_shift_range", height_shift_range, 1.0),
-        ("horizontal_flip", horizontal_flip, 1.0),
-        ("random_erasing", random_erasing, 1.0),
-    ):
-        _check_range(name, value, 0.0, upper)
+    knobs = dict(rotation_range=rotation_range, zoom_range=zoom_range,
+                 width_shift_range=width_shift_range, height_shift_range=height_shift_range,
+                 horizontal_flip=horizontal_flip, random_erasing=random_erasing)
+    for name, value in knobs.items():
+        check_knob(name, value)
 
     def layer_seed(place):
         return None if seed is None else seed + LAYER_SEED_STRIDE * place

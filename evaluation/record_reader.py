@@ -17,11 +17,8 @@ import sys
 from pathlib import Path
 
 from data.fashion_mnist import CLASS_NAMES
+from data.knobs import AUGMENTATION_KNOBS
 
-AUGMENTATION_KNOBS = (
-    "rotation_range", "zoom_range", "width_shift_range", "height_shift_range", "horizontal_flip",
-    "random_erasing",
-)
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
 # The weight sets a run scores and chooses from, in the order a tie of validation accuracy

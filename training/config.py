@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data.class_groups import GROUP_RULE, canonical_name, group_problem
+from data.knobs import AUGMENTATION_KNOBS, knob_allowed, knob_within
 from outputs.folders import NAME_RULE, is_output_name
 from training.hardware import (
     AUGMENT_ON,
@@ -25,14 +26,6 @@ LR_SCHEDULES = ("auto", "constant", "cosine", "onecycle", "swa", *CYCLIC_MODES)
 # How images are mirrored: "random" draws each flip; "alternate" flips each image in every other
 # epoch (airbench's alternating flip, data.alternating_flip).
 FLIP_MODES = ("random", "alternate")
-AUGMENTATION_KNOBS = (
-    "rotation_range",
-    "zoom_range",
-    "width_shift_range",
-    "height_shift_range",
-    "horizontal_flip",
-    "random_erasing",
-)
 # SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
 # before averaging and at least two snapshots are averaged. Shorter runs turn it off by default.
 MIN_SWA_EPOCHS = 4
@@ -436,11 +429,8 @@ class ExperimentConfig:
         require(self.ema is None or 0 <= self.ema < 1, "ema", "in [0, 1) (0 disables) or unset")
 
     def _check_augmentation(self) -> None:
-        self._require(0 <= self.rotation_range <= 180, "rotation_range", "in [0, 180] degrees")
-        for name in ("zoom_range", "width_shift_range", "height_shift_range"):
-            self._require(0 <= getattr(self, name) < 1, name, "a fraction in [0, 1)")
-        for name in ("horizontal_flip", "random_erasing"):
-            self._require(0 <= getattr(self, name) <= 1, name, "a probability in [0, 1]")
+        for name in AUGMENTATION_KNOBS:  # the bounds the augmentation layers check too
+            self._require(knob_within(name, getattr(self, name)), name, knob_allowed(name))
         if self.flip_mode == "alternate":  # every image is mirrored in half of the epochs
             self._require(
                 self.horizontal_flip == 0.5, "horizontal_flip", "0.5 with flip_mode='alternate'"

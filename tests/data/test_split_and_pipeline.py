@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from data import build_augmentation, make_dataset, make_training_dataset, train_val_split
+from training.config import ConfigError, ExperimentConfig
 
 
 def test_split_is_stratified_disjoint_and_reproducible(fashion_mnist):
@@ -62,11 +63,20 @@ def test_flip_probability_is_respected():
     assert build_augmentation() is None
 
 
-def test_augmentation_knobs_are_validated():
-    with pytest.raises(
-        ValueError, match=r"random_erasing must be in \[0, 1\]. Received: random_erasing=1.5"
-    ):
-        build_augmentation(random_erasing=1.5)
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        ({"random_erasing": 1.5}, r"random_erasing must be a probability in \[0, 1\]. Received"),
+        ({"zoom_range": 1.0}, r"zoom_range must be a fraction in \[0, 1\)"),
+        ({"width_shift_range": 1.0}, r"width_shift_range must be a fraction in \[0, 1\)"),
+        ({"rotation_range": 181.0}, r"rotation_range must be in \[0, 180\] degrees"),
+    ],
+)
+def test_augmentation_knobs_are_validated_with_the_configurations_bounds(knobs, message):
+    with pytest.raises(ValueError, match=message):
+        build_augmentation(**knobs)
+    with pytest.raises(ConfigError, match=message):  # one set of bounds: the config's the same
+        ExperimentConfig(**knobs).validate()
 
 
 def test_each_epoch_is_a_permutation_drawn_from_the_seed_and_epoch_alone():
