@@ -66,21 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
         "Settings come from a preset (--preset), a configuration file (--config), flags, then "
         "--set overrides, each over the one before.",
     )
-    layers = parser.add_argument_group("configuration")
-    layers.add_argument("--preset", metavar="NAME", default=None,
-                        help="a named configuration from presets/ (see --list-presets); "
-                        f"default: {DEFAULT_PRESET}, or the one the --config file names")
-    layers.add_argument("--config", metavar="FILE", type=Path, default=None,
-                        help="a TOML configuration file: one table per section, as --dry-run "
-                        "prints it")
-    layers.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
-                        dest="overrides", help="override one setting, e.g. --set "
-                        "augmentation.rotation_range=10; repeatable, applied last")
-    layers.add_argument("--dry-run", action="store_true",
-                        help="print the resolved configuration, as it would be saved, and exit")
+    add_layer_arguments(parser.add_argument_group("configuration"))
+    add_setting_flags(parser.add_argument_group("settings (shortcuts for --set)"))
+    add_run_arguments(parser.add_argument_group("runs"))
+    return parser
+
+
+def add_layer_arguments(group) -> None:
+    group.add_argument("--preset", metavar="NAME", default=None,
+                       help="a named configuration from presets/ (see --list-presets); "
+                       f"default: {DEFAULT_PRESET}, or the one the --config file names")
+    group.add_argument("--config", metavar="FILE", type=Path, default=None,
+                       help="a TOML configuration file: one table per section, as --dry-run "
+                       "prints it")
+    group.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                       dest="overrides", help="override one setting, e.g. --set "
+                       "augmentation.rotation_range=10; repeatable, applied last")
+    group.add_argument("--dry-run", action="store_true",
+                       help="print the resolved configuration, as it would be saved, and exit")
+
+
+def add_setting_flags(group) -> None:
+    """One flag per field (but those set by the layers alone), its default the default
+    preset's; unset unless given, so it overrides only what the command line says."""
     defaults = compose().config
     hints = typing.get_type_hints(ExperimentConfig)
-    flags = parser.add_argument_group("settings (shortcuts for --set)")
     for field in dataclasses.fields(ExperimentConfig):
         if not field.metadata.get("cli", True):
             continue
@@ -102,33 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
             options.update(type=kind, metavar=field.name.upper())
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
-        flags.add_argument(FLAGS[field.name], dest=field.name, **options)
-    runs = parser.add_argument_group("runs")
-    runs.add_argument(
-        "--resume",
-        metavar="RUN_NAME",
-        nargs="?",
-        const=True,
-        default=None,
-        help="continue an interrupted run (a name, or --run-name NAME --resume)",
-    )
-    runs.add_argument(
-        "--seeds",
-        type=int,
-        default=1,
-        metavar="N",
-        help="train N runs of this configuration with seeds --seed, --seed + 1, ... (named "
-        "<run>-seed<k>) and print the mean, spread and range of their test accuracy",
-    )
-    runs.add_argument(
-        "--list-models",
-        action="store_true",
-        help="print the registered models with their parameter counts and exit",
-    )
-    runs.add_argument(
-        "--list-presets", action="store_true", help="print the presets with their descriptions"
-    )
-    return parser
+        group.add_argument(FLAGS[field.name], dest=field.name, **options)
+
+
+def add_run_arguments(group) -> None:
+    group.add_argument("--resume", metavar="RUN_NAME", nargs="?", const=True, default=None,
+                       help="continue an interrupted run (a name, or --run-name NAME --resume)")
+    group.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="train N runs of this configuration with seeds --seed, --seed + 1, "
+                       "... (named <run>-seed<k>) and print the mean, spread and range of their "
+                       "test accuracy")
+    group.add_argument("--list-models", action="store_true",
+                       help="print the registered models with their parameter counts and exit")
+    group.add_argument("--list-presets", action="store_true",
+                       help="print the presets with their descriptions")
 
 
 def given_flags(args: argparse.Namespace) -> dict:
