@@ -216,7 +216,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--cpu-ghz", type=float, default=None, help="clock for the CPU peak; default: read"
     )
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
-    args = parser.parse_args(argv)
+    return checked_args(parser, parser.parse_args(argv))
+
+
+def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with the hardware's defaults filled in; a bad value exits naming its flag."""
     if args.model not in list_models():
         parser.error(f"argument --model: unknown model; known: {', '.join(list_models())}")
     if args.windows < 1 or args.steps < args.windows or args.steps % args.windows:

@@ -56,3 +56,16 @@ def write_run_with_predictions(results, name, labels, wrong, val_accuracy, candi
     val = np.full((20, NUM_CLASSES), 0.1)
     write_predictions(results / name / PREDICTIONS_FILE, candidate, val, test, np.arange(20))
     return record
+
+
+def fake_test_set(monkeypatch):
+    """10,000 test images (class `i % 10`, each a square of its own grey) in place of the real
+    test set that the report reads; returns their labels."""
+    from evaluation import run_predictions
+
+    labels = np.arange(10_000) % 10
+    images = np.zeros((10_000, 28, 28, 1), np.uint8)
+    images[:, 4:24, 4:24] = (np.arange(10_000) % 200 + 50)[:, None, None, None]
+    test_set = run_predictions.LabelledImages(images, labels)
+    monkeypatch.setattr(run_predictions, "fashion_mnist_test_set", lambda: test_set)
+    return labels

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 import report
-from evaluation import run_predictions
 from evaluation.label_noise import FIGURE, agreed_mistakes, noise_ensemble
 from evaluation.run_predictions import PREDICTIONS_FILE, PredictedRuns, write_predictions
 from tests.evaluation.fake_predictions import (
     fake_ensemble_record,
     fake_probabilities,
+    fake_test_set,
     write_run_with_predictions,
 )
 from tests.fake_records import fake_record, write_json
@@ -62,11 +62,7 @@ def write_ensemble(results, name, labels, wrong, val_accuracy, members, confiden
 def layout(tmp_path, monkeypatch):
     """Runs `run-a` and `run-b` with predictions, `run-c` without; the ensemble of a and b, and
     one of a and c with a higher validation accuracy; a docs page with the section's markers."""
-    labels = np.arange(10_000) % 10
-    images = np.zeros((10_000, 28, 28, 1), np.uint8)
-    images[:, 4:24, 4:24] = (np.arange(10_000) % 200 + 50)[:, None, None, None]
-    test_set = run_predictions.LabelledImages(images, labels)
-    monkeypatch.setattr(run_predictions, "fashion_mnist_test_set", lambda: test_set)
+    labels = fake_test_set(monkeypatch)
     results = tmp_path / "results"
     write_run_with_predictions(results, "run-a", labels, np.arange(0, 10_000, 25), 0.95)
     write_run_with_predictions(results, "run-b", labels, np.arange(0, 10_000, 50), 0.94)

@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 
 import config
-from evaluation import run_predictions
 from evaluation.record_reader import rank_records, read_records, record_problems
 from evaluation.record_reader import selected_val_accuracy as val_of_selection
 from evaluation.report import ensembles_markdown, main
 from evaluation.tables import leaderboard_frame
-from tests.evaluation.fake_predictions import fake_ensemble_record, write_run_with_predictions
+from tests.evaluation.fake_predictions import (
+    fake_ensemble_record,
+    fake_test_set,
+    write_run_with_predictions,
+)
 from tests.fake_records import fake_record, write_json
 
 FIGURES_FROM_PREDICTIONS = ("reliability.png", "mistakes.png")
@@ -124,11 +127,7 @@ def test_every_committed_record_is_still_read():
 @pytest.fixture
 def predicted_layout(tmp_path, monkeypatch):
     """The best run on validation has no predictions; two runs below it do."""
-    labels = np.arange(10_000) % 10
-    images = np.zeros((10_000, 28, 28, 1), np.uint8)
-    images[:, 4:24, 4:24] = (np.arange(10_000) % 200 + 50)[:, None, None, None]
-    test_set = run_predictions.LabelledImages(images, labels)
-    monkeypatch.setattr(run_predictions, "fashion_mnist_test_set", lambda: test_set)
+    labels = fake_test_set(monkeypatch)
     results = tmp_path / "results"
     write_json(results / "old-best" / "result.json", fake_record("old-best", [950] * 10, 0.99))
     confidence = np.linspace(0.3, 0.99, 10_000)
