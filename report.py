@@ -25,7 +25,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     records and predictions the report read (`evaluation.report.ReportInputs`), `images_dir`
     the folder of its figures."""
     from benchmarks import summary
-    from evaluation import comparisons, export, label_noise, run_tables
+    from evaluation import comparisons, export, label_noise, run_tables, specialist_report
     from evaluation.sections import GeneratedSection
     from experiments import seed_table
     from search import report as search_report
@@ -54,6 +54,9 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
             comparisons.figures_markdown, inputs.ranked, inputs.predicted, images_dir)),
         GeneratedSection(experiments, "dataset-mistakes", partial(
             label_noise.dataset_mistakes_markdown, inputs.predicted, results_dir, images_dir)),
+        GeneratedSection(experiments, "specialist", partial(
+            specialist_report.specialist_markdown, inputs.records, inputs.predicted,
+            results_dir, images_dir)),
         GeneratedSection(experiments, "default-runs", comparison("default-runs")),
         GeneratedSection(experiments, "short-runs", comparison("short-runs")),
         GeneratedSection(experiments, "fast-recipe", comparison("fast-recipe")),

@@ -57,7 +57,7 @@ def resolve_checkpoint(run_or_checkpoint: str) -> tuple[str, Path, str]:
             f"{run_or_checkpoint} is neither a .keras checkpoint nor a run: {record_path} does "
             "not exist (RESULTS_PATH names the folder of run records)."
         )
-    selected = json.loads(record_path.read_text()).get("selected_weights")
+    selected = json.loads(record_path.read_text(encoding="utf-8")).get("selected_weights")
     if selected is None:
         raise ValueError(f"{record_path} selected no weights: the run did not complete.")
     checkpoint = paths.DL_MODELS_PATH / run_or_checkpoint / f"{selected}.keras"
@@ -67,6 +67,16 @@ def resolve_checkpoint(run_or_checkpoint: str) -> tuple[str, Path, str]:
             "DL_MODELS_PATH holds no such checkpoint."
         )
     return run_or_checkpoint, checkpoint, selected
+
+
+def specialist_classes(run_name: str) -> dict | None:
+    """The classes (`names`, original `labels`) of a specialist run's record; None for a
+    10-class run or a name with no record (a checkpoint path's)."""
+    record_path = paths.RESULTS_PATH / run_name / "result.json"
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    return record["classes"] if record.get("kind") == "specialist" else None
 
 
 def export_name(checkpoint: Path) -> str:
@@ -289,6 +299,20 @@ def _runtime(name: str) -> str:
     return f"{package} {metadata.version(package)}"
 
 
+def measured_test_images(data, classes=None):
+    """The test images and labels an export is measured on: all of them, or for a specialist
+    (`classes`: the original labels of its outputs, in order) those of its classes, labelled by
+    their position among them.
+
+    Example: with classes (6, 0), a Shirt image is labelled 0 and a T-shirt/top image 1.
+    """
+    if classes is None:
+        return data.x_test, data.y_test
+    kept = np.isin(data.y_test, classes)
+    position = {label: index for index, label in enumerate(classes)}
+    return data.x_test[kept], np.array([position[label] for label in data.y_test[kept]])
+
+
 def export_record(
     model,
     checkpoint: Path,
@@ -298,13 +322,17 @@ def export_record(
     calibration_images=300,
     repeats=50,
     seed=0,
+    classes=None,
 ) -> dict:
     """Exports `model` (loaded from `checkpoint`) in every format under `out_dir` and measures
     each, and the Keras model itself, on the first `test_images` test images (all by default).
-    int8 is calibrated on `calibration_images` training images drawn with `seed`."""
+    int8 is calibrated on `calibration_images` training images drawn with `seed`. A specialist's
+    model (`classes`: the original labels of its outputs, in order) is measured on the test
+    images of those classes only."""
     model = float32_model(model)
     draw = np.random.default_rng(seed).choice(len(data.x_train), calibration_images, replace=False)
-    images, labels = data.x_test[:test_images], data.y_test[:test_images]
+    images, labels = measured_test_images(data, classes)
+    images, labels = images[:test_images], labels[:test_images]
     artifacts = export_all(model, out_dir, data.x_train[np.sort(draw)])
     keras_run = keras_runner(model)
     reference = predict_in_batches(keras_run, images)
@@ -364,6 +392,11 @@ def export_table(record: dict) -> str:
 EXPORTS_SECTION = "exports"  # the README section's name in its markers
 
 
+def _of_classes(record: dict) -> str:
+    """' of Shirt, Coat' for a specialist's export record, else ''."""
+    return f" of {', '.join(record['classes'])}" if "classes" in record else ""
+
+
 def exports_markdown(results_dir: Path, base_dir: Path) -> str:
     """A table per export record in `results_dir/exports/`, each under the command that wrote
     it; links are relative to the folder `base_dir`."""
@@ -377,7 +410,8 @@ def exports_markdown(results_dir: Path, base_dir: Path) -> str:
         record = json.loads(path.read_text())
         parts.append(
             f"{markdown_link(record['run_name'], path, base_dir)} ({record['weights']} weights), "
-            f"`{record['command']}`: {record['test_images']:,} test images; latency on "
+            f"`{record['command']}`: {record['test_images']:,} test images"
+            f"{_of_classes(record)}; latency on "
             f"{record['system']['cpu']}, median of {record['latency_repeats']} calls.\n\n"
             f"{export_table(record)}"
         )
@@ -430,9 +464,11 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    classes = specialist_classes(run_name) if Path(args.run).suffix != ".keras" else None
     record = {
         "run_name": run_name,
         "weights": weights,
+        **({} if classes is None else {"classes": classes["names"]}),
         "command": shlex.join(["python", "export.py", *(sys.argv[1:] if argv is None else argv)]),
         "date": utc_now(),
         **export_record(
@@ -443,6 +479,7 @@ def main(argv=None) -> int:
             args.test_images,
             args.calibration_images,
             args.repeats,
+            classes=None if classes is None else classes["labels"],
         ),
         "system": system_info(),
     }

@@ -208,3 +208,30 @@ def reliability_figure(bins, title: str):
     bottom.set_ylabel("Images")
     figure.tight_layout()
     return figure
+
+
+def before_after_figure(class_names, rows: list[dict]):
+    """Per combination (one row of panels each): the recall of `class_names` before and after
+    as bars, and the confusion block over those classes before and after. Each of `rows` has a
+    `title`, `recall_before`/`recall_after` (one value per class) and `block_before`/
+    `block_after` (square count matrices, true classes down)."""
+    figure, axes = plt.subplots(len(rows), 3, figsize=(15, 4.2 * len(rows)), squeeze=False)
+    positions = np.arange(len(class_names))
+    for (bars, before, after), row in zip(axes, rows):
+        bars.bar(positions - 0.2, row["recall_before"], 0.4, label="generalist")
+        bars.bar(positions + 0.2, row["recall_after"], 0.4, label="with specialist")
+        bars.set_xticks(positions, class_names, rotation=15)
+        low = min(min(row["recall_before"]), min(row["recall_after"]))
+        bars.set_ylim(max(0.0, low - 0.05), 1.0)
+        bars.set_ylabel("Test recall")
+        bars.legend(fontsize=9)
+        bars.set_title(row["title"], fontsize=10)
+        for axis, block, name in ((before, row["block_before"], "generalist"),
+                                  (after, row["block_after"], "with specialist")):
+            sns.heatmap(block, annot=True, fmt="d", cmap="Blues", cbar=False, square=True,
+                        xticklabels=class_names, yticklabels=class_names, ax=axis)
+            axis.set_xlabel("Predicted")
+            axis.set_ylabel("True")
+            axis.set_title(f"Confusion block, {name}", fontsize=10)
+    figure.tight_layout()
+    return figure

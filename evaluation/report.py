@@ -61,6 +61,8 @@ from evaluation.record_reader import (
 )
 from evaluation.run_predictions import PredictedRuns, predicted_runs
 from evaluation.sections import GeneratedSection, section_markers, write_sections
+from evaluation.specialist_report import FIGURE as SPECIALIST_FIGURE
+from evaluation.specialist_report import combinations, specialist_figure
 from evaluation.tables import (
     NUMERIC_COLUMNS,
     accuracy_interval,
@@ -209,7 +211,8 @@ def report_figures(inputs: ReportInputs) -> dict:
     """The figures' file names and figures: validation curves, the best run's confusion
     matrix, the top runs' per-class accuracy, and, from the predictions of the best run that
     has them, its reliability diagram and most confident mistakes; from the best ensemble's,
-    the test mistakes its members all share (`evaluation.label_noise`)."""
+    the test mistakes its members all share (`evaluation.label_noise`); from the combinations
+    with a specialist, the group's recall and confusion block before and after."""
     runs = runs_only(inputs.ranked)
     if not runs:
         return {}
@@ -243,6 +246,9 @@ def report_figures(inputs: ReportInputs) -> dict:
             f"{shared.ensemble['run_name']}, test set: wrong with probability "
             f">= {AGREED_CONFIDENCE:.2f}, every member agreeing",
         )
+    found = combinations(inputs.records, inputs.predicted)
+    if found:
+        figures[SPECIALIST_FIGURE] = specialist_figure(found)
     return figures
 
 

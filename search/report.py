@@ -35,6 +35,8 @@ TOP_IMPORTANCES = 3  # settings named in the importance sentence
 FEW_TRIALS = 10  # under this many completed trials, importances are called rough
 SLICE_INCHES = 3.5  # the slice plot's width per searched setting
 STATES = ("complete", "pruned", "fail", "running", "waiting")
+# Trials further apart than this ran in separate runs of the command (or a worker was down).
+STRETCH_GAP_SECONDS = 120
 
 
 def study_files(results_dir: Path) -> list[Path]:
@@ -75,18 +77,34 @@ def most_at_once(trials) -> int:
     return most
 
 
+def busy_stretches(trials, gap_seconds: float = STRETCH_GAP_SECONDS) -> list[tuple]:
+    """The (start, end) stretches in which some trial ran, joined across gaps of at most
+    `gap_seconds` (a worker choosing its next trial); a longer gap (no worker running) splits
+    them."""
+    stretches = []
+    for trial in sorted(trials, key=lambda trial: trial.datetime_start):
+        start, end = trial.datetime_start, trial.datetime_complete
+        if stretches and (start - stretches[-1][1]).total_seconds() <= gap_seconds:
+            stretches[-1] = (stretches[-1][0], max(stretches[-1][1], end))
+        else:
+            stretches.append((start, end))
+    return stretches
+
+
 def wall_time(trials) -> str:
-    """From the first trial's start to the last one's end, and whether trials overlapped."""
+    """How long some trial was running, the gaps between runs of the command left out, and
+    whether trials overlapped."""
     finished = [trial for trial in trials if trial.datetime_complete and trial.datetime_start]
     if not finished:
         return "no trial has finished yet"
-    start = min(trial.datetime_start for trial in finished)
-    end = max(trial.datetime_complete for trial in finished)
+    stretches = busy_stretches(finished)
+    seconds = sum((end - start).total_seconds() for start, end in stretches)
     at_once = most_at_once(finished)
     how = (f"up to {at_once} trials ran at once, in parallel workers" if at_once > 1
            else "one trial at a time")
-    return (f"{format_duration((end - start).total_seconds())} from the first trial's start to "
-            f"the last one's end ({how})")
+    apart = (f"; {len(stretches)} stretches, the time between them, when no worker ran, "
+             "left out" if len(stretches) > 1 else "")
+    return f"{format_duration(seconds)} with a trial running ({how}{apart})"
 
 
 def read_trial_config(results_dir: Path, study: str, number: int) -> dict:

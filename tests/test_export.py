@@ -165,3 +165,13 @@ def test_export_without_its_packages_names_the_install_command(monkeypatch, caps
     monkeypatch.setattr(export, "resolve_checkpoint", lambda run: ("run", "x.keras", "final"))
     assert export.main(["run"]) == 2
     assert "export needs onnx: pip install -r requirements-export.txt" in capsys.readouterr().err
+
+
+def test_a_specialist_is_measured_on_its_classes_labelled_by_their_position():
+    class Data:
+        x_test = np.arange(6).reshape(6, 1)
+        y_test = np.array([6, 1, 0, 6, 2, 0])
+
+    images, labels = export.measured_test_images(Data, classes=[6, 0])
+    assert images.ravel().tolist() == [0, 2, 3, 5] and labels.tolist() == [0, 1, 0, 1]
+    assert export.measured_test_images(Data)[1].tolist() == Data.y_test.tolist()

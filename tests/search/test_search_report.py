@@ -119,3 +119,27 @@ def test_a_study_of_one_trial_says_importances_need_two(tmp_path):
     assert "Importances need 2 completed trials; this study has 1." in text
     assert "Base preset `not recorded`, a space not recorded" in text
     assert not (tmp_path / "images" / "search-one-importances.png").exists()
+
+
+def test_the_wall_time_leaves_out_the_gaps_between_runs_of_the_command():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from search.report import wall_time
+
+    day = datetime(2026, 12, 1)
+
+    def trial(start_minute, minutes):
+        start = day + timedelta(minutes=start_minute)
+        return SimpleNamespace(datetime_start=start,
+                               datetime_complete=start + timedelta(minutes=minutes))
+
+    one_run = [trial(0, 3), trial(3.5, 3)]  # half a minute to choose the next trial
+    assert wall_time(one_run) == "6m 30s with a trial running (one trial at a time)"
+    next_day = [*one_run, trial(24 * 60, 4)]
+    assert wall_time(next_day) == (
+        "10m 30s with a trial running (one trial at a time; 2 stretches, the time between "
+        "them, when no worker ran, left out)")
+    parallel = [trial(0, 3), trial(1, 3)]
+    assert wall_time(parallel) == (
+        "4m 00s with a trial running (up to 2 trials ran at once, in parallel workers)")
