@@ -210,7 +210,7 @@ def specialist_markdown(records: list[dict], predicted: PredictedRuns, results_d
     return "\n\n".join([
         combinations_table(found, results_dir, base_dir),
         "The method and its weight were chosen on the validation split; the test set was "
-        f"scored once. McNemar's test counts the test images exactly one of the two gets right."
+        "scored once. McNemar's test counts the test images exactly one of the two gets right."
         + alone,
         answer(found) + " " + " ".join(verdict(combination) for combination in found),
         cost_sentence(first, results_dir),
