@@ -3,7 +3,7 @@
 python predict.py runs/checkpoints/<run>/best.keras shirt.jpg photos/ [--show predictions.png]
 
 Each image (PNG, JPEG, ... of any size and colour) is converted the way Fashion-MNIST was made
-(`evaluation.images.to_fashion_mnist`: grayscale, a light object on black, cropped to the object,
+(`serving.images.to_fashion_mnist`: grayscale, a light object on black, cropped to the object,
 longest side 28 pixels, centred), and the three most probable classes are printed. `--show` writes
 a figure of every converted image beside its class probabilities.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.images import ImageError, convert_image, find_images
+from serving.images import ImageError, convert_image, find_images
 
 TOP_CLASSES = 3
 
@@ -27,7 +27,7 @@ def load_classifier(path: Path):
         ValueError: `path` cannot be loaded, or holds another kind of model.
     """
     from data import CLASS_NAMES, IMAGE_SHAPE
-    from evaluation.evaluate import load_checkpoint
+    from serving.checkpoints import load_checkpoint
 
     model = load_checkpoint(path)
     inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
@@ -76,7 +76,7 @@ def prediction_figure(images, probabilities, titles):
     """One row per image: the converted 28x28 image beside a bar chart of its class
     probabilities, the most probable class highlighted."""
     from data import CLASS_NAMES
-    from evaluation.plots import plt  # with the file-only backend
+    from reporting.plots import plt  # with the file-only backend
 
     figure, axes = plt.subplots(
         len(images),
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
         ranked = ", ".join(f"{name} {probability:.1%}" for name, probability in top_classes(probs))
         print(f"{path}: {ranked}")
     if args.show:
-        from evaluation.plots import figure_to_png
         from outputs.io import atomic_write_bytes
+        from reporting.plots import figure_to_png
 
         figure = prediction_figure(images, probabilities, [path.name for path in paths])
         atomic_write_bytes(args.show, figure_to_png(figure))

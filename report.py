@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 # The docs' tables find their runs by tag (`train.py --tag NAME`; records from before tags
-# existed get theirs in `evaluation.record_reader.TAGS_BEFORE_VERSION_2`). The quick start
+# existed get theirs in `records.reader.TAGS_BEFORE_VERSION_2`). The quick start
 # describes the runs tagged `default-seeds` (`python -m benchmarks.race` tags the default's seeds
 # so) and the float32 / mixed_bfloat16 pair tagged `precision-default`.
 DEFAULT_SEEDS_TAG, DEFAULT_PRECISION_TAG = "default-seeds", "precision-default"
@@ -22,12 +22,12 @@ DEFAULT_SEEDS_TAG, DEFAULT_PRECISION_TAG = "default-seeds", "precision-default"
 
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
     """Every generated section, with paths relative to the README's folder; `inputs` are the
-    records and predictions the report read (`evaluation.report.ReportInputs`), `images_dir`
+    records and predictions the report read (`reporting.leaderboard.ReportInputs`), `images_dir`
     the folder of its figures."""
     from benchmarks import summary
-    from evaluation import comparisons, export, label_noise, run_tables, specialist_report
-    from evaluation.sections import GeneratedSection
     from experiments import seed_table
+    from reporting import comparisons, exports, label_noise, run_tables, specialist_report
+    from reporting.sections import GeneratedSection
     from search import report as search_report
 
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
@@ -62,7 +62,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         GeneratedSection(experiments, "fast-recipe", comparison("fast-recipe")),
         GeneratedSection(experiments, "short-default-runs",
                          comparison("short-default-runs")),
-        *export.generated_sections(results_dir),
+        *exports.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
         *summary.generated_sections(results_dir),
         *search_report.generated_sections(results_dir, images_dir),
@@ -73,12 +73,12 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
 
 
 def main(argv=None) -> int:
-    from evaluation import report
+    from reporting import leaderboard
 
     def sections(inputs, args):
         return generated_sections(args.results, Path(args.readme.name), inputs, args.images)
 
-    return report.main(argv, sections=sections)
+    return leaderboard.main(argv, sections=sections)
 
 
 if __name__ == "__main__":

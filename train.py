@@ -15,8 +15,8 @@ import sys
 import typing
 from pathlib import Path
 
-from evaluation.record_reader import WEIGHT_LABELS
 from quiet_tensorflow import import_tensorflow
+from records.reader import WEIGHT_LABELS
 from training.config import NUM_CLASSES, SECTION_KEYS, ExperimentConfig
 from training.presets import (
     DEFAULT_PRESET,
@@ -254,7 +254,7 @@ def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]
     """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
     if seeds == 1:
         return [config]
-    from evaluation.records import default_run_name
+    from records.provenance import default_run_name
 
     smoke = "-smoke" if config.limit_train is not None else ""
     base = config.run_name or default_run_name(config.model, config.optimizer + smoke)

@@ -11,8 +11,8 @@ import keras
 
 import config
 from data import FashionMNIST, load_fashion_mnist, train_val_split
-from evaluation.records import system_info, utc_now
 from outputs.io import atomic_write_json
+from records.provenance import system_info, utc_now
 
 
 def default_out_dir() -> Path:

@@ -12,14 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 import config
-from evaluation.sections import GeneratedSection, write_sections
-from evaluation.tables import markdown_link, markdown_table, relative_link
+from reporting.sections import GeneratedSection, write_sections
+from reporting.tables import markdown_link, markdown_table, relative_link
 
 BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root
 MODELS_PAGE = Path("docs") / "models.md"
 BENCHMARKS = "benchmarks"  # names of the pages' generated sections
 MODELS = "models"
 RACE = "race"
+ABLATION = "ablation"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -212,6 +213,61 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
     )
 
 
+def _seconds_cell(summary: dict, runs: int) -> str:
+    """The mean seconds to a target that every run reached, or how many of them did."""
+    if "mean" in summary:
+        return f"{summary['mean']:.0f} s"
+    return f"{summary['reached']}/{runs} reached"
+
+
+def _change_cell(step: dict) -> str:
+    overrides = "; ".join(f"`{text}`" for text in step["overrides"])
+    return f"{step['description']} ({overrides})" if overrides else step["description"]
+
+
+def ablation_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """The newest ablation record (`benchmarks.ablation`): one row per step, its change, whether
+    it was kept, the mean validation accuracy of the runs' selected weights that decided it, the
+    seconds to each validation target, the test accuracy and the training time, then one sentence
+    with the command and the hardware.
+
+    Args:
+        bench_dir: the folder of the benchmark records (`RESULTS_PATH/benchmarks`).
+        base_dir: the folder of the page that shows the table; the record's link is relative to it.
+    """
+    ablations = _records(bench_dir, "ablation-*.json")
+    if not ablations:
+        return "No ablation record yet: run `python -m benchmarks.ablation --seeds 3`."
+    path, record = max(ablations, key=lambda ablation: ablation[1]["date"])
+    rows, index = [], []
+    for step in record["steps"]:
+        runs = len(step["runs"])
+        test = step["test_accuracy"]
+        index.append(f"{step['index']} {step['name']}")
+        rows.append([
+            _change_cell(step),
+            "reference" if step["index"] == 0 else "yes" if step["kept"] else "no",
+            f"{step['mean_val_accuracy']:.4f}",
+            *(_seconds_cell(step["seconds_to_val"][str(target)], runs)
+              for target in record["targets"]),
+            f"{test['mean']:.4f} ± {test['std']:.4f}",
+            f"{step['train_seconds']['mean']:.0f} s",
+        ])
+    columns = ("Change", "Kept", "Mean val acc",
+               *(f"To val {target:.2f}" for target in record["targets"]), "Test acc",
+               "Training time")
+    frame = pd.DataFrame(rows, index=pd.Index(index, name="Step"), columns=columns)
+    kept = " ".join(f"`--set {text}`" for text in record["kept_configuration"])
+    return (
+        f"{markdown_table(frame, right_aligned=columns[2:])}\n\n"
+        f"Trained step after step on {record['system'].get('hardware', 'one machine')}, "
+        f"{record['date'][:10]}, with `{record['command']}` "
+        f"({_record_link(path, bench_dir, base_dir)}); each row holds means over "
+        f"{record['seeds']} seed(s) of `{record['model']}` (test accuracy: mean ± standard "
+        f"deviation). Kept in the end: {kept or 'none of the changes, the default alone'}."
+    )
+
+
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
     """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
     flops = {}
@@ -250,6 +306,7 @@ def generated_sections(results_dir: Path) -> list[GeneratedSection]:
     return [
         GeneratedSection(BENCHMARKS_PAGE, BENCHMARKS, tables),
         GeneratedSection(BENCHMARKS_PAGE, RACE, partial(race_markdown, bench_dir)),
+        GeneratedSection(BENCHMARKS_PAGE, ABLATION, partial(ablation_markdown, bench_dir)),
         GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
     ]
 

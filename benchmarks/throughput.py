@@ -54,7 +54,7 @@ from training.hardware import (
     AUGMENT_ON,
     PRECISIONS,
     default_batch_size,
-    has_gpu,
+    probe_hardware,
     resolve_augment_on,
     resolve_jit_compile,
     resolve_precision,
@@ -228,12 +228,12 @@ def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
     if args.warmup < 1:
         parser.error("argument --warmup: must be at least 1 (the first step traces the model)")
     if args.batch_size is None:
-        args.batch_size = default_batch_size("none")
+        args.batch_size = default_batch_size("none", probe_hardware())
     if args.batch_size < 1:
         parser.error("argument --batch-size: must be at least 1")
     if args.legacy_images < args.batch_size:
         parser.error("argument --legacy-images: must be at least --batch-size")
-    args.augment_on = resolve_augment_on(args.augment_on)
+    args.augment_on = resolve_augment_on(args.augment_on, probe_hardware())
     args.out = args.out or default_out_dir()
     return args
 
@@ -323,9 +323,10 @@ def throughput_record(args, argv, results, ratios, precision, jit_compile, on_gp
 def main(argv=None, data=None) -> int:
     """Runs the benchmark; `data` (a `FashionMNIST`) skips loading the dataset again."""
     args = parse_args(argv)
-    precision = resolve_precision(args.precision, get_spec(args.model).cpu_precision)
-    jit_compile = resolve_jit_compile(args.jit_compile)
-    on_gpu = has_gpu()
+    hardware = probe_hardware()
+    precision = resolve_precision(args.precision, get_spec(args.model).cpu_precision, hardware)
+    jit_compile = resolve_jit_compile(args.jit_compile, hardware)
+    on_gpu = hardware.gpus > 0
     train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
     keras.utils.set_random_seed(args.seed)
 

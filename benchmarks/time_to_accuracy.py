@@ -36,9 +36,10 @@ from benchmarks.common import (
 )
 from data import build_augmentation, make_dataset, make_training_dataset
 from models.whitening import fit_whitening, whitening_layers
-from training.config import LR_SCHEDULES, ExperimentConfig
+from training.config import ExperimentConfig
 from training.experiment import build_compiled_model
 from training.hardware import AUGMENT_ON, PRECISIONS
+from training.schedule_rules import LR_SCHEDULES
 
 EVAL_BATCH_SIZE = 512
 DEFAULT_SCHEDULE = "constant"

@@ -1,2 +1,2 @@
-"""Evaluation on validation and test: metrics, statistics, calibration, records read back,
-predictions, ensembles, tables, figures and the report. Importing the package imports nothing."""
+"""Evaluation of predictions on validation and test: metrics, statistics, calibration, seed
+groups, ensembles and specialists combined. Importing the package imports nothing."""

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 
 import config as paths
-from evaluation.record_reader import ENSEMBLE, is_run
-from evaluation.records import utc_now
-from evaluation.run_predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
 from outputs.folders import check_output_name, claim_output_dir
 from outputs.io import atomic_write_json
+from records.predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
+from records.provenance import utc_now
+from records.reader import ENSEMBLE, is_run
 
 DEFAULT_STEPS = 25
 NOT_A_RUN = "an ensemble, specialist or combination, not a 10-class training run"

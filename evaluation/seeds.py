@@ -11,7 +11,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from evaluation.record_reader import is_run
+from records.reader import is_run
 
 # Fields that differ between the seeds of one configuration and say nothing about it: the seed,
 # and the labels of a run (its name, preset and tags), which change nothing it trains.

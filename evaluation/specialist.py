@@ -37,11 +37,11 @@ import numpy as np
 
 import config as paths
 from data.fashion_mnist import CLASS_NAMES
-from evaluation.record_reader import COMBINATION, is_specialist, selected_candidate
-from evaluation.records import utc_now
-from evaluation.run_predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
 from outputs.folders import check_output_name, claim_output_dir
 from outputs.io import atomic_write_json
+from records.predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
+from records.provenance import utc_now
+from records.reader import COMBINATION, is_specialist, selected_candidate
 
 METHODS = ("replace-top1", "replace-top2", "mixture")
 AUTO = "auto"

@@ -136,8 +136,8 @@ def _target_cell(model: str, accuracy: float) -> str:
 
 def _row_cells(row: Row, results_dir: Path, base_dir: Path) -> list[str]:
     """The seed table's cells for one row: its record's numbers, or the row's state."""
-    from evaluation.record_reader import read_run_record
-    from evaluation.tables import format_duration, markdown_link
+    from records.reader import read_run_record
+    from reporting.tables import format_duration, markdown_link
 
     run_dir = results_dir / row.name
     record = read_run_record(run_dir)
@@ -166,7 +166,7 @@ def table_markdown(results_dir: Path, base_dir: Path) -> str:
     """The seed table: every row's original number beside this repository's record, if any."""
     import pandas as pd
 
-    from evaluation.tables import markdown_table
+    from reporting.tables import markdown_table
 
     columns = (
         "Original (picked on test)",
@@ -185,7 +185,7 @@ def table_markdown(results_dir: Path, base_dir: Path) -> str:
 
 
 def _completed_record(results_dir: Path, row: Row) -> dict:
-    from evaluation.record_reader import read_run_record
+    from records.reader import read_run_record
 
     record = read_run_record(results_dir / row.name) or {}
     return record if record.get("status") == "completed" else {}
@@ -200,7 +200,7 @@ def swa_effect_markdown(results_dir: Path) -> str:
     """
     import pandas as pd
 
-    from evaluation.tables import markdown_table
+    from reporting.tables import markdown_table
 
     labels, rows = [], []
     for twin in (row for row in ROWS.values() if not row.swa):
@@ -236,7 +236,7 @@ def epochs_markdown(results_dir: Path) -> str:
     """Per family: the epochs of its rows, and the precision and speed its recorded rows had."""
     import pandas as pd
 
-    from evaluation.tables import format_duration, markdown_table
+    from reporting.tables import format_duration, markdown_table
 
     table = []
     for model in TARGETS:
@@ -259,7 +259,7 @@ def epochs_markdown(results_dir: Path) -> str:
 
 def generated_sections(results_dir: Path) -> list:
     """The sections of docs/experiments.md that come from the seed table's records."""
-    from evaluation.sections import GeneratedSection
+    from reporting.sections import GeneratedSection
 
     return [
         GeneratedSection(DOCS_PAGE, EPOCHS_TABLE, lambda folder: epochs_markdown(results_dir)),
@@ -319,7 +319,7 @@ def main(argv=None) -> int:
     if args.epochs_scale <= 0:
         parser.error(f"argument --epochs-scale: must be > 0. Received: {args.epochs_scale}")
     if args.report:
-        from evaluation.sections import write_sections
+        from reporting.sections import write_sections
 
         if not write_sections(generated_sections(config.RESULTS_PATH), config.REPO_ROOT):
             print(f"error: {config.REPO_ROOT / DOCS_PAGE} has no seed-table section",

@@ -22,8 +22,8 @@ import keras
 import optuna
 
 from data import FashionMNIST
-from evaluation.record_reader import selected_val_accuracy
 from outputs.io import atomic_write_json
+from records.reader import selected_val_accuracy
 from search.space import SearchSpace, sample
 from training.experiment import RunResult, run_experiment
 from training.presets import compose

@@ -19,10 +19,10 @@ write_sections(generated_sections(Path("results"), Path("images")), Path("."))
 import warnings
 from pathlib import Path
 
-from evaluation.plots import figure_to_png
-from evaluation.sections import GeneratedSection
-from evaluation.tables import format_duration, markdown_link, markdown_table, relative_link
 from outputs.io import atomic_write_bytes
+from reporting.plots import figure_to_png
+from reporting.sections import GeneratedSection
+from reporting.tables import format_duration, markdown_link, markdown_table, relative_link
 from search.objective import trial_name
 from search.study import STUDIES_FOLDER
 from training.presets import compose, field_of
@@ -304,7 +304,7 @@ def studies_markdown(results_dir: Path, images_dir: Path, folder: Path) -> str:
 
 
 def generated_sections(results_dir: Path, images_dir: Path) -> list[GeneratedSection]:
-    """docs/search.md's section (see `evaluation.sections`)."""
+    """docs/search.md's section (see `reporting.sections`)."""
     from functools import partial
 
     return [GeneratedSection(SEARCH_PAGE, STUDIES,

@@ -14,7 +14,7 @@ KNOWN_SLOW = (
     "weights[2-SIGINT-2]",
     "tests/test_notebook.py::test_notebook_draws_its_figures",
     "tests/test_notebook.py::test_notebook_runs_in_this_interpreter_and_prints_a_line_per_epoch",
-    "tests/test_export.py::test_every_artifact_loads_in_its_own_runtime",
+    "tests/serving/test_export.py::test_every_artifact_loads_in_its_own_runtime",
     "tests/test_tensorboard_browser.py::test_the_images_dashboard_shows_the_confusion_matrix",
     "tests/training/test_distribute.py::test_mirrored_training_matches_single_device_within_noise",
     "tests/training/test_experiment.py::test_a_run_writes_its_record_checkpoints_and_logs",
@@ -23,7 +23,7 @@ KNOWN_SLOW = (
 KNOWN_FAST = (
     "tests/test_tiers.py::test_the_fast_and_slow_tiers_split_the_whole_suite",
     "tests/test_notebook.py::test_committed_notebook_has_no_outputs",
-    "tests/test_export.py::test_a_run_or_checkpoint_that_does_not_exist_is_refused",
+    "tests/serving/test_export.py::test_a_run_or_checkpoint_that_does_not_exist_is_refused",
     "tests/models/test_registry_contract.py::test_small_variant_trains_and_reloads_with_identical_"
     "predictions[fast-cnn-small]",
     "tests/training/test_failures.py::test_nan_loss_stops_the_run_and_records_it_as_failed",

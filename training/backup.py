@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from evaluation.records import utc_now
 from outputs.io import atomic_write_json
+from records.provenance import utc_now
 
 IDENTITY_FILE = "identity.json"
 STATE_FILE = "state.json"

@@ -6,45 +6,32 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import training.hardware as machine
 from data.class_groups import GROUP_RULE, canonical_name, group_problem
 from data.knobs import AUGMENTATION_KNOBS, knob_allowed, knob_within
 from outputs.folders import NAME_RULE, is_output_name
-from training.hardware import (
-    AUGMENT_ON,
-    DISTRIBUTE,
-    PRECISIONS,
-    default_batch_size,
-    resolve_augment_on,
-    resolve_jit_compile,
-    resolve_precision,
+from training.hardware import AUGMENT_ON, DISTRIBUTE, PRECISIONS, Hardware
+from training.schedule_rules import (
+    CYCLIC_MODES,
+    LR_SCHEDULES,
+    MIN_SWA_EPOCHS,
+    ONECYCLE_LR_FACTOR,
+    WARMUP_SCHEDULES,
+    default_lr,
+    default_schedule,
+    default_swa,
+    default_swa_lr,
+    default_warmup_epochs,
+    swa_snapshots,
 )
 
 NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads no TensorFlow
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
-CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
-LR_SCHEDULES = ("auto", "constant", "cosine", "onecycle", "swa", *CYCLIC_MODES)
 # How images are mirrored: "random" draws each flip; "alternate" flips each image in every other
 # epoch (airbench's alternating flip, data.alternating_flip).
 FLIP_MODES = ("random", "alternate")
-# SWA's default start is epoch ceil(3/4 * epochs): from 4 epochs on, at least two epochs train
-# before averaging and at least two snapshots are averaged. Shorter runs turn it off by default.
-MIN_SWA_EPOCHS = 4
-# The default learning rate is tuned for Adam at this batch size; other batch sizes scale it.
-REFERENCE_LR = 1e-3
-REFERENCE_BATCH_SIZE = 128
-# A one-cycle schedule is near its peak only mid-run, so its default peak is this multiple of the
-# reference rate (the fast recipe's 3e-3 for Adam at batch size 128).
-ONECYCLE_LR_FACTOR = 3
 # Label smoothing of the default run; models with their own loss (`ModelSpec.own_loss`) get none.
 DEFAULT_LABEL_SMOOTHING = 0.1
-
-
-def scaled_learning_rate(optimizer: str, batch_size: int) -> float:
-    """`REFERENCE_LR` scaled from `REFERENCE_BATCH_SIZE` to `batch_size`: linearly for SGD (Goyal
-    et al. 2017, arXiv:1706.02677), by the square root for Adam and RMSprop (Malladi et al. 2022,
-    arXiv:2205.10287)."""
-    ratio = batch_size / REFERENCE_BATCH_SIZE
-    return REFERENCE_LR * (ratio if optimizer == "sgd" else ratio**0.5)
 
 
 # The sections of a configuration file (TOML, one table per section), each mapping its keys to
@@ -286,43 +273,9 @@ class ExperimentConfig:
         },
     )
 
-    def resolved(self) -> "ExperimentConfig":
-        """A copy with defaults that depend on other fields filled in."""
-        values = dataclasses.asdict(self)
-        spec = self._model_spec()
-        if values["batch_size"] is None:
-            values["batch_size"] = default_batch_size(self.distribute)
-        if values["swa"] is None:
-            values["swa"] = self.epochs >= MIN_SWA_EPOCHS or self.swa_start is not None
-        if values["lr_schedule"] == "auto":
-            values["lr_schedule"] = "swa" if values["swa"] else "cosine"
-        if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
-            factor = ONECYCLE_LR_FACTOR if values["lr_schedule"] == "onecycle" else 1
-            values["lr"] = factor * scaled_learning_rate(self.optimizer, values["batch_size"])
-        if values["ema"] == 0:
-            values["ema"] = None
-        if values["label_smoothing"] is None:
-            values["label_smoothing"] = 0.0 if spec.own_loss else DEFAULT_LABEL_SMOOTHING
-        values.update(self._swa_snapshot_defaults(values["lr_schedule"]))
-        if values["warmup_epochs"] is None:
-            values["warmup_epochs"] = self.epochs / 5 if values["lr_schedule"] == "onecycle" else 0
-        if values["swa_lr"] is None and values["lr"] is not None:
-            values["swa_lr"] = values["lr"] / 10
-        values["precision"] = resolve_precision(self.precision, spec.cpu_precision)
-        values["augment_on"] = resolve_augment_on(self.augment_on)
-        values["classes"] = tuple(map(canonical_name, self.classes))  # validate() names others
-        values["jit_compile"] = resolve_jit_compile(self.jit_compile)
-        return ExperimentConfig(**values)
-
-    def _swa_snapshot_defaults(self, lr_schedule: str) -> dict:
-        """`swa_start` and `swa_freq` where unset. With a cyclical schedule, Izmailov et al.
-        take one snapshot per cycle at its learning-rate minimum: every 2 x `cycle_epochs`."""
-        cyclical = lr_schedule in CYCLIC_MODES and 0 < self.cycle_epochs < math.inf
-        cycle = max(1, round(2 * self.cycle_epochs)) if cyclical else None
-        start = self.swa_start
-        if start is None:
-            start = min(cycle, self.epochs) if cycle else max(1, -(-3 * self.epochs // 4))
-        return {"swa_start": start, "swa_freq": self.swa_freq or cycle or 1}
+    def resolved(self, hardware: Hardware | None = None) -> "ExperimentConfig":
+        """`resolve(self, hardware)`, on this machine's hardware by default."""
+        return resolve(self, machine.probe_hardware() if hardware is None else hardware)
 
     def validate(self) -> "ExperimentConfig":
         """Raises ValueError naming the field and its allowed range; returns self."""
@@ -395,7 +348,7 @@ class ExperimentConfig:
                 f"in [0, epochs={self.epochs})",
             )
             require(
-                not self.warmup_epochs or self.lr_schedule in ("auto", "cosine", "onecycle"),
+                not self.warmup_epochs or self.lr_schedule in ("auto", *WARMUP_SCHEDULES),
                 "warmup_epochs",
                 "0 unless --lr-schedule is cosine or onecycle",
             )
@@ -476,3 +429,41 @@ class ExperimentConfig:
     @classmethod
     def from_json(cls, path: Path) -> "ExperimentConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def resolve(config: ExperimentConfig, hardware: Hardware) -> ExperimentConfig:
+    """A copy of `config` with the defaults that depend on other fields and on `hardware`
+    filled in; the same input always gives the same copy, and a resolved copy resolves to
+    itself. The formulas are the schedules' (`training.schedule_rules`) and the hardware's
+    (`training.hardware`).
+
+    Example: `resolve(ExperimentConfig(), Hardware(cpu_bf16=True)).lr` is 3e-3, the one-cycle
+    peak for Adam at batch size 128.
+    """
+    values = dataclasses.asdict(config)
+    spec = config._model_spec()
+    if values["batch_size"] is None:
+        values["batch_size"] = machine.default_batch_size(config.distribute, hardware)
+    if values["swa"] is None:
+        values["swa"] = default_swa(config.epochs, config.swa_start)
+    if values["lr_schedule"] == "auto":
+        values["lr_schedule"] = default_schedule(values["swa"])
+    schedule = values["lr_schedule"]
+    if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
+        values["lr"] = default_lr(schedule, config.optimizer, values["batch_size"])
+    if values["ema"] == 0:
+        values["ema"] = None
+    if values["label_smoothing"] is None:
+        values["label_smoothing"] = 0.0 if spec.own_loss else DEFAULT_LABEL_SMOOTHING
+    values["swa_start"], values["swa_freq"] = swa_snapshots(
+        schedule, config.epochs, config.cycle_epochs, config.swa_start, config.swa_freq)
+    if values["warmup_epochs"] is None:
+        values["warmup_epochs"] = default_warmup_epochs(schedule, config.epochs)
+    if values["swa_lr"] is None and values["lr"] is not None:
+        values["swa_lr"] = default_swa_lr(values["lr"])
+    values["precision"] = machine.resolve_precision(config.precision, spec.cpu_precision,
+                                                    hardware)
+    values["augment_on"] = machine.resolve_augment_on(config.augment_on, hardware)
+    values["classes"] = tuple(map(canonical_name, config.classes))  # validate() names others
+    values["jit_compile"] = machine.resolve_jit_compile(config.jit_compile, hardware)
+    return ExperimentConfig(**values)

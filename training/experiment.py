@@ -29,10 +29,6 @@ from data import (
     train_val_split,
 )
 from evaluation.metrics import Evaluation, evaluate_predictions
-from evaluation.plots import confusion_figure, figure_to_png, reconstruction_figure
-from evaluation.record_reader import RECORD_VERSION, WEIGHT_SETS
-from evaluation.records import default_run_name, system_info, utc_now
-from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from models import build_model, get_spec
 from models.whitening import fit_whitening, whitening_layers
 from outputs.folders import (
@@ -43,6 +39,10 @@ from outputs.folders import (
     output_roots,
 )
 from outputs.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from records.predictions import PREDICTIONS_FILE, write_predictions
+from records.provenance import default_run_name, system_info, utc_now
+from records.reader import RECORD_VERSION, WEIGHT_SETS
+from reporting.plots import confusion_figure, figure_to_png, reconstruction_figure
 from training.backup import (
     ATTEMPTS_FILE,
     LOCK_FILE,
@@ -60,13 +60,14 @@ from training.callbacks import (
     inference_copy,
     save_model_atomically,
 )
-from training.config import MIN_SWA_EPOCHS, ExperimentConfig
+from training.config import ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
 from training.hparams import log_hparams
 from training.losses import SparseCategoricalCrossentropyWithSmoothing
 from training.optimizers import build_optimizer
 from training.presets import to_toml
+from training.schedule_rules import MIN_SWA_EPOCHS
 from training.selection import (
     EVAL_BATCH_SIZE,
     Candidate,

@@ -1,5 +1,7 @@
 """Accelerator-dependent defaults: numeric precision, XLA, augmentation placement, batch size."""
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 from quiet_tensorflow import import_tensorflow
@@ -21,12 +23,22 @@ CPU_BATCH_SIZE = 128
 GPU_BATCH_SIZE = 512  # per GPU
 
 
-def gpus() -> list:
-    return import_tensorflow().config.list_physical_devices("GPU")
+@dataclass(frozen=True)
+class Hardware:
+    """What the accelerator-dependent defaults depend on, probed once per process by
+    `probe_hardware()` and passed to `training.config.resolve`.
 
+    Args:
+        gpus: local GPUs TensorFlow sees.
+        gpu_bf16: every GPU has compute capability 8.0 or newer (Ampere, Hopper and later).
+        cpu_bf16: the CPU has bfloat16 instructions (AVX512-BF16 or AMX), which oneDNN uses.
 
-def has_gpu() -> bool:
-    return bool(gpus())
+    Example: `Hardware(cpu_bf16=True)` is a CPU-only machine with bfloat16 instructions.
+    """
+
+    gpus: int = 0
+    gpu_bf16: bool = False
+    cpu_bf16: bool = False
 
 
 def cpu_has_native_bf16() -> bool:
@@ -38,46 +50,51 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def gpu_supports_bf16() -> bool:
-    """True when every GPU has compute capability 8.0 or newer (Ampere, Hopper and later)."""
+@functools.cache
+def probe_hardware() -> Hardware:
+    """This machine's `Hardware`, asked of TensorFlow and /proc/cpuinfo once per process."""
     tf = import_tensorflow()
-    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus()]
-    return all(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details)
+    gpus = tf.config.list_physical_devices("GPU")
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
+    return Hardware(
+        gpus=len(gpus),
+        gpu_bf16=all(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details),
+        cpu_bf16=cpu_has_native_bf16(),
+    )
 
 
-def resolve_precision(precision: str, cpu_precision: str | None = None) -> str:
+def resolve_precision(precision: str, cpu_precision: str | None, hardware: Hardware) -> str:
     """`auto`: on a GPU, mixed_bfloat16 (mixed_float16 before compute capability 8.0); on a CPU
     with bfloat16 instructions, the model's `cpu_precision` hint (its `ModelSpec`'s; float32 for
     the depthwise families, which train slower in bfloat16 there), else mixed_bfloat16; float32
     elsewhere."""
     if precision != "auto":
         return precision
-    if has_gpu():
-        return "mixed_bfloat16" if gpu_supports_bf16() else "mixed_float16"
-    if cpu_has_native_bf16():
+    if hardware.gpus:
+        return "mixed_bfloat16" if hardware.gpu_bf16 else "mixed_float16"
+    if hardware.cpu_bf16:
         return cpu_precision or "mixed_bfloat16"
     return "float32"
 
 
-def resolve_augment_on(augment_on: str) -> str:
+def resolve_augment_on(augment_on: str, hardware: Hardware) -> str:
     """`auto`: inside the training step on a GPU, so the host only batches arrays, and
     `CPU_AUGMENT_ON` on a CPU."""
     if augment_on != "auto":
         return augment_on
-    return "model" if has_gpu() else CPU_AUGMENT_ON
+    return "model" if hardware.gpus else CPU_AUGMENT_ON
 
 
-def default_batch_size(distribute: str) -> int:
+def default_batch_size(distribute: str, hardware: Hardware) -> int:
     """128 on a CPU; 512 on a GPU, times the number of local GPUs under `mirrored`."""
-    count = len(gpus())
-    if not count:
+    if not hardware.gpus:
         return CPU_BATCH_SIZE
-    return GPU_BATCH_SIZE * (count if distribute == "mirrored" else 1)
+    return GPU_BATCH_SIZE * (hardware.gpus if distribute == "mirrored" else 1)
 
 
-def resolve_jit_compile(jit_compile: bool | None) -> bool:
+def resolve_jit_compile(jit_compile: bool | None, hardware: Hardware) -> bool:
     """XLA by default on a GPU only: on a 2-core CPU it was measured several times slower."""
-    return has_gpu() if jit_compile is None else jit_compile
+    return bool(hardware.gpus) if jit_compile is None else jit_compile
 
 
 def make_strategy(distribute: str):

@@ -19,8 +19,9 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2, summary_v2
 
 import config as paths
 from quiet_tensorflow import import_tensorflow
-from training.config import AUGMENTATION_KNOBS, LR_SCHEDULES, OPTIMIZERS
+from training.config import AUGMENTATION_KNOBS, OPTIMIZERS
 from training.hardware import PRECISIONS
+from training.schedule_rules import LR_SCHEDULES
 
 # Fields of the run's configuration shown as settings; `smoke_run` comes from the record.
 CONFIG_HPARAMS = (

@@ -3,7 +3,8 @@
 import keras
 
 from training.bias_lr import scale_bias_learning_rate
-from training.config import CYCLIC_MODES, ExperimentConfig
+from training.config import ExperimentConfig
+from training.schedule_rules import COSINE_WARMUP_START_SHARE, CYCLIC_MODES
 from training.schedules import CyclicalLearningRate, OneCycleLearningRate, SWALearningRate
 
 
@@ -17,7 +18,7 @@ def build_schedule(config: ExperimentConfig, steps_per_epoch: int):
         if not warmup_steps:
             return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total_steps)
         return keras.optimizers.schedules.CosineDecay(
-            config.lr / 10,
+            config.lr * COSINE_WARMUP_START_SHARE,
             decay_steps=total_steps - warmup_steps,
             warmup_target=config.lr,
             warmup_steps=warmup_steps,

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from training.config import CYCLIC_MODES
+from training.schedule_rules import CYCLIC_MODES
 
 
 @keras.saving.register_keras_serializable(package="fmlab")

@@ -25,7 +25,7 @@ from data.class_groups import class_ids, group_labels, group_rows
 from training.callbacks import inference_copy
 from training.selection import Candidate, score_weight_set
 
-SPECIALIST = "specialist"  # the record's `kind` (evaluation.record_reader reads it)
+SPECIALIST = "specialist"  # the record's `kind` (records.reader reads it)
 
 
 @dataclass

@@ -2,7 +2,7 @@ import json
 
 import models
 from benchmarks import summary
-from evaluation.sections import section_markers, write_sections
+from reporting.sections import section_markers, write_sections
 
 
 def _result(rate, precision="float32", shape=(28, 28, 1), augment_on="dataset"):

@@ -6,8 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.record_reader import rank_records, record_problems, runs_only
-from evaluation.run_predictions import PREDICTIONS_FILE, write_predictions
 from evaluation.seeds import seed_groups
 from evaluation.specialist import (
     METHODS,
@@ -16,7 +14,9 @@ from evaluation.specialist import (
     combined_probabilities,
     main,
 )
-from evaluation.tables import leaderboard_frame
+from records.predictions import PREDICTIONS_FILE, write_predictions
+from records.reader import rank_records, record_problems, runs_only
+from reporting.tables import leaderboard_frame
 from tests.fake_records import fake_record, write_json
 
 # NOTE: every number below is a fixture for the combination code, not the result of any run.

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 import train
-from evaluation.sections import section_markers, write_sections
 from experiments import seed_table
+from reporting.sections import section_markers, write_sections
 from tests.fake_records import fake_record, write_json
-from training.config import CYCLIC_MODES, LABEL_FIELDS
+from training.config import LABEL_FIELDS
+from training.schedule_rules import CYCLIC_MODES
 
 ROWS = list(seed_table.ROWS.values())
 DOCS_PAGE = seed_table.DOCS_PAGE

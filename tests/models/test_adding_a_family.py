@@ -54,8 +54,7 @@ def toy_cnn(input_shape=(28, 28, 1), num_classes=10, **kwargs):
 @pytest.fixture
 def bf16_cpu(monkeypatch):
     """A CPU with bfloat16 instructions, where the spec's `cpu_precision` decides."""
-    monkeypatch.setattr(hardware, "gpus", lambda: [])
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "probe_hardware", lambda: hardware.Hardware(cpu_bf16=True))
 
 
 def test_a_family_registered_with_its_traits_trains_through_the_experiment(

@@ -8,15 +8,16 @@ import time
 
 import pytest
 
+import export
 import sweep
 import train
 import training.experiment as experiment
-from evaluation import export
 from evaluation.ensemble import main as ensemble_main
 from evaluation.specialist import main as specialist_main
 from outputs.folders import check_output_name, check_output_roots, claim_output_dir
+from serving.export import resolve_checkpoint
 from tests.conftest import REPO_ROOT
-from tests.evaluation.fake_predictions import write_run_with_predictions
+from tests.records.fake_predictions import write_run_with_predictions
 
 RULE = "must be a plain folder name of at most 128 characters"
 OUTSIDE_NAMES = ["../x", "/abs", ".hidden", "a/b", "a\\b", "", "..", "a..b", "x" * 129, "a b"]
@@ -205,7 +206,7 @@ def test_a_checkpoint_names_its_export_record_after_a_plain_folder(tmp_path, roo
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "best.keras").write_bytes(b"a checkpoint")
 
-    assert export.resolve_checkpoint(str(tmp_path / "my-run" / "best.keras"))[0] == "my-run"
+    assert resolve_checkpoint(str(tmp_path / "my-run" / "best.keras"))[0] == "my-run"
     assert export.main([str(tmp_path / ".hidden" / "best.keras")]) == 2
     assert "is named after its folder, which must be a plain folder name" in (
         capsys.readouterr().err

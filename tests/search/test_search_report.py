@@ -6,7 +6,7 @@ import json
 import optuna
 import pytest
 
-from evaluation.sections import write_sections
+from reporting.sections import write_sections
 from search.report import SEARCH_PAGE, generated_sections, studies_markdown
 from search.study import record_settings
 

@@ -8,7 +8,7 @@ import pytest
 
 import train
 from data import CLASS_NAMES, train_val_split
-from evaluation.run_predictions import PREDICTIONS_FILE
+from records.predictions import PREDICTIONS_FILE
 from training.config import ExperimentConfig
 from training.presets import checked, compose
 from training.specialists import group_data

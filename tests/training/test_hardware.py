@@ -1,19 +1,23 @@
 import pytest
 
 from training import hardware
-from training.config import ExperimentConfig, scaled_learning_rate
+from training.config import ExperimentConfig, resolve
+from training.hardware import Hardware
+from training.schedule_rules import scaled_learning_rate
+
+BF16_CPU = Hardware(cpu_bf16=True)
+TWO_GPUS = Hardware(gpus=2, gpu_bf16=True)
 
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    monkeypatch.setattr(hardware, "gpus", lambda: [])
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    """This process's hardware, as `ExperimentConfig.resolved()` probes it, is `BF16_CPU`."""
+    monkeypatch.setattr(hardware, "probe_hardware", lambda: BF16_CPU)
 
 
 @pytest.fixture
 def two_gpus(monkeypatch):
-    monkeypatch.setattr(hardware, "gpus", lambda: ["GPU:0", "GPU:1"])
-    monkeypatch.setattr(hardware, "gpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "probe_hardware", lambda: TWO_GPUS)
 
 
 @pytest.mark.parametrize(
@@ -34,17 +38,26 @@ def test_auto_precision_keeps_depthwise_families_in_float32_on_a_bf16_cpu(
     )
 
 
-def test_auto_precision_follows_the_cpu_hint_only_on_a_bf16_cpu(bf16_cpu, monkeypatch):
-    assert hardware.resolve_precision("auto") == "mixed_bfloat16"
-    assert hardware.resolve_precision("auto", "float32") == "float32"
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
-    assert hardware.resolve_precision("auto") == "float32"
+def test_auto_precision_follows_the_cpu_hint_only_on_a_bf16_cpu():
+    assert hardware.resolve_precision("auto", None, BF16_CPU) == "mixed_bfloat16"
+    assert hardware.resolve_precision("auto", "float32", BF16_CPU) == "float32"
+    assert hardware.resolve_precision("auto", None, Hardware()) == "float32"
 
 
-def test_auto_precision_on_gpus_depends_on_their_bf16_support(two_gpus, monkeypatch):
-    assert hardware.resolve_precision("auto", "float32") == "mixed_bfloat16"
-    monkeypatch.setattr(hardware, "gpu_supports_bf16", lambda: False)
-    assert hardware.resolve_precision("auto", "float32") == "mixed_float16"
+def test_auto_precision_on_gpus_depends_on_their_bf16_support():
+    assert hardware.resolve_precision("auto", "float32", TWO_GPUS) == "mixed_bfloat16"
+    older = Hardware(gpus=2, gpu_bf16=False)
+    assert hardware.resolve_precision("auto", "float32", older) == "mixed_float16"
+
+
+def test_resolving_is_pure_and_a_resolved_configuration_resolves_to_itself():
+    config = ExperimentConfig(epochs=12, lr_schedule="onecycle")
+    on_cpu, on_gpus = resolve(config, BF16_CPU), resolve(config, TWO_GPUS)
+    assert on_cpu == resolve(config, BF16_CPU) and config == ExperimentConfig(
+        epochs=12, lr_schedule="onecycle")
+    assert resolve(on_cpu, BF16_CPU) == on_cpu and resolve(on_gpus, TWO_GPUS) == on_gpus
+    assert (on_cpu.batch_size, on_gpus.batch_size) == (128, 512)
+    assert on_cpu.warmup_epochs == pytest.approx(12 / 5)  # the one-cycle schedule's warm-up
 
 
 def test_cpu_defaults_resolve_to_the_measured_choices(bf16_cpu):

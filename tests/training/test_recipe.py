@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data import train_val_split
-from evaluation.run_predictions import PROBABILITY_LEVELS, decode_probabilities
+from records.predictions import PROBABILITY_LEVELS, decode_probabilities
 from training import ExperimentConfig, run_experiment
 from training.config import ExperimentConfig as Config
 from training.losses import SparseCategoricalCrossentropyWithSmoothing

@@ -1,0 +1,163 @@
+"""The record of one training run (`RESULTS_PATH/<run>/result.json`) as a typed, versioned
+dataclass: `training.experiment` fills it in and writes `to_json()`; `from_json` reads any
+committed version (older ones upgraded by `records.reader.upgraded`), and `train.py`'s summary
+and the HParams dashboard read its attributes. The file's layout is unchanged: each weight set's
+accuracies are top-level keys (`val_accuracy_swa_tta`), as the report and older tools read them.
+"""
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+
+RECORD_VERSION = 2
+WEIGHT_SETS = ("final", "swa", "ema")  # the candidates a run scores, in the order of a tie
+WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
+SPLITS = ("val", "test")
+
+
+def accuracy_key(split: str, weights: str, tta: bool) -> str:
+    """The record's key of one candidate's accuracy, e.g. `val_accuracy_swa_tta`."""
+    return f"{split}_accuracy_{weights}{'_tta' if tta else ''}"
+
+
+ACCURACY_KEYS = tuple(accuracy_key(split, weights, tta) for weights in WEIGHT_SETS
+                      for tta in (False, True) for split in SPLITS)
+
+
+@dataclass
+class RunRecord:
+    """One run: its settings, sizes, per-epoch history and, once evaluated, every candidate's
+    accuracy and the one chosen on validation.
+
+    Args:
+        run_name, status: the run's folder name; "completed" or "failed".
+        model, optimizer, seed, config: what trained (`config`: the resolved configuration,
+            `ExperimentConfig.to_dict()`).
+        smoke_run: trained on a subset (`--limit-train`): listed, never ranked.
+        params, replicas, train_images, val_images: sizes.
+        epochs_run, best_val_accuracy, best_epoch, history: per-epoch logs by epoch number
+            (strings, as JSON keys), each with `seconds`.
+        train_seconds, images_per_second, fit_seconds, wall_seconds: timing (training epochs;
+            `fit` with its callbacks; the whole run).
+        finished, system: when and where it ended (`records.provenance`).
+        accuracies: every candidate's accuracy by `accuracy_key` (test keys absent for a
+            search trial, which never reads the test set).
+        selected_weights, selected_tta: the candidate chosen on validation.
+        test_accuracy, confusion_matrix: the selected candidate's, on the test set.
+        swa_epochs: the epochs SWA averaged.
+        attempts: each start of the run (a resumed run has several).
+        kind, classes, test_images, evaluated_on: a specialist's group (`"kind": "specialist"`).
+        trial: a search trial's study, number, state, value and settings.
+        failed_epoch, error: why a failed run stopped.
+        final_batchnorm_recomputed: the final weights' BatchNorm statistics were recomputed.
+
+    Example:
+        >>> record = RunRecord.from_json(json.loads(path.read_text()))
+        >>> record.selected_accuracy("test")  # the test accuracy of the weights kept
+    """
+
+    run_name: str
+    status: str
+    model: str
+    optimizer: str
+    config: dict
+    seed: int
+    smoke_run: bool
+    params: int
+    train_images: int
+    val_images: int
+    epochs_run: int
+    best_val_accuracy: float | None
+    best_epoch: int | None
+    history: dict
+    train_seconds: float
+    images_per_second: float | None
+    finished: str
+    system: dict
+    replicas: int | None = None
+    record_version: int = RECORD_VERSION
+    accuracies: dict = field(default_factory=dict)
+    selected_weights: str | None = None
+    selected_tta: bool | None = None
+    test_accuracy: float | None = None
+    confusion_matrix: list | None = None
+    swa_epochs: list | None = None
+    fit_seconds: float | None = None
+    wall_seconds: float | None = None
+    attempts: list | None = None
+    kind: str | None = None
+    classes: dict | None = None
+    test_images: int | None = None
+    evaluated_on: str | None = None
+    trial: dict | None = None
+    failed_epoch: int | None = None
+    error: str | None = None
+    final_batchnorm_recomputed: bool | None = None
+
+    def selected_accuracy(self, split: str) -> float | None:
+        """The accuracy on `split` ("val" or "test") of the candidate chosen on validation."""
+        if self.selected_weights is None:
+            return None
+        return self.accuracies.get(accuracy_key(split, self.selected_weights,
+                                                bool(self.selected_tta)))
+
+    def to_json(self) -> dict:
+        """The record as `result.json` holds it: accuracies as top-level keys, fields never set
+        (None) left out, so a record reads as before."""
+        values = {key: value for key, value in dataclasses.asdict(self).items()
+                  if value is not None and key != "accuracies"}
+        return {**values, **self.accuracies}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunRecord":
+        """A record from `result.json`'s object, any version; a ValueError naming every field
+        that is missing, unknown or of the wrong type."""
+        from records.reader import upgraded
+
+        data = upgraded(data)
+        if not isinstance(data, dict):
+            raise ValueError(f"A run record must be a JSON object. Received: {type(data).__name__}")
+        accuracies = {key: data[key] for key in ACCURACY_KEYS if key in data}
+        values = {key: value for key, value in data.items() if key not in accuracies}
+        problems = field_type_problems(values)
+        if problems:
+            raise ValueError(f"Run record {data.get('run_name')!r}: {'; '.join(problems)}. "
+                             f"Received: the keys {sorted(data)}")
+        return cls(**values, accuracies=accuracies)
+
+
+FIELD_TYPES = {item.name: item.type for item in dataclasses.fields(RunRecord)
+               if item.name != "accuracies"}
+
+
+def _accepts(annotation, value) -> bool:
+    """Whether `value` (parsed JSON) fits the field's annotation, e.g. `float | None`: an int
+    is a float too, a bool only a bool, and no number is NaN or infinite."""
+    kinds = typing.get_args(annotation) or (annotation,)
+    if isinstance(value, bool):  # JSON true/false are Python ints too
+        return bool in kinds
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if float in kinds:
+        kinds = (*kinds, int)
+    return isinstance(value, kinds)
+
+
+def _type_name(annotation) -> str:
+    kinds = typing.get_args(annotation) or (annotation,)
+    return " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+
+
+def field_type_problems(values: dict) -> list[str]:
+    """The fields of `values` that are unknown, missing (without a default) or of the wrong
+    JSON type for `RunRecord`."""
+    required = {item.name for item in dataclasses.fields(RunRecord)
+                if item.default is dataclasses.MISSING
+                and item.default_factory is dataclasses.MISSING}
+    problems = [f"unknown key {key!r}" for key in values if key not in FIELD_TYPES]
+    problems += [f"missing key {key!r}" for key in sorted(required - set(values))]
+    problems += [f"{key!r} is {values[key]!r}, expected {_type_name(FIELD_TYPES[key])}"
+                 for key in values if key in FIELD_TYPES and not _accepts(FIELD_TYPES[key],
+                                                                          values[key])]
+    return problems

@@ -1,0 +1,164 @@
+"""Which differences between runs the test set can show: McNemar's paired tests between ranked
+runs with predictions, the spread of configurations trained with several seeds, and the text
+that goes with the figures drawn from predictions.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.calibration import DEFAULT_BINS
+from evaluation.seeds import overlapping, seed_groups
+from evaluation.statistics import EXACT_BELOW, mcnemar
+from records.predictions import PredictedRuns
+from records.reader import best_run, runs_only
+from reporting.tables import (
+    format_accuracy,
+    format_duration,
+    markdown_link,
+    markdown_table,
+    relative_link,
+)
+
+MAX_PAIRS = 6
+SIGNIFICANCE = 0.05
+PER_CLASS_RUNS = 5  # rows of images/per-class.png
+
+
+def pairs_to_compare(names: list[str], limit: int = MAX_PAIRS) -> list[tuple[str, str]]:
+    """Pairs of runs (in ranking order) to test: each run against the one above it and, from
+    the third on, the top run against it; the first `limit`."""
+    pairs = []
+    for position in range(1, len(names)):
+        pairs.append((names[position - 1], names[position]))
+        if position >= 2:
+            pairs.append((names[0], names[position]))
+    return pairs[:limit]
+
+
+def format_p_value(p_value: float) -> str:
+    return "<0.0001" if p_value < 1e-4 else f"{p_value:.4f}"
+
+
+def _run_link(name: str, results_dir: Path, base_dir: Path) -> str:
+    return markdown_link(name, Path(results_dir) / name / "result.json", base_dir)
+
+
+def paired_tests_markdown(predicted: PredictedRuns, results_dir: Path, base_dir: Path) -> str:
+    """McNemar's test between the pairs of `pairs_to_compare`, or why there is none."""
+    names = [record["run_name"] for record in predicted.records]
+    if len(names) < 2:
+        why = predicted.problem or f"only {names[0]} has predictions"
+        return (
+            f"No paired test: {why}. McNemar's test compares two runs image by image, so it "
+            "needs two ranked runs with predictions (`predictions.npz`, kept by every run) and "
+            "the test set in `DATA_PATH`; until then only the intervals in the leaderboard say "
+            "how far apart two test accuracies must be."
+        )
+    accuracy = {record["run_name"]: record["test_accuracy"] for record in predicted.records}
+    rows, index = [], []
+    for first, second in pairs_to_compare(names):
+        result = mcnemar(predicted.correct(first), predicted.correct(second))
+        index.append(_run_link(first, results_dir, base_dir))
+        rows.append([
+            _run_link(second, results_dir, base_dir),
+            f"{accuracy[first]:.4f} / {accuracy[second]:.4f}",
+            str(result.only_first_right),
+            str(result.only_second_right),
+            format_p_value(result.p_value),
+            "yes" if result.p_value <= SIGNIFICANCE else "no",
+        ])
+    columns = ("Against", "Test acc", "Only run right", "Only other right", "p-value",
+               f"Different at {SIGNIFICANCE:g}")
+    table = markdown_table(pd.DataFrame(rows, index=pd.Index(index, name="Run"), columns=columns),
+                           right_aligned=columns[1:5])
+    return (
+        f"{table}\n\n"
+        f"McNemar's paired test (McNemar 1947) on the 10,000 test images, between each run with "
+        f"predictions and the one above it, and between the top one and each other, at most "
+        f"{MAX_PAIRS} pairs. Only the images that exactly one of the two runs gets right count "
+        f"(an exact binomial test below {EXACT_BELOW} of them, else chi-square with a continuity "
+        f"correction). Where the answer is no (p > {SIGNIFICANCE:g}), the two runs are not "
+        f"different on this test set: neither is better, whatever their order."
+    )
+
+
+def seed_groups_markdown(records: list[dict]) -> str:
+    """Mean, spread and range of each configuration trained with several seeds, best mean
+    first, marking adjacent configurations whose ranges overlap."""
+    groups = seed_groups(records)
+    if not groups:
+        return (
+            "No configuration has completed full runs with more than one seed yet. "
+            "`python train.py --seeds 3` trains three seeds of one configuration; this table "
+            "then shows their mean, spread and range of test accuracy."
+        )
+    rows = []
+    for position, group in enumerate(groups):
+        test, seconds = group.summary("test_accuracy"), group.summary("train_seconds")
+        below = groups[position + 1] if position + 1 < len(groups) else None
+        rows.append([
+            group.records[0]["model"],
+            str(len(group.records)),
+            ", ".join(str(record["seed"]) for record in group.records),
+            f"{test['mean']:.4f} ± {test['std']:.4f}",
+            f"{format_accuracy(test['min'])}-{format_accuracy(test['max'])}",
+            format_duration(seconds["mean"]),
+            "-" if below is None else ("yes" if overlapping(group, below) else "no"),
+        ])
+    columns = ("Model", "n", "Seeds", "Test acc mean ± std", "Range", "Mean training time",
+               "Range overlaps the next")
+    index = pd.Index([f"`{group.name}`" for group in groups], name="Configuration")
+    table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
+                           right_aligned=columns[1:6])
+    return (
+        f"{table}\n\n"
+        "Configurations trained with several seeds (runs whose settings are equal apart from "
+        "the seed), best mean test accuracy first; std is the sample standard deviation over "
+        "the seeds. Where a configuration's range overlaps the next one's (yes), a seed can "
+        "reorder the two: neither is ranked above the other."
+    )
+
+
+def figure_run(predicted: PredictedRuns) -> dict | None:
+    """The run whose predictions the calibration and mistakes figures show: the best run on
+    validation among those with predictions."""
+    runs = runs_only(predicted.records)
+    return best_run(runs) if runs else None
+
+
+def figures_markdown(ranked, predicted: PredictedRuns, images_dir: Path, base_dir: Path) -> str:
+    """The per-class, calibration and mistakes figures, and which runs they show."""
+    runs = runs_only(ranked)
+    if not runs:
+        return "No completed full run yet: train one with `python train.py`."
+
+    def image(name, text):
+        return f"![{text}]({relative_link(Path(images_dir) / name, base_dir)})"
+
+    parts = [
+        f"Per-class test accuracy of the first {min(PER_CLASS_RUNS, len(runs))} runs of the "
+        "leaderboard, from their confusion matrices:",
+        image("per-class.png", "Per-class test accuracy of the top runs"),
+    ]
+    chosen = figure_run(predicted)
+    if chosen is None:
+        parts.append(
+            "The reliability diagram and the most confident mistakes need a ranked run with "
+            f"predictions (`predictions.npz`) and the test set in `DATA_PATH`: "
+            f"{predicted.problem}."
+        )
+        return "\n\n".join(parts)
+    best, name = best_run(runs), f"`{chosen['run_name']}`"
+    which = f"{name}, the best run on validation"
+    if chosen is not best:
+        which += f" among those with predictions (the best, `{best['run_name']}`, has none)"
+    parts += [
+        f"Calibration of {which}: how often it is right at each confidence, in {DEFAULT_BINS} "
+        "bins, and the expected calibration error, the gap between the two averaged over the "
+        "test images:",
+        image("reliability.png", "Reliability diagram"),
+        f"The test images {name} gets wrong with the highest confidence:",
+        image("mistakes.png", "Most confident mistakes"),
+    ]
+    return "\n\n".join(parts)

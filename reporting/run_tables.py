@@ -1,0 +1,202 @@
+"""Tables and sentences about chosen runs, for the README and docs/: the top of the leaderboard,
+what the default run printed and took, and comparisons of named runs.
+
+Every number comes from a record (`RESULTS_PATH/<run>/result.json`) read and checked by
+`records.reader`; a run without a usable record is named in the text instead.
+"""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from records.reader import (
+    NUMBER,
+    best_run,
+    completed_run_problems,
+    field_problems,
+    is_combined,
+    is_ensemble,
+    rank_records,
+    read_records,
+    record_tags,
+    runs_only,
+    selected_val_accuracy,
+)
+from reporting.tables import (
+    epochs_description,
+    format_accuracy,
+    format_duration,
+    interval_description,
+    markdown_link,
+    markdown_table,
+    model_description,
+    relative_link,
+    selected_description,
+    weights_description,
+)
+
+TOP_RUNS = 5
+# Read by the comparison tables beyond the fields every completed run has.
+COMPARISON_FIELDS = {
+    "train_images": int,
+    "images_per_second": NUMBER,
+    "config.precision": str,
+    "config.input_size": (int, type(None)),
+}
+NATIVE_SIDE = 28
+
+
+def record_link(record: dict, results_dir: Path, base_dir: Path, text: str | None = None) -> str:
+    """A link to the run's result.json, relative to `base_dir`; the run name by default."""
+    target = results_dir / record["run_name"] / "result.json"
+    return markdown_link(text or record["run_name"], target, base_dir)
+
+
+def tagged_runs(results_dir: Path, tag: str) -> list[dict]:
+    """The completed runs tagged `tag` (`train.py --tag`) that hold every field the comparison
+    tables read, best test accuracy first (a record with bad fields is named on stderr)."""
+    records, _ = read_records(results_dir)
+    found = []
+    for record in records:
+        if tag not in record_tags(record) or record["status"] != "completed":
+            continue
+        problems = completed_run_problems(record)
+        problems += field_problems(record, COMPARISON_FIELDS, True)
+        if problems:
+            print(f"warning: skipped {results_dir / record['run_name'] / 'result.json'}: "
+                  f"{'; '.join(problems)}", file=sys.stderr)
+        else:
+            found.append(record)
+    return sorted(found, key=lambda record: (-record["test_accuracy"], record["run_name"]))
+
+
+def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) -> str:
+    """The first `count` rows of the leaderboard, then the best run, chosen on validation."""
+    records, _ = read_records(results_dir)
+    ranked, _ = rank_records(records)
+    if not runs_only(ranked):
+        return "No completed full run yet: train one with `python train.py`."
+    rows = [
+        [
+            model_description(record),
+            "-" if is_combined(record) else epochs_description(record),
+            "-" if is_combined(record) else format_duration(record["train_seconds"]),
+            format_accuracy(selected_val_accuracy(record)),
+            selected_description(record),
+            interval_description(record["test_accuracy"]),
+        ]
+        for record in ranked[:count]
+    ]
+    columns = ("Model", "Epochs", "Training time", "Val acc (selected)", "Test acc (selected)",
+               "95% CI")
+    index = pd.Index([record_link(r, results_dir, base_dir) for r in ranked[:count]], name="Run")
+    frame = pd.DataFrame(rows, columns=columns, index=index)
+    best = best_run(runs_only(ranked))
+    leaderboard = relative_link(results_dir / "README.md", base_dir)
+    ensembles, combinations = sum(map(is_ensemble, ranked)), sum(map(is_combined, ranked))
+    combinations -= ensembles
+    entries = f"{len(ranked) - ensembles - combinations} full runs" + (
+        f" and {ensembles} ensemble{'s' if ensembles != 1 else ''}" if ensembles else ""
+    ) + (
+        f" and {combinations} combination{'s' if combinations != 1 else ''} with a specialist"
+        if combinations else ""
+    )
+    return (
+        f"{markdown_table(frame, right_aligned=columns[1:])}\n\n"
+        f"The first {len(rows)} of {entries} by test accuracy, with its 95% interval on the "
+        f"10,000 test images: two rows whose paired test finds no difference (p > 0.05) are "
+        f"not different, whatever their order, and rows without predictions cannot be tested "
+        f"([paired tests]({leaderboard}#paired-tests)). The best run, chosen on validation "
+        f"accuracy and never on the test set, is {record_link(best, results_dir, base_dir)} "
+        f"({weights_description(best)}: validation {selected_val_accuracy(best):.4f}, "
+        f"test {best['test_accuracy']:.4f}). "
+        f"Every run: [the leaderboard]({leaderboard})."
+    )
+
+
+def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
+                         precision_tag: str) -> str:
+    """What `python train.py` printed and how long it took, over the runs tagged `seeds_tag`
+    (the default's seeds), and how much longer it takes where `--precision auto` picks float32:
+    the ratio of the epoch times of the float32 and the mixed_bfloat16 run tagged
+    `precision_tag`."""
+    defaults = sorted(tagged_runs(results_dir, seeds_tag), key=lambda record: record["seed"])
+    by_precision = {r["config"]["precision"]: r for r in tagged_runs(results_dir, precision_tag)}
+    float32, bfloat16 = by_precision.get("float32"), by_precision.get("mixed_bfloat16")
+    if not defaults or float32 is None or bfloat16 is None:
+        return (f"No usable records tagged `{seeds_tag}` (the default's seeds) and "
+                f"`{precision_tag}` (one float32 and one mixed_bfloat16 run) yet.")
+    first, config = defaults[0], defaults[0]["config"]
+    ratio = _seconds_per_epoch(float32) / _seconds_per_epoch(bfloat16)
+    mean_seconds = sum(record["train_seconds"] for record in defaults) / len(defaults)
+    return (
+        f"`python train.py` trains `{first['model']}` for {first['epochs_run']} epochs with the "
+        f"`{config['lr_schedule']}` schedule{' and SWA' if config['swa'] else ''}, shows a "
+        f"progress bar per epoch, then prints the validation and test accuracy of the weights "
+        f"chosen on validation and where it wrote the record, the checkpoints and the "
+        f"TensorBoard logs. {_seeds_sentence(defaults, results_dir, base_dir)}\n\n"
+        f"`--precision auto` picks `mixed_bfloat16` on a CPU with bfloat16 instructions "
+        f"(AVX512-BF16, AMX), like the recorded runs' CPU. Without them (AVX2 only) it picks "
+        f"`float32`, and each epoch takes about {ratio:.1f}x as long as in `mixed_bfloat16` on "
+        f"the same cores: "
+        f"{float32['epochs_run']} epochs of `{float32['model']}` took "
+        f"{float32['train_seconds']:.0f} s in `float32` against {bfloat16['train_seconds']:.0f} s "
+        f"({record_link(float32, results_dir, base_dir, 'float32')}, "
+        f"{record_link(bfloat16, results_dir, base_dir, 'mixed_bfloat16')}), so expect about "
+        f"{round(mean_seconds * ratio / 60)} minutes of training."
+    )
+
+
+def _seeds_sentence(records: list[dict], results_dir: Path, base_dir: Path) -> str:
+    """The recorded runs' hardware, times and printed test accuracies, one link per run."""
+    first = records[0]
+    hardware = f"{first['system'].get('hardware', 'a CPU')}; `{first['config']['precision']}`"
+    train = [record["train_seconds"] for record in records]
+    wall = [record["wall_seconds"] for record in records]
+    accuracies = [record["test_accuracy"] for record in records]
+    links = ", ".join(
+        record_link(record, results_dir, base_dir, f"seed {record['seed']}") for record in records
+    )
+    if len(records) == 1:
+        return (
+            f"The recorded run ({hardware}) took {train[0]:.0f} s of training, {wall[0]:.0f} s "
+            f"from start to record, and printed test accuracy **{accuracies[0]:.4f}** "
+            f"({first['selected_weights']} weights; {links})."
+        )
+    return (
+        f"{len(records)} recorded runs with different seeds ({hardware}) took "
+        f"{min(train):.0f}-{max(train):.0f} s of training, {min(wall):.0f}-{max(wall):.0f} s "
+        f"from start to record, and printed test accuracy **{sum(accuracies) / len(records):.4f}** "
+        f"on average, {min(accuracies):.4f}-{max(accuracies):.4f} ({links})."
+    )
+
+
+def _seconds_per_epoch(record: dict) -> float:
+    return record["train_seconds"] / record["epochs_run"]
+
+
+def comparison_table(results_dir: Path, base_dir: Path, tag: str) -> str:
+    """One row per run tagged `tag`, best test accuracy first: what it trained, how long it
+    took, how accurate it was."""
+    rows, index = [], []
+    for record in tagged_runs(results_dir, tag):
+        side = record["config"]["input_size"] or NATIVE_SIDE
+        index.append(record_link(record, results_dir, base_dir))
+        rows.append([
+            record["model"],
+            record["config"]["precision"],
+            f"{side}x{side}",
+            f"{record['epochs_run']} x {record['train_images']:,}",
+            format_duration(record["train_seconds"]),
+            f"{_seconds_per_epoch(record):.0f} s",
+            f"{record['images_per_second']:,.0f}",
+            format_accuracy(selected_val_accuracy(record)),
+            selected_description(record),
+        ])
+    columns = ("Model", "Precision", "Input", "Epochs x images", "Training time", "Per epoch",
+               "Images/s", "Val acc (selected)", "Test acc (selected)")
+    if not rows:
+        return f"No usable record tagged `{tag}` yet (`python train.py --tag {tag}`)."
+    frame = pd.DataFrame(rows, index=pd.Index(index, name="Run"), columns=columns)
+    return markdown_table(frame, right_aligned=columns[4:])

@@ -1,0 +1,63 @@
+import json
+
+from records.reader import (
+    FIELDS_ADDED,
+    RECORD_VERSION,
+    TAGS_BEFORE_VERSION_2,
+    read_record,
+    read_records,
+    record_tags,
+    upgraded,
+)
+from tests.conftest import REPO_ROOT
+from tests.fake_records import fake_record, write_json
+
+
+def test_a_version_1_record_gets_the_tags_of_its_docs_tables(tmp_path):
+    old = fake_record("default-seed0", [900] * 10, 0.9)
+    old.pop("record_version", None)
+    write_json(tmp_path / "default-seed0" / "result.json", old)
+
+    record, problem = read_record(tmp_path / "default-seed0" / "result.json")
+    assert problem is None and record["record_version"] == RECORD_VERSION
+    assert record_tags(record) == TAGS_BEFORE_VERSION_2["default-seed0"]
+    assert record["config"]["preset"] is None
+    assert "record_version" not in old  # the record read is a new dict
+
+
+def test_a_current_record_keeps_its_own_tags_and_an_ensemble_is_left_alone():
+    current = fake_record("default-seed0", [900] * 10, 0.9)
+    current.update(record_version=RECORD_VERSION)
+    current["config"].update(tags=["mine"], preset="fast-cnn")
+    assert upgraded(current) is current and record_tags(current) == ("mine",)
+    ensemble = {"run_name": "pair", "kind": "ensemble", "status": "completed"}
+    assert upgraded(ensemble) is ensemble and record_tags(ensemble) == ()
+
+
+def test_every_committed_record_reads_and_the_tagged_runs_exist():
+    records, skipped = read_records(REPO_ROOT / "results")
+    assert not skipped
+    names = {record["run_name"] for record in records}
+    assert set(TAGS_BEFORE_VERSION_2) <= names  # no tag points at a run that is not there
+    on_disk = {path.parent.name for path in (REPO_ROOT / "results").glob("*/result.json")}
+    assert names == on_disk
+    runs = [record for record in records if "config" in record]
+    assert all(record["record_version"] == RECORD_VERSION for record in runs)
+    assert sum("default-seeds" in record_tags(record) for record in runs) == 5
+
+
+def test_the_fields_added_since_version_1_have_the_configurations_defaults():
+    # A field added to ExperimentConfig needs its default here, so an old record of the same
+    # settings keeps grouping with new seeds of them.
+    import dataclasses
+
+    from training.config import ExperimentConfig
+
+    old_keys = set(json.loads((REPO_ROOT / "results" / "default-seed0" / "config.json")
+                              .read_text()))
+    defaults = {field.name: field.default if field.default_factory is dataclasses.MISSING
+                else field.default_factory() for field in dataclasses.fields(ExperimentConfig)}
+    assert set(defaults) == old_keys | set(FIELDS_ADDED)
+    for name, value in FIELDS_ADDED.items():
+        expected = defaults[name]
+        assert (list(expected) if isinstance(expected, tuple) else expected) == value, name

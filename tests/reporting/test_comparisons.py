@@ -1,0 +1,158 @@
+import numpy as np
+import pytest
+
+from evaluation.ensemble import build_ensemble
+from evaluation.statistics import mcnemar
+from records.predictions import LabelledImages, predicted_runs
+from records.reader import rank_records, read_records
+from reporting.comparisons import (
+    figure_run,
+    paired_tests_markdown,
+    pairs_to_compare,
+    seed_groups_markdown,
+)
+from tests.fake_records import fake_record, write_json
+from tests.records.fake_predictions import write_run_with_predictions
+
+LABELS = np.arange(10_000) % 10
+TEST_SET = LabelledImages(np.zeros((10_000, 28, 28, 1), np.uint8), LABELS)
+
+
+def read_predicted(results):
+    records, _ = read_records(results)
+    ranked, _ = rank_records(records)
+    return predicted_runs(ranked, results, lambda: TEST_SET)
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")][2:]
+    return [line.strip("| ").split(" | ") for line in lines]
+
+
+def test_pairs_are_neighbours_and_the_top_run_against_each_other_at_most_six():
+    names = ["a", "b", "c", "d", "e", "f"]
+    assert pairs_to_compare(names[:2]) == [("a", "b")]
+    assert pairs_to_compare(names[:4]) == [
+        ("a", "b"), ("b", "c"), ("a", "c"), ("c", "d"), ("a", "d")
+    ]
+    assert len(pairs_to_compare(names)) == 6 and pairs_to_compare(names)[-1] == ("d", "e")
+    assert pairs_to_compare(["a"]) == []
+
+
+def test_paired_tests_count_the_images_only_one_run_gets_right(tmp_path):
+    results = tmp_path / "results"
+    # top gets images 0-299 wrong, close 20-319: 40 discordant, 20 each way.
+    write_run_with_predictions(results, "top", LABELS, np.arange(300), 0.93)
+    write_run_with_predictions(results, "close", LABELS, np.arange(20, 320), 0.92)
+    # far gets 0-799 wrong: 500 more than either, none fewer.
+    write_run_with_predictions(results, "far", LABELS, np.arange(800), 0.91)
+    write_json(results / "old" / "result.json", fake_record("old", [850] * 10, 0.85))
+
+    predicted = read_predicted(results)
+    rows = table_rows(paired_tests_markdown(predicted, results, results))
+
+    assert [record["run_name"] for record in predicted.records] == ["top", "close", "far"]
+    assert rows == [
+        ["[top](top/result.json)", "[close](close/result.json)", "0.9700 / 0.9700", "20", "20",
+         "0.8744", "no"],
+        ["[close](close/result.json)", "[far](far/result.json)", "0.9700 / 0.9200", "500", "0",
+         "<0.0001", "yes"],
+        ["[top](top/result.json)", "[far](far/result.json)", "0.9700 / 0.9200", "500", "0",
+         "<0.0001", "yes"],
+    ]
+    first, second = predicted.correct("top"), predicted.correct("close")
+    assert mcnemar(first, second).p_value == pytest.approx(0.8744, abs=1e-4)
+    text = paired_tests_markdown(predicted, results, results)
+    assert "the two runs are not different on this test set: neither is better" in text
+
+
+def test_without_two_runs_with_predictions_the_section_says_what_it_needs(tmp_path):
+    results = tmp_path / "results"
+    write_json(results / "old" / "result.json", fake_record("old", [850] * 10, 0.85))
+    text = paired_tests_markdown(read_predicted(results), results, results)
+    assert text.startswith("No paired test: no ranked run has predictions.")
+    assert "needs two ranked runs with predictions" in text
+
+    write_run_with_predictions(results, "new", LABELS, np.arange(100), 0.9)
+    text = paired_tests_markdown(read_predicted(results), results, results)
+    assert text.startswith("No paired test: only new has predictions.")
+
+
+def test_predictions_that_do_not_match_their_record_are_named_and_ignored(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "good", LABELS, np.arange(100), 0.9)
+    write_run_with_predictions(results, "mismatch", LABELS, np.arange(100), 0.9,
+                               test_accuracy=0.95)
+    write_run_with_predictions(results, "no-candidate", LABELS, np.arange(100), 0.9)
+    record_path = results / "no-candidate" / "result.json"
+    record_path.write_text(record_path.read_text().replace('"final"', '"swa"'))
+    write_json(results / "corrupt" / "result.json", fake_record("corrupt", [800] * 10, 0.8))
+    (results / "corrupt" / "predictions.npz").write_bytes(b"not a zip file")
+
+    predicted = read_predicted(results)
+
+    assert list(predicted.probabilities) == ["good"]
+    stderr = capsys.readouterr().err
+    assert "ignored the predictions of mismatch: their test accuracy 0.9900 is not the " \
+           "record's 0.9500" in stderr
+    assert "ignored the predictions of no-candidate: unreadable test_swa" in stderr
+    assert "ignored the predictions of corrupt: unreadable test_swa" in stderr
+
+
+def test_without_the_test_set_no_prediction_is_scored(tmp_path):
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "new", LABELS, np.arange(100), 0.9)
+    records, _ = read_records(results)
+    predicted = predicted_runs(rank_records(records)[0], results, lambda: None)
+    assert predicted.records == [] and "test set is not in DATA_PATH" in predicted.problem
+
+
+def seed_record(name, seed, accuracy, seconds, epochs):
+    record = fake_record(name, [900] * 10, 0.9, test_accuracy=accuracy, train_seconds=seconds,
+                         seed=seed)
+    record["config"].update(seed=seed, run_name=name, epochs=epochs)
+    return record
+
+
+def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
+    records = [
+        seed_record("wide-seed0", 0, 0.930, 100.0, 9),
+        seed_record("wide-seed1", 1, 0.934, 140.0, 9),
+        seed_record("narrow-seed0", 0, 0.925, 60.0, 3),
+        seed_record("narrow-seed1", 1, 0.931, 80.0, 3),
+        seed_record("short-seed0", 0, 0.900, 30.0, 1),
+        seed_record("short-seed1", 1, 0.902, 30.0, 1),
+        seed_record("alone", 0, 0.99, 30.0, 2),
+    ]
+    text = seed_groups_markdown(records)
+    rows = table_rows(text)
+
+    assert rows == [
+        ["`wide`", "simple-cnn", "2", "0, 1", "0.9320 ± 0.0028", "0.9300-0.9340", "2m 00s", "yes"],
+        ["`narrow`", "simple-cnn", "2", "0, 1", "0.9280 ± 0.0042", "0.9250-0.9310", "1m 10s",
+         "no"],
+        ["`short`", "simple-cnn", "2", "0, 1", "0.9010 ± 0.0014", "0.9000-0.9020", "30s", "-"],
+    ]
+    assert "a seed can reorder the two: neither is ranked above the other" in text
+    assert "No configuration" in seed_groups_markdown(records[-1:])
+
+
+def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_the_figures(
+    tmp_path,
+):
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "run-a", LABELS, np.arange(300), 0.93)
+    write_run_with_predictions(results, "run-b", LABELS, np.arange(200, 400), 0.92)
+    train_labels = np.zeros(20, int)  # the fake runs' 20 validation rows
+    record = build_ensemble(
+        results, ["run-a", "run-b"], "pair", 1, (train_labels, LABELS), average=True
+    )
+
+    predicted = read_predicted(results)
+    assert "pair" in predicted.probabilities
+    assert predicted.correct("pair").mean() == pytest.approx(record["test_accuracy"])
+    rows = table_rows(paired_tests_markdown(predicted, results, results))
+    assert any(
+        row[0] == "[pair](pair/result.json)" or row[1] == "[pair](pair/result.json)" for row in rows
+    )
+    assert figure_run(predicted)["run_name"] == "run-a"  # the best run, never an ensemble

@@ -1,0 +1,144 @@
+import importlib
+
+from reporting.run_tables import comparison_table, default_run_markdown, top_runs_markdown
+from reporting.sections import section_markers
+from tests.fake_records import fake_record, write_json
+
+
+def _write(results, record, *tags):
+    if tags:
+        record["config"]["tags"] = list(tags)
+    write_json(results / record["run_name"] / "result.json", record)
+    return record
+
+
+def _precision_runs(results, float32_seconds=300.0, bfloat16_seconds=150.0):
+    for precision, seconds in (("float32", float32_seconds), ("mixed_bfloat16", bfloat16_seconds)):
+        record = fake_record(f"precision-{precision}", [900] * 10, 0.91, train_seconds=seconds)
+        record["config"]["precision"] = precision
+        _write(results, record, "precision-default")
+
+
+def test_top_runs_are_the_leaderboard_head_and_the_best_run_is_chosen_on_validation(tmp_path):
+    results = tmp_path / "results"
+    # Higher test accuracy, but its selected (SWA) weights are worse on validation.
+    _write(results, fake_record("test-best", [920] * 10, 0.95, val_accuracy_swa=0.90))
+    _write(results, fake_record("val-best", [910] * 10, 0.93))
+    _write(results, fake_record("third", [800] * 10, 0.85))
+    _write(results, fake_record("smoke", [990] * 10, 0.99, limit_train=1000))
+
+    text = top_runs_markdown(results, tmp_path, count=2)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "| Run | Model | Epochs | Training time | Val acc (selected) | Test acc (selected) "
+        "| 95% CI |"
+    )
+    # Wilson 95% interval of 9,200 right of 10,000.
+    assert lines[2] == (
+        "| [test-best](results/test-best/result.json) | simple-cnn | 3 | 1m 00s | 0.9000 "
+        "| 0.9200 (swa) | 0.9145-0.9252 |"
+    )
+    assert lines[3].startswith("| [val-best](results/val-best/result.json) |")
+    assert len(lines) == 6  # two rows, then the sentence
+    assert "The first 2 of 3 full runs by test accuracy" in text
+    assert "(p > 0.05) are not different, whatever their order" in text
+    assert "is [val-best](results/val-best/result.json) (swa weights: validation 0.9300" in text
+    assert "[the leaderboard](results/README.md)" in text
+
+
+def test_the_default_run_sentence_reads_its_numbers_and_the_precision_ratio_from_records(tmp_path):
+    results = tmp_path / "results"
+    _write(results, fake_record("default", [922] * 10, 0.93, train_seconds=522.4,
+                                wall_seconds=579.0), "default-seeds")
+    _write(results, fake_record("untagged", [990] * 10, 0.99))  # not the default's
+    _precision_runs(results, float32_seconds=401.4, bfloat16_seconds=218.3)
+
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert "trains `simple-cnn` for 3 epochs with the `swa` schedule and SWA" in text
+    assert "took 522 s of training, 579 s from start to record" in text
+    assert "printed test accuracy **0.9220** (swa weights; " in text
+    assert "[seed 0](results/default/result.json)" in text
+    # 401.4 / 218.3 = 1.84 per epoch; 522.4 s x 1.84 = 16 minutes
+    assert "about 1.8x as long" in text and "took 401 s in `float32` against 218 s" in text
+    assert "expect about 16 minutes of training" in text
+
+
+def test_the_default_run_sentence_summarises_every_seed(tmp_path):
+    results = tmp_path / "results"
+    for seed, (correct, seconds) in enumerate([(930, 280.0), (940, 300.0), (935, 290.0)]):
+        _write(results, fake_record(f"default-seed{seed}", [correct] * 10, 0.94, seed=seed,
+                                    train_seconds=seconds, wall_seconds=seconds + 40),
+               "default-seeds")
+    _precision_runs(results, float32_seconds=400.0, bfloat16_seconds=200.0)
+
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert "3 recorded runs with different seeds (" in text
+    assert "took 280-300 s of training, 320-340 s from start to record" in text
+    assert "printed test accuracy **0.9350** on average, 0.9300-0.9400" in text
+    assert "[seed 2](results/default-seed2/result.json)" in text
+    assert "expect about 10 minutes of training" in text  # 290 s x 2
+
+
+def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys):
+    results = tmp_path / "results"
+    _precision_runs(results)
+    broken = fake_record("default", [900] * 10, 0.9)
+    del broken["images_per_second"]
+    _write(results, broken, "default-seeds")
+
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert text.startswith("No usable records tagged `default-seeds` (the default's seeds) and")
+    assert "missing key 'images_per_second'" in capsys.readouterr().err
+
+
+def test_the_comparison_table_has_a_row_per_tagged_run_best_first(tmp_path):
+    results = tmp_path / "results"
+    _precision_runs(results)
+    resized = fake_record("resized", [800] * 10, 0.8, limit_train=10000, train_images=10000)
+    resized["config"]["input_size"] = 56
+    _write(results, resized, "precision-default")
+    _write(results, fake_record("other", [990] * 10, 0.99), "another-table")
+
+    lines = comparison_table(results, tmp_path / "docs", "precision-default").splitlines()
+    assert len(lines) == 5  # the header, its rule and the three tagged runs
+    assert "| float32 | 28x28 | 3 x 55,000 | 5m 00s | 100 s |" in lines[2]
+    assert lines[4] == (
+        "| [resized](../results/resized/result.json) | simple-cnn | mixed_bfloat16 | 56x56 "
+        "| 3 x 10,000 | 1m 00s | 20 s | 2,750 | 0.8000 | 0.8000 (swa) |"
+    )
+    assert comparison_table(results, tmp_path, "none") == (
+        "No usable record tagged `none` yet (`python train.py --tag none`)."
+    )
+
+
+def test_report_writes_the_readme_and_docs_sections_beside_the_readme(tmp_path):
+    results = tmp_path / "results"
+    _write(results, fake_record("cnn", [900] * 10, 0.9))
+    readme, page = tmp_path / "README.md", tmp_path / "docs" / "experiments.md"
+    page.parent.mkdir()
+    readme.write_text("{}\n{}\n".format(*section_markers("top-runs")))
+    page.write_text("{}\n{}\n".format(*section_markers("short-runs")))
+    report = importlib.import_module("report")  # the script at the repository root
+
+    assert report.main(["--results", str(results), "--images", str(tmp_path / "images"),
+                        "--readme", str(readme)]) == 0
+    assert "| [cnn](results/cnn/result.json) | simple-cnn |" in readme.read_text()
+    # No run here is tagged for the short runs' table.
+    assert "No usable record tagged `short-runs` yet" in page.read_text()
+
+
+def test_top_runs_rank_ensembles_as_rows_and_name_a_tta_selection(tmp_path):
+    from tests.records.fake_predictions import fake_ensemble_record
+
+    results = tmp_path / "results"
+    _write(results, fake_record("tta-run", [920] * 10, 0.93, selected_weights="ema",
+                                selected_tta=True, val_accuracy_ema_tta=0.935))
+    _write(results, fake_record("plain", [900] * 10, 0.92))
+    _write(results, fake_ensemble_record("pair", 0.93, 0.97, {"tta-run": 0.5, "plain": 0.5}))
+
+    lines = top_runs_markdown(results, tmp_path).splitlines()
+    assert lines[2] == ("| [pair](results/pair/result.json) | ensemble of 2 runs | - | - | 0.9700 "
+                        "| 0.9300 (ensemble) | 0.9248-0.9348 |")
+    assert "| 0.9350 | 0.9200 (ema+tta) |" in lines[3]
+    assert "The first 3 of 2 full runs and 1 ensemble by test accuracy" in lines[-1]
+    assert "(ema weights with flip TTA: validation 0.9350, test 0.9200)" in lines[-1]
