@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 
 from quiet_tensorflow import import_tensorflow
-from records.reader import WEIGHT_LABELS
+from records.run_record import WEIGHT_LABELS, RunRecord, accuracy_key
 from training.config import NUM_CLASSES, SECTION_KEYS, ExperimentConfig
 from training.presets import (
     DEFAULT_PRESET,
@@ -188,34 +188,34 @@ def _check_resume_arguments(parser, args, flags: dict) -> None:
         parser.error("argument --seeds: resume one run at a time (--resume NAME-seedK)")
 
 
-def near_chance_hint(record: dict) -> str | None:
+def near_chance_hint(record: RunRecord) -> str | None:
     """A line for a test accuracy close to guessing (1/10): what usually causes it."""
-    if record["test_accuracy"] >= 2 / NUM_CLASSES:
+    if record.test_accuracy >= 2 / NUM_CLASSES:
         return None
-    steps = record["epochs_run"] * -(-record["train_images"] // record["config"]["batch_size"])
+    steps = record.epochs_run * -(-record.train_images // record.config["batch_size"])
     return (
-        f"hint: {record['test_accuracy']:.2f} is near chance ({1 / NUM_CLASSES:.2f}). "
+        f"hint: {record.test_accuracy:.2f} is near chance ({1 / NUM_CLASSES:.2f}). "
         f"{steps} training steps are too few for this model: train on more images "
         "(--limit-train) or for more epochs."
     )
 
 
-def summary(record: dict) -> str:
+def summary(record: RunRecord) -> str:
     """The outcome of a completed run: the selection and every weight set's test accuracy."""
-    name = record["selected_weights"] + ("_tta" if record.get("selected_tta") else "")
-    chosen = WEIGHT_LABELS[record["selected_weights"]] + (
-        " with flip TTA" if record.get("selected_tta") else ""
+    chosen = WEIGHT_LABELS[record.selected_weights] + (
+        " with flip TTA" if record.selected_tta else ""
     )
     lines = [
-        f"  val accuracy       {record[f'val_accuracy_{name}']:.4f} ({chosen}; best epoch during "
-        f"training: {record['best_val_accuracy']:.4f}, epoch {record['best_epoch']})",
-        f"  test accuracy      {record['test_accuracy']:.4f} ({chosen}, chosen on validation)",
+        f"  val accuracy       {record.selected_accuracy('val'):.4f} ({chosen}; best epoch "
+        f"during training: {record.best_val_accuracy:.4f}, epoch {record.best_epoch})",
+        f"  test accuracy      {record.test_accuracy:.4f} ({chosen}, chosen on validation)",
     ]
     for weights, label in WEIGHT_LABELS.items():
-        if f"test_accuracy_{weights}" in record:
-            tta = record.get(f"test_accuracy_{weights}_tta")
+        test = record.accuracies.get(accuracy_key("test", weights, tta=False))
+        if test is not None:
+            tta = record.accuracies.get(accuracy_key("test", weights, tta=True))
             with_tta = "" if tta is None else f" (with flip TTA {tta:.4f})"
-            lines.append(f"    {label:<17}{record[f'test_accuracy_{weights}']:.4f}{with_tta}")
+            lines.append(f"    {label:<17}{test:.4f}{with_tta}")
     return "\n".join(lines)
 
 
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         status, record = train_one(seed_config, resume)
         if status:
             return status
-        records.append(record)
+        records.append(record.to_json())
     if len(records) > 1:
         from evaluation.seeds import SeedGroup, seed_summary_lines
 
@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, dict | None]:
+def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, RunRecord | None]:
     """Trains one run and prints its outcome; returns (exit status, 0 when it completed; record)."""
     from training.backup import RunStateError
     from training.experiment import DiskFullError, RunInterrupted, run_experiment
@@ -317,9 +317,9 @@ def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, dict | None]
         print(f"error: {error}", file=sys.stderr)
         return 2, None
     record = result.record
-    if record["status"] != "completed":
+    if record.status != "completed":
         print(
-            f"Run {result.name} failed: {record['error']}. "
+            f"Run {result.name} failed: {record.error}. "
             f"Record: {result.run_dir / 'result.json'}",
             file=sys.stderr,
         )

@@ -144,7 +144,7 @@ def train_or_reuse(config: ExperimentConfig, data) -> dict:
     if record is not None:
         print(f"{config.run_name}: reusing its completed record with this configuration")
         return record
-    return run_experiment(config, data=data, verbose=2).record
+    return run_experiment(config, data=data, verbose=2).record.to_json()
 
 
 def main(argv=None, data=None) -> int:

@@ -18,55 +18,14 @@ from pathlib import Path
 
 from data.fashion_mnist import CLASS_NAMES
 from data.knobs import AUGMENTATION_KNOBS
+from records.run_record import ACCURACY_KEYS, WEIGHT_SETS, upgraded
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
-# The weight sets a run scores and chooses from, in the order a tie of validation accuracy
-# prefers them (the simplest first), and their names in sentences.
-WEIGHT_SETS = ("final", "swa", "ema")
-WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
 ENSEMBLE = "ensemble"  # the `kind` of an ensemble's record; a training run's record has none
 SPECIALIST = "specialist"  # a run trained and tested on a group of classes
 COMBINATION = "combination"  # a generalist whose probabilities on a group a specialist revised
 KINDS = (ENSEMBLE, SPECIALIST, COMBINATION)
-# A training run's record carries `record_version`; 2 added the configuration's `preset` and
-# `tags`, by which the docs' tables find their runs.
-RECORD_VERSION = 2
-# Settings that version-1 records lack, with the value that trains as those runs did (the
-# configuration's defaults), so that seed groups and reruns compare old and new configurations.
-FIELDS_ADDED = {
-    "preset": None,
-    "tags": [],
-    "classes": [],
-    "bias_lr_factor": 1.0,
-    "tta_shifts": 0,
-    "flip_mode": "random",
-}
-# The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
-TAGS_BEFORE_VERSION_2 = {
-    **{f"default-seed{seed}": ("default-seeds",) for seed in range(1, 5)},
-    "default-seed0": ("default-seeds", "default-runs", "fast-recipe"),
-    "previous-default": ("default-runs", "fast-recipe", "race-baseline"),
-    "default-run": ("default-runs",),
-    "simple-cnn-bn-adam-20261128-122416": ("default-runs",),
-    "simple-cnn-bn-adam-20261128-114906": ("default-runs",),
-    "capsnet-adam-20261128-125818": ("short-runs",),
-    "mobilenet-v2-adam-20261128-124422": ("short-runs",),
-    "shufflenet-v2-1.0-adam-20261128-125443": ("short-runs",),
-    "wrn-16-4-adam-20261128-123523": ("short-runs",),
-    "fast-cnn-recipe": ("fast-recipe",),
-    "seed-simple-cnn-adam-cosine-noswa": ("fast-recipe",),
-    "fast-cnn-small-2-epochs": ("short-default-runs",),
-    "precision-fast-cnn-small-float32": ("precision", "precision-default"),
-    "precision-fast-cnn-small-mixed_bfloat16": (
-        "precision", "precision-default", "short-default-runs"
-    ),
-    "precision-simple-cnn-bn-float32": ("precision",),
-    "precision-simple-cnn-bn-mixed_bfloat16": ("precision",),
-    "resolution-mobilenet-v2-28": ("resolution",),
-    "resolution-mobilenet-v2-56": ("resolution",),
-    "resolution-mobilenet-v2-28-8-epochs": ("resolution",),
-}
 # Every field the report reads, by dotted path (one level of nesting) and JSON type. Required
 # by every record:
 RECORD_FIELDS = {"run_name": str, "status": str, "smoke_run": bool}
@@ -102,11 +61,7 @@ RANKED_FIELDS = {
 # TTA, whether TTA was selected, and the settings older records lack.
 RANKED_OPTIONAL_FIELDS = {
     **{
-        f"{split}_accuracy_{weights}{tta}": OPTIONAL_NUMBER
-        for weights in WEIGHT_SETS
-        for tta in ("", "_tta")
-        for split in ("val", "test")
-    },
+key: OPTIONAL_NUMBER for key in ACCURACY_KEYS},
     "selected_tta": bool,
     "system.hardware": str,
     "config.ema": OPTIONAL_NUMBER,
@@ -280,19 +235,6 @@ def _json_type(value) -> str:
 def _type_names(kind) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-
-
-def upgraded(record):
-    """`record` as the current version reads it. Version 1 (no `record_version`) predates the
-    preset and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
-    if not isinstance(record, dict) or record.get("record_version", 1) >= RECORD_VERSION:
-        return record
-    config = record.get("config")
-    if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
-        return record
-    tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
-    config = {**FIELDS_ADDED, **config, "tags": [*config.get("tags", ()), *tags]}
-    return {**record, "record_version": RECORD_VERSION, "config": config}
 
 
 def record_tags(record: dict) -> tuple[str, ...]:

@@ -10,8 +10,47 @@ import math
 import typing
 from dataclasses import dataclass, field
 
+# A training run's record carries `record_version`; 2 added the configuration's `preset` and
+# `tags`, by which the docs' tables find their runs.
 RECORD_VERSION = 2
-WEIGHT_SETS = ("final", "swa", "ema")  # the candidates a run scores, in the order of a tie
+# Settings that version-1 records lack, with the value that trains as those runs did (the
+# configuration's defaults), so that seed groups and reruns compare old and new configurations.
+FIELDS_ADDED = {
+    "preset": None,
+    "tags": [],
+    "classes": [],
+    "bias_lr_factor": 1.0,
+    "tta_shifts": 0,
+    "flip_mode": "random",
+}
+# The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
+TAGS_BEFORE_VERSION_2 = {
+    **{f"default-seed{seed}": ("default-seeds",) for seed in range(1, 5)},
+    "default-seed0": ("default-seeds", "default-runs", "fast-recipe"),
+    "previous-default": ("default-runs", "fast-recipe", "race-baseline"),
+    "default-run": ("default-runs",),
+    "simple-cnn-bn-adam-20261128-122416": ("default-runs",),
+    "simple-cnn-bn-adam-20261128-114906": ("default-runs",),
+    "capsnet-adam-20261128-125818": ("short-runs",),
+    "mobilenet-v2-adam-20261128-124422": ("short-runs",),
+    "shufflenet-v2-1.0-adam-20261128-125443": ("short-runs",),
+    "wrn-16-4-adam-20261128-123523": ("short-runs",),
+    "fast-cnn-recipe": ("fast-recipe",),
+    "seed-simple-cnn-adam-cosine-noswa": ("fast-recipe",),
+    "fast-cnn-small-2-epochs": ("short-default-runs",),
+    "precision-fast-cnn-small-float32": ("precision", "precision-default"),
+    "precision-fast-cnn-small-mixed_bfloat16": (
+        "precision", "precision-default", "short-default-runs"
+    ),
+    "precision-simple-cnn-bn-float32": ("precision",),
+    "precision-simple-cnn-bn-mixed_bfloat16": ("precision",),
+    "resolution-mobilenet-v2-28": ("resolution",),
+    "resolution-mobilenet-v2-56": ("resolution",),
+    "resolution-mobilenet-v2-28-8-epochs": ("resolution",),
+}
+# The weight sets a run scores and chooses from, in the order a tie of validation accuracy
+# prefers them (the simplest first), and their names in sentences.
+WEIGHT_SETS = ("final", "swa", "ema")
 WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA weights"}
 SPLITS = ("val", "test")
 
@@ -113,8 +152,6 @@ class RunRecord:
     def from_json(cls, data: dict) -> "RunRecord":
         """A record from `result.json`'s object, any version; a ValueError naming every field
         that is missing, unknown or of the wrong type."""
-        from records.reader import upgraded
-
         data = upgraded(data)
         if not isinstance(data, dict):
             raise ValueError(f"A run record must be a JSON object. Received: {type(data).__name__}")
@@ -161,3 +198,16 @@ def field_type_problems(values: dict) -> list[str]:
                  for key in values if key in FIELD_TYPES and not _accepts(FIELD_TYPES[key],
                                                                           values[key])]
     return problems
+
+
+def upgraded(record):
+    """`record` as the current version reads it. Version 1 (no `record_version`) predates the
+    preset and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
+    if not isinstance(record, dict) or record.get("record_version", 1) >= RECORD_VERSION:
+        return record
+    config = record.get("config")
+    if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
+        return record
+    tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
+    config = {**FIELDS_ADDED, **config, "tags": [*config.get("tags", ()), *tags]}
+    return {**record, "record_version": RECORD_VERSION, "config": config}

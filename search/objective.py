@@ -23,7 +23,6 @@ import optuna
 
 from data import FashionMNIST
 from outputs.io import atomic_write_json
-from records.reader import selected_val_accuracy
 from search.space import SearchSpace, sample
 from training.experiment import RunResult, run_experiment
 from training.presets import compose
@@ -103,14 +102,14 @@ class Objective:
         TrialPruned / RunFailed."""
         record = result.record
         trial.set_user_attr("run_dir", str(result.run_dir))
-        trial.set_user_attr("epochs_run", record["epochs_run"])
-        if record["status"] != "completed":
-            raise RunFailed(f"run {result.name} failed: {record.get('error')}")
+        trial.set_user_attr("epochs_run", record.epochs_run)
+        if record.status != "completed":
+            raise RunFailed(f"run {result.name} failed: {record.error}")
         state = "completed" if pruned_at is None else "pruned"
-        value = selected_val_accuracy(record)
-        record["trial"] = {"study": self.study, "number": trial.number, "state": state,
-                           "value": value, "params": dict(trial.params)}
-        atomic_write_json(result.run_dir / "result.json", record)
+        value = record.selected_accuracy("val")
+        record.trial = {"study": self.study, "number": trial.number, "state": state,
+                        "value": value, "params": dict(trial.params)}
+        atomic_write_json(result.run_dir / "result.json", record.to_json())
         if pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {pruned_at}")
         return value

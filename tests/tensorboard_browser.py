@@ -225,7 +225,7 @@ def train_demo_runs(folder: Path) -> str:
             run_name=f"demo-{optimizer}",
         )
         result = run_experiment(config, verbose=0)
-        log_hparams(result.tensorboard_dir, result.record["config"], result.record)
+        log_hparams(result.tensorboard_dir, result.record)
     return result.name
 
 

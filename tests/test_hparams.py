@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import pytest
@@ -5,6 +6,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2, metadata
 from tensorboard.util.tensor_util import make_ndarray
 
+from records.run_record import RunRecord
+from tests.fake_records import fake_record
 from tests.tiny_run import tiny_run
 from training import hparams
 from training.hparams import (
@@ -26,7 +29,7 @@ def run(tmp_path_factory, fashion_mnist):
 def logs(tmp_path, run):
     """A logs folder holding a copy of the tiny run's logs, with its HParams logged."""
     shutil.copytree(run.tensorboard_dir, tmp_path / "tiny")
-    log_hparams(tmp_path / "tiny", run.record["config"], run.record)
+    log_hparams(tmp_path / "tiny", run.record)
     return tmp_path
 
 
@@ -43,7 +46,7 @@ def scalar_tags(folder) -> dict:
 
 
 def test_the_session_holds_the_settings_of_the_run(logs, run):
-    config = run.record["config"]
+    config = run.record.to_json()["config"]
 
     session = metadata.parse_session_start_info_plugin_data(
         hparams_content(logs / "tiny", metadata.SESSION_START_INFO_TAG)
@@ -63,7 +66,7 @@ def test_the_session_holds_the_settings_of_the_run(logs, run):
 
 
 def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs, run):
-    record = run.record
+    record = run.record.to_json()
 
     experiment = metadata.parse_experiment_plugin_data(
         hparams_content(logs, metadata.EXPERIMENT_TAG)
@@ -95,7 +98,7 @@ def test_the_experiment_lists_every_setting_and_metrics_that_the_run_logged(logs
 
 def test_each_run_replaces_the_experiment_description(logs, run):
     (logs / "second").mkdir()  # a second run's folder, without a session yet
-    log_hparams(logs / "second", run.record["config"], {**run.record, "run_name": "second"})
+    log_hparams(logs / "second", dataclasses.replace(run.record, run_name="second"))
 
     assert len(list(logs.glob(f"*{EXPERIMENT_FILE_SUFFIX}"))) == 1
     assert (
@@ -108,10 +111,13 @@ def test_each_run_replaces_the_experiment_description(logs, run):
 
 def test_swa_start_is_a_setting_only_with_swa_on():
     config = {name: 1 for name in CONFIG_HPARAMS} | {"swa": True, "swa_start": 5, "lr": None}
+    record = RunRecord.from_json({**fake_record("run", [900] * 10, 0.9), "config": config})
 
-    assert run_hparams(config, {"smoke_run": False})["swa_start"] == 5
-    assert "swa_start" not in run_hparams({**config, "swa": False}, {"smoke_run": False})
-    assert "lr" not in run_hparams(config, {})  # unset values are left out
+    assert run_hparams(record)["swa_start"] == 5
+    assert "swa_start" not in run_hparams(dataclasses.replace(record, config={**config,
+                                                                               "swa": False}))
+    assert "lr" not in run_hparams(record)  # unset values are left out
+    assert run_hparams(record)["smoke_run"] is False
 
 
 def test_the_command_logs_recorded_runs_and_skips_those_without_logs(

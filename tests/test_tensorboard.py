@@ -27,7 +27,7 @@ def tiny_run(tmp_path_factory, fashion_mnist):
 
 
 def test_epoch_scalars_match_the_run_record(tiny_run):
-    epoch = tiny_run.record["history"]["1"]
+    epoch = tiny_run.record.to_json()["history"]["1"]
     train = read_events(tiny_run.tensorboard_dir / "train")
     validation = read_events(tiny_run.tensorboard_dir / "validation")
 
@@ -45,7 +45,7 @@ def test_epoch_scalars_match_the_run_record(tiny_run):
 
 
 def test_the_outcome_is_logged_as_scalars_and_text(tiny_run):
-    record = tiny_run.record
+    record = tiny_run.record.to_json()
     test = read_events(tiny_run.tensorboard_dir / "test")
     tags = set(test.Tags()["tensors"])
 
@@ -65,7 +65,7 @@ def test_test_set_confusion_matrix_is_logged_as_an_image(tiny_run):
 
     (event,) = test.Tensors("confusion_matrix")
     assert test.SummaryMetadata("confusion_matrix").plugin_data.plugin_name == "images"
-    assert event.step == tiny_run.record["epochs_run"]
+    assert event.step == tiny_run.record.to_json()["epochs_run"]
     width, height, png = event.tensor_proto.string_val
     assert png_size(png) == (int(width), int(height))
     assert png_size(png) == png_size((tiny_run.run_dir / "confusion.png").read_bytes())

@@ -35,7 +35,7 @@ def browser(run, tmp_path_factory):
 
     logs = tmp_path_factory.mktemp("logs")
     shutil.copytree(run.tensorboard_dir, logs / "tiny")
-    log_hparams(logs / "tiny", run.record["config"], run.record)
+    log_hparams(logs / "tiny", run.record)
     with tensorboard_server(logs, "tiny/test") as base_url, headless_chromium() as driver:
         yield driver, base_url
 
@@ -68,7 +68,7 @@ def test_the_images_dashboard_shows_the_confusion_matrix(browser):
 
 def test_the_hparams_table_has_the_run_with_its_settings_and_accuracy(browser, run):
     driver, base_url = browser
-    record = run.record
+    record = run.record.to_json()
 
     open_dashboard(driver, base_url, "hparams")
 

@@ -1,10 +1,13 @@
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
 import train
+from records.run_record import RunRecord
 from tests.conftest import REPO_ROOT
+from tests.fake_records import fake_record
 
 
 @pytest.mark.parametrize(
@@ -126,14 +129,11 @@ def test_the_default_is_the_fast_recipe_and_its_parts_follow_the_model():
 
 
 def test_a_result_near_chance_gets_a_hint():
-    record = {
-        "test_accuracy": 0.1,
-        "epochs_run": 1,
-        "train_images": 2000,
-        "config": {"batch_size": 128},
-    }
+    record = RunRecord.from_json({**fake_record("run", [100] * 10, 0.1), "epochs_run": 1,
+                                  "train_images": 2000, "config": {"batch_size": 128}})
+    assert record.test_accuracy == pytest.approx(0.1)
     assert "16 training steps are too few" in train.near_chance_hint(record)
-    assert train.near_chance_hint({**record, "test_accuracy": 0.7}) is None
+    assert train.near_chance_hint(dataclasses.replace(record, test_accuracy=0.7)) is None
 
 
 def test_help_loads_no_tensorflow_and_prints_no_noise():

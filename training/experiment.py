@@ -41,7 +41,7 @@ from outputs.folders import (
 from outputs.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from records.predictions import PREDICTIONS_FILE, write_predictions
 from records.provenance import default_run_name, system_info, utc_now
-from records.reader import RECORD_VERSION, WEIGHT_SETS
+from records.run_record import RunRecord
 from reporting.plots import confusion_figure, figure_to_png, reconstruction_figure
 from training.backup import (
     ATTEMPTS_FILE,
@@ -87,9 +87,10 @@ from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_
 
 @dataclass
 class RunResult:
-    """What a run produced: its record (as written to result.json), folders and trained model."""
+    """What a run produced: its record (written to result.json as `record.to_json()`), folders
+    and trained model."""
 
-    record: dict
+    record: RunRecord
     run_dir: Path
     checkpoint_dir: Path
     tensorboard_dir: Path
@@ -98,37 +99,29 @@ class RunResult:
 
     @property
     def name(self) -> str:
-        return self.record["run_name"]
+        return self.record.run_name
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.record.get("test_accuracy")
+        return self.record.test_accuracy
 
     @property
     def history(self) -> pd.DataFrame:
-        return pd.DataFrame.from_dict(self.record["history"], orient="index")
+        return pd.DataFrame.from_dict(self.record.history, orient="index")
 
 
-OUTCOME_SCALARS = tuple(
-    f"{split}_accuracy_{weights}{tta}"
-    for weights in WEIGHT_SETS
-    for tta in ("", "_tta")
-    for split in ("val", "test")
-) + ("test_accuracy",)
-
-
-def log_outcome_to_tensorboard(tensorboard_dir: Path, record: dict, confusion_png: bytes):
+def log_outcome_to_tensorboard(tensorboard_dir: Path, record: RunRecord, confusion_png: bytes):
     """The run's outcome at its last epoch, under the `test` run: the accuracies of the final, SWA
     and EMA weights, with and without flip TTA (`outcome/...`), which weights were selected, a
     smoke-run mark, and the selected weights' confusion matrix."""
-    step = record["epochs_run"]
+    step = record.epochs_run
     writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
     with writer.as_default():
-        for key in OUTCOME_SCALARS:
-            if record.get(key) is not None:
-                tf.summary.scalar(f"outcome/{key}", record[key], step=step)
-        kind = "smoke run (--limit-train): not comparable" if record["smoke_run"] else "full run"
-        tf.summary.text("outcome/selected_weights", record["selected_weights"], step=step)
+        for key, value in [*record.accuracies.items(), ("test_accuracy", record.test_accuracy)]:
+            if value is not None:
+                tf.summary.scalar(f"outcome/{key}", value, step=step)
+        kind = "smoke run (--limit-train): not comparable" if record.smoke_run else "full run"
+        tf.summary.text("outcome/selected_weights", record.selected_weights, step=step)
         tf.summary.text("outcome/run_kind", kind, step=step)
         image = tf.expand_dims(tf.image.decode_png(confusion_png, 4), 0)
         tf.summary.image("confusion_matrix", image, step=step)
@@ -473,54 +466,50 @@ def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose
     )
 
 
-def training_record(config, folders, model, strategy, run_data, history) -> dict:
+def training_record(config, folders, model, strategy, run_data, history) -> RunRecord:
     """The record's fields known when training ends: settings, sizes, per-epoch history."""
     epochs = history.epochs
     failed_epoch = next((e for e in sorted(epochs) if epochs[e].get("loss") is None), None)
     best_val, best_epoch = history.best("val_accuracy")
     train_seconds = sum(logs["seconds"] for logs in epochs.values())
     train_images = len(run_data.train[0])
-    record = {
-        "record_version": RECORD_VERSION,
-        "run_name": folders.name,
-        "status": "failed" if failed_epoch else "completed",
-        "model": config.model,
-        "optimizer": config.optimizer,
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "smoke_run": config.limit_train is not None,
-        "params": int(model.count_params()),
-        "replicas": strategy.num_replicas_in_sync,
-        "train_images": train_images,
-        "val_images": len(run_data.val[0]),
-        "epochs_run": len(epochs),
-        "best_val_accuracy": best_val,
-        "best_epoch": best_epoch,
-        "history": {str(e): epochs[e] for e in sorted(epochs)},
-        "train_seconds": train_seconds,
-        "images_per_second": train_images * len(epochs) / train_seconds if train_seconds else None,
-        "finished": utc_now(),
-        "system": system_info(),
+    record = RunRecord(
+        run_name=folders.name,
+        status="failed" if failed_epoch else "completed",
+        model=config.model,
+        optimizer=config.optimizer,
+        config=config.to_dict(),
+        seed=config.seed,
+        smoke_run=config.limit_train is not None,
+        params=int(model.count_params()),
+        replicas=strategy.num_replicas_in_sync,
+        train_images=train_images,
+        val_images=len(run_data.val[0]),
+        epochs_run=len(epochs),
+        best_val_accuracy=best_val,
+        best_epoch=best_epoch,
+        history={str(e): epochs[e] for e in sorted(epochs)},
+        train_seconds=train_seconds,
+        images_per_second=train_images * len(epochs) / train_seconds if train_seconds else None,
+        finished=utc_now(),
+        system=system_info(),
         **group_fields(run_data.group, run_data.test),
-    }
+    )
     if failed_epoch:
-        record.update(
-            failed_epoch=failed_epoch,
-            test_accuracy=None,
-            error=f"loss became NaN or infinite in epoch {failed_epoch}",
-        )
+        record.failed_epoch = failed_epoch
+        record.error = f"loss became NaN or infinite in epoch {failed_epoch}"
     return record
 
 
-def _settle_batchnorm(model, run_data: RunData, record: dict, say) -> None:
+def _settle_batchnorm(model, run_data: RunData, record: RunRecord, say) -> None:
     """Short runs end before BatchNorm's moving averages forget their initial values (momentum m
     keeps m**steps of them): their statistics are recomputed on the training set."""
-    steps = record["epochs_run"] * run_data.steps_per_epoch
+    steps = record.epochs_run * run_data.steps_per_epoch
     if batchnorm_statistics_settled(model, steps):
         return
     say(f"Recomputing BatchNorm statistics of the final weights: {steps} steps are too few.")
     recompute_batchnorm_statistics(model, run_data.batches_without_augmentation())
-    record["final_batchnorm_recomputed"] = True
+    record.final_batchnorm_recomputed = True
 
 
 def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
@@ -551,7 +540,7 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     averages = []
     if swa is not None and swa.count:
         averages.append(("swa", f"the SWA average of epochs {swa.snapshot_epochs}", swa.apply))
-        record["swa_epochs"] = swa.snapshot_epochs
+        record.swa_epochs = swa.snapshot_epochs
     if ema_weights is not None:
         description = f"the moving average (decay {config.ema})"
         averages.append(("ema", description, lambda: model.set_weights(ema_weights)))
@@ -566,17 +555,17 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     test_labels = run_data.test[1] if run_data.test else None
     selected = select(candidates, val_labels)
     model.set_weights(weight_values[selected.weights])  # the returned model holds the selection
-    record.update(scores(candidates, val_labels, test_labels))
-    record["selected_weights"] = selected.weights  # chosen on validation accuracy, never on test
-    record["selected_tta"] = selected.tta
+    record.accuracies.update(scores(candidates, val_labels, test_labels))
+    record.selected_weights = selected.weights  # chosen on validation accuracy, never on test
+    record.selected_tta = selected.tta
     if test_labels is None:
         return None
     write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
                       **kept_predictions(model, selected, run_data, config.tta_shifts))
     evaluation = evaluate_predictions(test_labels, selected.test_probabilities,
                                       class_names(run_data.group))
-    record["test_accuracy"] = evaluation.accuracy
-    record["confusion_matrix"] = evaluation.confusion.tolist()
+    record.test_accuracy = evaluation.accuracy
+    record.confusion_matrix = evaluation.confusion.tolist()
     return evaluation
 
 
@@ -584,11 +573,11 @@ def write_test_outputs(model, evaluation, run_data, folders, record) -> None:
     """The selected weights' report, confusion matrix (file and TensorBoard), the outcome
     scalars in TensorBoard, and reconstructions for the models whose spec `reconstructs`."""
     atomic_write_text(folders.run_dir / "report.csv", evaluation.report.to_csv(float_format="%.4f"))
-    title = f"{folders.name} ({record['selected_weights']} weights), test set"
+    title = f"{folders.name} ({record.selected_weights} weights), test set"
     png = figure_to_png(confusion_figure(evaluation.confusion, class_names(run_data.group), title))
     atomic_write_bytes(folders.run_dir / "confusion.png", png)
     log_outcome_to_tensorboard(folders.tensorboard_dir, record, png)
-    if get_spec(record["config"]["model"]).reconstructs:
+    if get_spec(record.model).reconstructs:
         images = run_data.test[0][:10]
         atomic_write_bytes(
             folders.run_dir / "reconstructions.png",
@@ -656,16 +645,17 @@ def _train_and_record(
 
     record = training_record(config, folders, model, strategy, run_data, history)
     evaluation = None
-    if record["status"] == "completed":
+    if record.status == "completed":
         evaluation = evaluate_and_select(
             model, run_data, swa, last_weights.weights, folders, record, config, say
         )
         if evaluation is not None:
             write_test_outputs(model, evaluation, run_data, folders, record)
     # Every attempt counts: wall time from each call to its record, training time within fit.
-    record.update(clock.totals())
-    log_hparams(folders.tensorboard_dir, record["config"], record)  # the HParams dashboard
-    atomic_write_json(folders.run_dir / "result.json", record)
+    for name, value in clock.totals().items():
+        setattr(record, name, value)
+    log_hparams(folders.tensorboard_dir, record)  # the HParams dashboard
+    atomic_write_json(folders.run_dir / "result.json", record.to_json())
     shutil.rmtree(folders.backup_dir, ignore_errors=True)
     return RunResult(
         record, folders.run_dir, folders.checkpoint_dir, folders.tensorboard_dir, model, evaluation

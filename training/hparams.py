@@ -19,6 +19,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2, summary_v2
 
 import config as paths
 from quiet_tensorflow import import_tensorflow
+from records.run_record import RunRecord
 from training.config import AUGMENTATION_KNOBS, OPTIMIZERS
 from training.hardware import PRECISIONS
 from training.schedule_rules import LR_SCHEDULES
@@ -80,42 +81,39 @@ def hparams_domains() -> dict[str, hp.HParam]:
     }
 
 
-def run_hparams(config: dict, record: dict) -> dict[str, bool | int | float | str]:
-    """The run's settings: the `CONFIG_HPARAMS` fields that are set (`swa_start` only with SWA
-    on) and whether it is a smoke run."""
+def run_hparams(record: RunRecord) -> dict[str, bool | int | float | str]:
+    """The run's settings: the `CONFIG_HPARAMS` fields of its configuration that are set
+    (`swa_start` only with SWA on) and whether it is a smoke run."""
+    config = record.config
     values = {name: config[name] for name in CONFIG_HPARAMS if config.get(name) is not None}
     if not config.get("swa"):
         values.pop("swa_start", None)
-    values["smoke_run"] = bool(record.get("smoke_run"))
+    values["smoke_run"] = record.smoke_run
     return values
 
 
-def log_hparams(tensorboard_dir: Path, config: dict, record: dict) -> None:
+def log_hparams(tensorboard_dir: Path, record: RunRecord) -> None:
     """Logs the run's settings and its selected weights' validation accuracy to
     `tensorboard_dir` (`TB_LOGS_PATH/<run>`), and the experiment description to its parent.
 
     Args:
         tensorboard_dir: the run's TensorBoard folder.
-        config: the run's resolved configuration (`ExperimentConfig.to_dict()`).
-        record: the run's record (`result.json`): `run_name`, `smoke_run`, `epochs_run` and, for a
-            completed run, `selected_weights` (and `selected_tta`) and the validation accuracy
-            they were chosen on, `val_accuracy_<weights>[_tta]`.
+        record: the run's record: its resolved configuration, and for a completed run the
+            weights selected on validation with the accuracy they were chosen on.
     """
     tf = import_tensorflow()
     tensorboard_dir = Path(tensorboard_dir)
-    selected = record.get("selected_weights")
-    if selected is not None:  # the only metric the outcome scalars lack
-        tta = "_tta" if record.get("selected_tta") else ""
+    accuracy = record.selected_accuracy("val")
+    if accuracy is not None:  # the only metric the outcome scalars lack
         writer = tf.summary.create_file_writer(str(tensorboard_dir / "test"))
         with writer.as_default():
-            accuracy = record[f"val_accuracy_{selected}{tta}"]
-            tf.summary.scalar("outcome/val_accuracy", accuracy, step=record["epochs_run"])
+            tf.summary.scalar("outcome/val_accuracy", accuracy, step=record.epochs_run)
         writer.close()
     domains = hparams_domains()
-    values = {domains[name]: value for name, value in run_hparams(config, record).items()}
+    values = {domains[name]: value for name, value in run_hparams(record).items()}
     writer = tf.summary.create_file_writer(str(tensorboard_dir))
     with writer.as_default():
-        hp.hparams(values, trial_id=record["run_name"])
+        hp.hparams(values, trial_id=record.run_name)
     writer.close()
     write_experiment(tensorboard_dir.parent)
 
@@ -163,8 +161,12 @@ def main(argv=None) -> int:
         if missing:
             print(f"skipped {name}: {missing} does not exist")
             continue
-        record = json.loads(record_path.read_text())
-        log_hparams(logs, record["config"], record)
+        try:
+            record = RunRecord.from_json(json.loads(record_path.read_text(encoding="utf-8")))
+        except ValueError as error:  # an ensemble's or combination's record: no run to log
+            print(f"skipped {name}: {error}")
+            continue
+        log_hparams(logs, record)
         print(f"logged {name} in {logs}")
     return 0
 

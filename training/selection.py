@@ -14,7 +14,7 @@ EVAL_BATCH_SIZE = 512
 class Candidate:
     """One weight set, with or without horizontal-flip TTA, and its class probabilities."""
 
-    weights: str  # one of records.reader.WEIGHT_SETS
+    weights: str  # one of records.run_record.WEIGHT_SETS
     tta: bool
     val_probabilities: np.ndarray
     test_probabilities: np.ndarray | None  # None when the run does not read the test set

@@ -13,7 +13,7 @@ from records.predictions import (
     read_test_probabilities,
     write_predictions,
 )
-from records.reader import WEIGHT_SETS
+from records.run_record import WEIGHT_SETS
 from tests.fake_records import fake_record, write_json
 from training.selection import Candidate, scores, select
 

@@ -1,14 +1,7 @@
 import json
 
-from records.reader import (
-    FIELDS_ADDED,
-    RECORD_VERSION,
-    TAGS_BEFORE_VERSION_2,
-    read_record,
-    read_records,
-    record_tags,
-    upgraded,
-)
+from records.reader import read_record, read_records, record_tags
+from records.run_record import FIELDS_ADDED, RECORD_VERSION, TAGS_BEFORE_VERSION_2, upgraded
 from tests.conftest import REPO_ROOT
 from tests.fake_records import fake_record, write_json
 

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from records.reader import upgraded
-from records.run_record import RunRecord
+from records.run_record import RunRecord, upgraded
 from tests.conftest import REPO_ROOT
 from tests.fake_records import fake_record
 

@@ -42,8 +42,8 @@ def exported(run):
 @pytest.mark.slow
 def test_the_record_names_the_selected_weights_and_every_format(exported, run):
     assert exported["run_name"] == "tiny"
-    assert exported["weights"] == run.record["selected_weights"]
-    assert exported["checkpoint"].endswith(f"tiny/{run.record['selected_weights']}.keras")
+    assert exported["weights"] == run.record.to_json()["selected_weights"]
+    assert exported["checkpoint"].endswith(f"tiny/{run.record.to_json()['selected_weights']}.keras")
     assert exported["command"] == (
         "python export.py tiny --test-images 500 --calibration-images 50 --repeats 2"
     )

@@ -182,8 +182,8 @@ def test_every_option_together_trains_an_epoch_end_to_end(run_paths, fashion_mni
     config = ExperimentConfig(epochs=1, limit_train=500, val_size=500, run_name="airbench",
                               **AIRBENCH_OPTIONS)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
-    assert result.record["status"] == "completed"
+    assert result.record.to_json()["status"] == "completed"
     # Above chance (0.1) after 4 steps; how well each option does is the ablation's question.
     assert result.test_accuracy > 0.15
     assert np.abs(result.model.get_layer("whitening").kernel.numpy()).max() > 0
-    assert result.record["val_accuracy_final_tta"] is not None  # translate TTA scored
+    assert result.record.to_json()["val_accuracy_final_tta"] is not None  # translate TTA scored

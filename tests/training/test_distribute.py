@@ -25,7 +25,7 @@ from training import ExperimentConfig, run_experiment
 config = ExperimentConfig(model="simple-cnn-bn", epochs=3, limit_train=2000, val_size=500,
                           batch_size=64, seed=3, swa=True, ema=0.9,
                           distribute=sys.argv[1], run_name=sys.argv[1], precision="float32")
-record = run_experiment(config, verbose=0).record
+record = run_experiment(config, verbose=0).record.to_json()
 print(json.dumps({key: record[key] for key in ("replicas", "status", "best_val_accuracy",
                   "val_accuracy_final", "val_accuracy_swa", "val_accuracy_ema",
                   "test_accuracy_final", "test_accuracy_swa", "test_accuracy_ema")}))

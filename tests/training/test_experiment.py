@@ -27,7 +27,7 @@ def smoke_run(tmp_path_factory, fashion_mnist):
 
 def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert smoke_run.name == "smoke"
-    assert smoke_run.record["config"]["precision"] in ("float32", "mixed_bfloat16")
+    assert smoke_run.record.to_json()["config"]["precision"] in ("float32", "mixed_bfloat16")
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the build
     record = json.loads((smoke_run.run_dir / "result.json").read_text())
     assert record["status"] == "completed"
@@ -65,9 +65,9 @@ def test_saved_checkpoints_load_safely_and_predict_raw_images(smoke_run, fashion
     accuracy = np.mean(
         swa.predict(fashion_mnist.x_test, verbose=0).argmax(1) == fashion_mnist.y_test
     )
-    assert accuracy == pytest.approx(smoke_run.record["test_accuracy_swa"], abs=1e-4)
+    assert accuracy == pytest.approx(smoke_run.record.to_json()["test_accuracy_swa"], abs=1e-4)
     # The returned model holds the weights that validation selected.
-    selected = smoke_run.record["selected_weights"]
+    selected = smoke_run.record.to_json()["selected_weights"]
     saved = keras.saving.load_model(smoke_run.checkpoint_dir / f"{selected}.keras", safe_mode=True)
     for returned, kept in zip(smoke_run.model.get_weights(), saved.get_weights()):
         np.testing.assert_array_equal(returned, kept)
@@ -99,8 +99,8 @@ def test_default_augmentation_inside_the_train_step_runs_end_to_end(
         monkeypatch.setenv(name, str(tmp_path / name))
     config = ExperimentConfig(**{**SMOKE, "epochs": 1}, width_shift_range=0.1)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
-    assert result.record["config"]["augment_on"] == "model"
-    assert result.record["swa_epochs"] == [1]
+    assert result.record.to_json()["config"]["augment_on"] == "model"
+    assert result.record.to_json()["swa_epochs"] == [1]
     assert result.test_accuracy > 0.2  # measured 0.31 for 7 steps; chance 0.1
     saved = keras.saving.load_model(result.checkpoint_dir / "swa.keras", safe_mode=True)
     assert not any("random" in type(layer).__name__.lower() for layer in saved.layers)
@@ -109,7 +109,7 @@ def test_default_augmentation_inside_the_train_step_runs_end_to_end(
 def test_a_short_run_says_what_it_does_and_settles_batchnorm(fashion_mnist, run_paths, capsys):
     config = ExperimentConfig(epochs=1, limit_train=2000, val_size=500, seed=2)
     result = run_experiment(config, data=fashion_mnist, verbose=2)
-    record = result.record
+    record = result.record.to_json()
     printed = capsys.readouterr().out
 
     assert record["config"]["swa"] is False and record["config"]["lr_schedule"] == "onecycle"

@@ -127,7 +127,7 @@ def recipe_run(tmp_path_factory, fashion_mnist):
 
 @pytest.mark.slow
 def test_every_weight_set_and_its_tta_variant_is_scored_and_selected_on_validation(recipe_run):
-    record = recipe_run.record
+    record = recipe_run.record.to_json()
     names = [f"{weights}{tta}" for weights in ("final", "swa", "ema") for tta in ("", "_tta")]
     val = {name: record[f"val_accuracy_{name}"] for name in names}
     selected = record["selected_weights"] + ("_tta" if record["selected_tta"] else "")
@@ -142,7 +142,7 @@ def test_every_weight_set_and_its_tta_variant_is_scored_and_selected_on_validati
 def test_the_selected_candidates_predictions_are_kept_with_the_validation_rows(
     recipe_run, fashion_mnist
 ):
-    record = recipe_run.record
+    record = recipe_run.record.to_json()
     with np.load(recipe_run.run_dir / "predictions.npz") as saved:
         predictions = {name: saved[name] for name in saved.files}
     _, val_indices = train_val_split(fashion_mnist.y_train, 300, 0, 600)  # split_seed 0

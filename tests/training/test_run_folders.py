@@ -98,8 +98,8 @@ def test_a_full_disk_names_the_file_and_keeps_the_last_backup(
     resumed = run_experiment(
         ExperimentConfig(run_name="full"), resume=True, data=fashion_mnist, verbose=0
     )
-    assert resumed.record["status"] == "completed" and resumed.record["epochs_run"] == 2
-    assert len(resumed.record["attempts"]) == 2
+    assert resumed.record.status == "completed" and resumed.record.epochs_run == 2
+    assert len(resumed.record.attempts) == 2
 
 
 def test_ctrl_c_names_the_run_as_it_was_saved(run_paths, monkeypatch, capsys):
