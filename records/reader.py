@@ -18,7 +18,7 @@ from pathlib import Path
 
 from data.fashion_mnist import CLASS_NAMES
 from data.knobs import AUGMENTATION_KNOBS
-from records.run_record import ACCURACY_KEYS, WEIGHT_SETS, upgraded
+from records.run_record import WEIGHT_SETS, run_record_problems, upgraded
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
@@ -33,36 +33,22 @@ RECORD_FIELDS = {"run_name": str, "status": str, "smoke_run": bool}
 OPTIONAL_FIELDS = {
     "kind": str, "error": str, "config": dict, "config.limit_train": (int, type(None)),
 }
-# Required by ranked runs (completed, not smoke), which fill the leaderboard and the seed table.
+# Required by ranked runs (completed, not smoke), which fill the leaderboard and the seed table:
+# the record's fields (their types are `RunRecord`'s) and the settings of its configuration.
+RANKED_RECORD_FIELDS = (
+    "params", "epochs_run", "best_val_accuracy", "wall_seconds", "test_accuracy",
+    "selected_weights", "confusion_matrix", "test_accuracy_final",
+)
 RANKED_FIELDS = {
-    "model": str,
-    "optimizer": str,
-    "config": dict,
     "config.lr_schedule": str,
     "config.lr": NUMBER,
     "config.swa": bool,
     "config.swa_start": int,
     "config.epochs": int,
     **{f"config.{knob}": NUMBER for knob in AUGMENTATION_KNOBS},
-    "params": int,
-    "epochs_run": int,
-    "best_val_accuracy": NUMBER,
-    "history": dict,
-    "train_seconds": NUMBER,
-    "wall_seconds": NUMBER,
-    "finished": str,
-    "system": dict,
-    "test_accuracy_final": NUMBER,
-    "test_accuracy": NUMBER,
-    "selected_weights": str,
-    "confusion_matrix": list,
 }
-# Read from ranked runs when present: the scores of every weight set, with and without flip
-# TTA, whether TTA was selected, and the settings older records lack.
+# Read from ranked runs when present: the settings older records lack.
 RANKED_OPTIONAL_FIELDS = {
-    **{
-key: OPTIONAL_NUMBER for key in ACCURACY_KEYS},
-    "selected_tta": bool,
     "system.hardware": str,
     "config.ema": OPTIONAL_NUMBER,
     "config.label_smoothing": NUMBER,
@@ -168,8 +154,11 @@ def ensemble_problems(record: dict) -> list[str]:
 
 
 def completed_run_problems(record: dict) -> list[str]:
-    """What a completed run's record lacks for the leaderboard's columns, smoke run or not."""
-    problems = field_problems(record, RANKED_FIELDS, required=True)
+    """What a completed run's record lacks for the leaderboard's columns, smoke run or not: a
+    field of the wrong type for `RunRecord`, a missing field a row needs, a bad setting."""
+    problems = run_record_problems(record)
+    problems += [f"missing key {name!r}" for name in RANKED_RECORD_FIELDS if name not in record]
+    problems += field_problems(record, RANKED_FIELDS, required=True)
     problems += field_problems(record, RANKED_OPTIONAL_FIELDS, required=False)
     return problems or _content_problems(record)
 

@@ -155,12 +155,12 @@ class RunRecord:
         data = upgraded(data)
         if not isinstance(data, dict):
             raise ValueError(f"A run record must be a JSON object. Received: {type(data).__name__}")
-        accuracies = {key: data[key] for key in ACCURACY_KEYS if key in data}
-        values = {key: value for key, value in data.items() if key not in accuracies}
-        problems = field_type_problems(values)
+        problems = run_record_problems(data)
         if problems:
             raise ValueError(f"Run record {data.get('run_name')!r}: {'; '.join(problems)}. "
                              f"Received: the keys {sorted(data)}")
+        accuracies = {key: data[key] for key in ACCURACY_KEYS if key in data}
+        values = {key: value for key, value in data.items() if key not in accuracies}
         return cls(**values, accuracies=accuracies)
 
 
@@ -182,21 +182,33 @@ def _accepts(annotation, value) -> bool:
 
 
 def _type_name(annotation) -> str:
+    """The JSON types a field takes, e.g. 'int or float or null' for `float | None`."""
     kinds = typing.get_args(annotation) or (annotation,)
-    return " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+    names = ["null" if kind is type(None) else kind.__name__ for kind in kinds]
+    return " or ".join(["int", *names] if "float" in names else names)
 
 
-def field_type_problems(values: dict) -> list[str]:
-    """The fields of `values` that are unknown, missing (without a default) or of the wrong
-    JSON type for `RunRecord`."""
+def _problem(key: str, value, annotation) -> str | None:
+    """What is wrong with one field's value, in the words of the report's warnings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key!r} is {'NaN' if math.isnan(value) else 'infinite'}"
+    if _accepts(annotation, value):
+        return None
+    found = "null" if value is None else type(value).__name__
+    return f"{key!r} is {found}, expected {_type_name(annotation)}"
+
+
+def run_record_problems(data: dict) -> list[str]:
+    """The keys of `data` (a run's `result.json` object) that are unknown, missing (without a
+    default) or of the wrong JSON type for `RunRecord`; every accuracy is a number or null."""
     required = {item.name for item in dataclasses.fields(RunRecord)
                 if item.default is dataclasses.MISSING
                 and item.default_factory is dataclasses.MISSING}
-    problems = [f"unknown key {key!r}" for key in values if key not in FIELD_TYPES]
-    problems += [f"missing key {key!r}" for key in sorted(required - set(values))]
-    problems += [f"{key!r} is {values[key]!r}, expected {_type_name(FIELD_TYPES[key])}"
-                 for key in values if key in FIELD_TYPES and not _accepts(FIELD_TYPES[key],
-                                                                          values[key])]
+    annotations = {**FIELD_TYPES, **dict.fromkeys(ACCURACY_KEYS, float | None)}
+    problems = [f"unknown key {key!r}" for key in data if key not in annotations]
+    problems += [f"missing key {key!r}" for key in sorted(required - set(data))]
+    problems += [problem for key, value in data.items() if key in annotations
+                 and (problem := _problem(key, value, annotations[key])) is not None]
     return problems
 
 

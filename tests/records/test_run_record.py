@@ -35,10 +35,11 @@ def test_the_selected_candidates_accuracies_are_read_from_the_record():
 
 
 @pytest.mark.parametrize(("change", "named"), [
-    ({"params": "many"}, "'params' is 'many', expected int"),
-    ({"smoke_run": 0}, "'smoke_run' is 0, expected bool"),
-    ({"train_seconds": float("nan")}, "'train_seconds' is nan, expected float"),
-    ({"best_epoch": True}, "'best_epoch' is True, expected int or null"),
+    ({"params": "many"}, "'params' is str, expected int"),
+    ({"smoke_run": 0}, "'smoke_run' is int, expected bool"),
+    ({"train_seconds": float("nan")}, "'train_seconds' is NaN"),
+    ({"best_epoch": True}, "'best_epoch' is bool, expected int or null"),
+    ({"val_accuracy_swa": "high"}, "'val_accuracy_swa' is str, expected int or float or null"),
     ({"colour": "red"}, "unknown key 'colour'"),
 ])
 def test_a_bad_field_is_named_with_the_type_it_needs(change, named):

@@ -68,7 +68,7 @@ def test_an_averaged_ensemble_says_so_and_shows_what_each_member_added():
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"selected_tta": "yes"}, "'selected_tta' is str, expected bool"),
+        ({"selected_tta": "yes"}, "'selected_tta' is str, expected bool or null"),
         ({"val_accuracy_ema_tta": "0.9"},
          "'val_accuracy_ema_tta' is str, expected int or float or null"),
         ({"kind": "sweep"}, "'kind' is 'sweep', expected one of 'ensemble', 'specialist', "

@@ -83,12 +83,12 @@ def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys
     results = tmp_path / "results"
     _precision_runs(results)
     broken = fake_record("default", [900] * 10, 0.9)
-    del broken["images_per_second"]
+    del broken["config"]["precision"]
     _write(results, broken, "default-seeds")
 
     text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
     assert text.startswith("No usable records tagged `default-seeds` (the default's seeds) and")
-    assert "missing key 'images_per_second'" in capsys.readouterr().err
+    assert "missing key 'config.precision'" in capsys.readouterr().err
 
 
 def test_the_comparison_table_has_a_row_per_tagged_run_best_first(tmp_path):
