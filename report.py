@@ -18,6 +18,8 @@ from pathlib import Path
 # describes the runs tagged `default-seeds` (`python -m benchmarks.race` tags the default's seeds
 # so) and the float32 / mixed_bfloat16 pair tagged `precision-default`.
 DEFAULT_SEEDS_TAG, DEFAULT_PRECISION_TAG = "default-seeds", "precision-default"
+# The seeds of the augmentation study's best preset, compared with the default's in docs/search.md.
+SEARCHED_PRESET_TAG = "augmentation-best"
 
 
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
@@ -48,6 +50,9 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "paired-tests", partial(
             comparisons.paired_tests_markdown, inputs.predicted, results_dir)),
+        GeneratedSection(Path("docs") / "search.md", "preset-comparison",
+                         lambda folder: comparisons.seed_comparison_markdown(
+                             inputs.predicted, SEARCHED_PRESET_TAG, DEFAULT_SEEDS_TAG)),
         GeneratedSection(experiments, "seed-groups",
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "figures", partial(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.calibration import DEFAULT_BINS
-from evaluation.seeds import overlapping, seed_groups
+from evaluation.seeds import overlapping, seed_groups, spread
 from evaluation.statistics import EXACT_BELOW, mcnemar
 from records.predictions import PredictedRuns
-from records.reader import best_run, runs_only
+from records.reader import best_run, record_tags, runs_only
 from reporting.tables import (
     format_accuracy,
     format_duration,
@@ -162,3 +162,57 @@ def figures_markdown(ranked, predicted: PredictedRuns, images_dir: Path, base_di
         image("mistakes.png", "Most confident mistakes"),
     ]
     return "\n\n".join(parts)
+
+
+def tagged_seed_runs(records: list[dict], tag: str) -> list[dict]:
+    """The completed full 10-class runs tagged `tag`, in seed order."""
+    runs = [record for record in runs_only(records) if tag in record_tags(record)]
+    return sorted(runs, key=lambda record: record["seed"])
+
+
+def seed_comparison_markdown(predicted: PredictedRuns, candidate_tag: str,
+                             baseline_tag: str) -> str:
+    """The runs tagged `candidate_tag` against those tagged `baseline_tag` (`train.py --seeds N
+    --tag ...`): each side's mean, spread and range of test accuracy, whether the ranges overlap,
+    and McNemar's test between the two runs of each seed both sides trained."""
+    records = predicted.records
+    candidate = tagged_seed_runs(records, candidate_tag)
+    baseline = tagged_seed_runs(records, baseline_tag)
+    if not candidate or not baseline:
+        missing = candidate_tag if not candidate else baseline_tag
+        return (f"No completed runs tagged `{missing}` with predictions yet: "
+                f"`python train.py --preset PRESET --seeds 5 --tag {missing}` trains them.")
+    sides = {candidate_tag: candidate, baseline_tag: baseline}
+    rows = []
+    for runs in sides.values():
+        test = spread([run["test_accuracy"] for run in runs])
+        seconds = spread([run["train_seconds"] for run in runs])
+        rows.append([str(len(runs)), f"{test['mean']:.4f} ± {test['std']:.4f}",
+                     f"{format_accuracy(test['min'])}-{format_accuracy(test['max'])}",
+                     format_duration(seconds["mean"])])
+    columns = ("Seeds", "Test acc mean ± std", "Range", "Mean training time")
+    index = pd.Index([f"`{tag}`" for tag in sides], name="Runs tagged")
+    table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
+                           right_aligned=columns)
+    return f"{table}\n\n{seed_comparison_sentence(predicted, candidate, baseline)}"
+
+
+def seed_comparison_sentence(predicted: PredictedRuns, candidate: list[dict],
+                             baseline: list[dict]) -> str:
+    """Whether the ranges overlap, and the per-seed McNemar tests, in words."""
+    ours, theirs = ([run["test_accuracy"] for run in runs] for runs in (candidate, baseline))
+    overlap = min(ours) <= max(theirs) and min(theirs) <= max(ours)
+    by_seed = {run["seed"]: run for run in baseline}
+    tests = [(run["seed"], mcnemar(predicted.correct(run["run_name"]),
+                                   predicted.correct(by_seed[run["seed"]]["run_name"])))
+             for run in candidate if run["seed"] in by_seed
+             and {run["run_name"], by_seed[run["seed"]]["run_name"]} <= set(predicted.probabilities)]
+    different = [seed for seed, result in tests if result.p_value <= SIGNIFICANCE]
+    mean = spread(ours)["mean"] - spread(theirs)["mean"]
+    paired = (f"McNemar's test between the runs of the same seed finds {len(different)} of "
+              f"{len(tests)} pairs different at {SIGNIFICANCE:g}"
+              + (f" (seed {', '.join(map(str, different))})" if different else "")
+              if tests else "No seed was trained on both sides, so no pair was tested")
+    return (f"The mean test accuracies differ by {mean:+.4f}; the ranges "
+            f"{'overlap, so a seed can reorder the two' if overlap else 'do not overlap'}. "
+            f"{paired}.")

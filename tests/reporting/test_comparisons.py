@@ -9,6 +9,7 @@ from reporting.comparisons import (
     figure_run,
     paired_tests_markdown,
     pairs_to_compare,
+    seed_comparison_markdown,
     seed_groups_markdown,
 )
 from tests.fake_records import fake_record, write_json
@@ -156,3 +157,35 @@ def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_th
         row[0] == "[pair](pair/result.json)" or row[1] == "[pair](pair/result.json)" for row in rows
     )
     assert figure_run(predicted)["run_name"] == "run-a"  # the best run, never an ensemble
+
+
+def write_tagged_seeds(results, tag, wrong_by_seed, val_accuracy=0.93):
+    """Runs `<tag>-seed<k>` tagged `tag`, seed k getting `wrong_by_seed[k]` test images wrong."""
+    config = fake_record("x", [900] * 10, 0.9)["config"]
+    for seed, wrong in enumerate(wrong_by_seed):
+        write_run_with_predictions(results, f"{tag}-seed{seed}", LABELS, wrong, val_accuracy,
+                                   seed=seed, config={**config, "tags": [tag], "seed": seed})
+
+
+def test_a_tagged_preset_is_compared_with_the_default_seed_by_seed(tmp_path):
+    results = tmp_path / "results"
+    # The candidate gets 100-150 images wrong, the default 400-450: every pair differs.
+    write_tagged_seeds(results, "tuned", [np.arange(100), np.arange(150)])
+    write_tagged_seeds(results, "default-seeds", [np.arange(400), np.arange(450)])
+    text = seed_comparison_markdown(read_predicted(results), "tuned", "default-seeds")
+    rows = table_rows(text)
+    assert rows[0] == ["`tuned`", "2", "0.9875 ± 0.0035", "0.9850-0.9900", "1m 00s"]
+    assert rows[1] == ["`default-seeds`", "2", "0.9575 ± 0.0035", "0.9550-0.9600", "1m 00s"]
+    assert "differ by +0.0300; the ranges do not overlap" in text
+    assert "finds 2 of 2 pairs different at 0.05 (seed 0, 1)" in text
+
+
+def test_overlapping_seeds_are_said_to_overlap_and_a_missing_side_named(tmp_path):
+    results = tmp_path / "results"
+    write_tagged_seeds(results, "tuned", [np.arange(100), np.arange(80)])
+    write_tagged_seeds(results, "default-seeds", [np.arange(95)])  # 5 images apart: p = 0.06
+    text = seed_comparison_markdown(read_predicted(results), "tuned", "default-seeds")
+    assert "the ranges overlap, so a seed can reorder the two" in text
+    assert "finds 0 of 1 pairs different" in text
+    assert "No completed runs tagged `other`" in seed_comparison_markdown(
+        read_predicted(results), "other", "default-seeds")
