@@ -202,11 +202,11 @@ def seed_comparison_sentence(predicted: PredictedRuns, candidate: list[dict],
     """Whether the ranges overlap, and the per-seed McNemar tests, in words."""
     ours, theirs = ([run["test_accuracy"] for run in runs] for runs in (candidate, baseline))
     overlap = min(ours) <= max(theirs) and min(theirs) <= max(ours)
-    by_seed = {run["seed"]: run for run in baseline}
-    tests = [(run["seed"], mcnemar(predicted.correct(run["run_name"]),
-                                   predicted.correct(by_seed[run["seed"]]["run_name"])))
-             for run in candidate if run["seed"] in by_seed
-             and {run["run_name"], by_seed[run["seed"]]["run_name"]} <= set(predicted.probabilities)]
+    by_seed = {run["seed"]: run["run_name"] for run in baseline}
+    pairs = [(run["seed"], run["run_name"], by_seed[run["seed"]]) for run in candidate
+             if run["seed"] in by_seed]
+    tests = [(seed, mcnemar(predicted.correct(ours), predicted.correct(theirs)))
+             for seed, ours, theirs in pairs]
     different = [seed for seed, result in tests if result.p_value <= SIGNIFICANCE]
     mean = spread(ours)["mean"] - spread(theirs)["mean"]
     paired = (f"McNemar's test between the runs of the same seed finds {len(different)} of "
