@@ -205,8 +205,8 @@ def seed_comparison_sentence(predicted: PredictedRuns, candidate: list[dict],
     by_seed = {run["seed"]: run["run_name"] for run in baseline}
     pairs = [(run["seed"], run["run_name"], by_seed[run["seed"]]) for run in candidate
              if run["seed"] in by_seed]
-    tests = [(seed, mcnemar(predicted.correct(ours), predicted.correct(theirs)))
-             for seed, ours, theirs in pairs]
+    tests = [(seed, mcnemar(predicted.correct(name), predicted.correct(baseline_name)))
+             for seed, name, baseline_name in pairs]
     different = [seed for seed, result in tests if result.p_value <= SIGNIFICANCE]
     mean = spread(ours)["mean"] - spread(theirs)["mean"]
     paired = (f"McNemar's test between the runs of the same seed finds {len(different)} of "
