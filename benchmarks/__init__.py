@@ -1,4 +1,5 @@
-"""Benchmarks: training throughput, time to a target accuracy, FLOP counts and CPU peaks.
+"""Benchmarks: training throughput, time to a target accuracy, FLOP counts and CPU peaks, and
+where the time of a training step goes.
 
 Run each as a module from the repository root: `python -m benchmarks.throughput --help`.
 """

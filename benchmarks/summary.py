@@ -21,6 +21,7 @@ BENCHMARKS = "benchmarks"  # names of the pages' generated sections
 MODELS = "models"
 RACE = "race"
 ABLATION = "ablation"
+PROFILE = "profile"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -268,6 +269,72 @@ def ablation_markdown(bench_dir: Path, base_dir: Path) -> str:
     )
 
 
+def _percent(share: float) -> str:
+    return f"{share:.1%}"
+
+
+def _profile_flops(record: dict) -> str:
+    """`, N GFLOP/s, P of the assumed bf16 peak` when the record has a FLOP rate and a peak."""
+    flops = record.get("flops") or {}
+    if flops.get("achieved_gflops") is None:
+        return ""
+    text = f", {flops['achieved_gflops']:,.0f} GFLOP/s"
+    if flops.get("utilisation") is not None:
+        text += f", {flops['utilisation']:.0%} of the assumed {flops['peak']['rate']} peak"
+    return text
+
+
+def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """The profile records (`benchmarks.profile_step`), newest first: per category of op, its
+    self time per training step, its share of the step's wall time and of the summed op time,
+    then the step time no op explains and the step itself; one sentence with the command, the
+    hardware and the throughput.
+
+    Args:
+        bench_dir: the folder of the benchmark records (`RESULTS_PATH/benchmarks`).
+        base_dir: the folder of the page that shows the table; the record's link is relative to it.
+    """
+    profiles = _records(bench_dir, "profile-*.json")
+    if not profiles:
+        return "No profile record yet: run `python -m benchmarks.profile_step --preset default`."
+    parts = []
+    for path, record in sorted(profiles, key=lambda profile: profile[1]["date"], reverse=True):
+        rows, index = [], []
+        for entry in record["categories"].values():
+            index.append(entry["label"])
+            rows.append([
+                f"{1000 * entry['seconds_per_step']:.1f}",
+                _percent(entry["share_of_step"]),
+                _percent(entry["share_of_op_time"]),
+            ])
+        index += ["Not in op time (Python, framework)", "Step (wall clock, profiled)"]
+        rows += [
+            [f"{1000 * record['unexplained_seconds_per_step']:.1f}",
+             _percent(record["unexplained_share"]), "-"],
+            [f"{1000 * record['wall_seconds_per_step']:.1f}", _percent(1.0), "-"],
+        ]
+        columns = ("ms per step", "Share of the step", "Share of op time")
+        frame = pd.DataFrame(rows, index=pd.Index(index, name="Ops"), columns=columns)
+        overlap = (
+            f" Op times are summed over threads: on {record['cores']} cores ops run at once, so "
+            "the shares add up past 100% and the time not in ops is negative."
+            if record["op_seconds_per_step"] > record["wall_seconds_per_step"]
+            else ""
+        )
+        parts.append(
+            f"{markdown_table(frame, right_aligned=columns)}\n\n"
+            f"{record['profiled_steps']} steps of the `{record['preset']}` preset "
+            f"(`{record['model']}`, {record['precision']}, batch {record['batch_size']}) "
+            f"profiled after {record['warmup_steps']} warm-up steps on "
+            f"{record['system'].get('hardware', 'one machine')}, {record['date'][:10]}, with "
+            f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}): "
+            f"{1000 * record['wall_seconds_per_step']:.1f} ms per step under the profiler, "
+            f"{record['images_per_second']:,.0f} images/s without it{_profile_flops(record)}."
+            f"{overlap}"
+        )
+    return "\n\n".join(parts)
+
+
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
     """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
     flops = {}
@@ -307,6 +374,7 @@ def generated_sections(results_dir: Path) -> list[GeneratedSection]:
         GeneratedSection(BENCHMARKS_PAGE, BENCHMARKS, tables),
         GeneratedSection(BENCHMARKS_PAGE, RACE, partial(race_markdown, bench_dir)),
         GeneratedSection(BENCHMARKS_PAGE, ABLATION, partial(ablation_markdown, bench_dir)),
+        GeneratedSection(BENCHMARKS_PAGE, PROFILE, partial(profile_markdown, bench_dir)),
         GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
     ]
 

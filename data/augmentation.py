@@ -394,6 +394,10 @@ def augment_at_step(augmentation: keras.Sequential, images, step):
     """`augmentation`'s transform of training step `step`: the same for a given seed and step,
     whether the run was interrupted or not, and whether it runs in `tf.data` or in the train step.
     """
-    for layer in augmentation.layers:
-        images = layer.augment_at_step(images, step)
+    # Name scopes put the pipeline's and each layer's name in the names of their ops, so that a
+    # profile of the train step (benchmarks/profile_step.py) can tell the augmentation's time.
+    with tf.name_scope(augmentation.name):
+        for layer in augmentation.layers:
+            with tf.name_scope(layer.name):
+                images = layer.augment_at_step(images, step)
     return images
