@@ -210,9 +210,9 @@ def check_steps(args) -> ExperimentConfig:
         checked(layers_of(list(STEPS[index][2]), args))
     every = checked(layers_of(combined(*(STEPS[index][2] for index in args.steps)), args))
     if every.model_args:
-        from training.experiment import check_model_arguments
+        from models.arguments import check_model_arguments
 
-        check_model_arguments(every)
+        check_model_arguments(every.model, every.model_args)
     return every
 
 

@@ -220,17 +220,18 @@ def test_model_arguments_reach_the_model_and_bad_ones_are_refused_before_writing
 def test_a_model_argument_of_another_type_than_its_default_is_named_before_building(
     model, argument, message
 ):
-    from training.experiment import check_model_arguments
+    from models.arguments import check_model_arguments
 
     config, _, _ = train.parse_config(["--model", model, "--model-arg", argument])
     with pytest.raises(ValueError) as error:
-        check_model_arguments(config)
+        check_model_arguments(config.model, config.model_args)
     assert str(error.value) == message
 
 
 def test_model_arguments_of_a_compatible_type_are_taken():
-    from training.experiment import check_model_arguments
+    from models.arguments import check_model_arguments
 
     # A list for a tuple, an int for a rate, an int for a None default.
     arguments = ["--model-arg", "dropout=[0, 0.5]", "--model-arg", "input_size=32"]
-    check_model_arguments(train.parse_config(["--model", "simple-cnn", *arguments])[0])
+    config = train.parse_config(["--model", "simple-cnn", *arguments])[0]
+    check_model_arguments(config.model, config.model_args)

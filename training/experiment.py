@@ -30,6 +30,7 @@ from data import (
 )
 from evaluation.metrics import Evaluation, evaluate_predictions
 from models import build_model, get_spec
+from models.arguments import check_model_arguments
 from models.whitening import fit_whitening, whitening_layers
 from outputs.folders import (
     RUN_ROOTS,
@@ -251,84 +252,8 @@ def resolve_config(config: ExperimentConfig, resume: bool) -> ExperimentConfig:
         return ExperimentConfig.from_json(run_dir / "config.json").validate()
     config = config.resolved().validate()
     if config.model_args:
-        check_model_arguments(config)
+        check_model_arguments(config.model, config.model_args, IMAGE_SHAPE, NUM_CLASSES)
     return config
-
-
-def check_model_arguments(config: ExperimentConfig) -> None:
-    """Refuses `config.model_args` before the run writes anything: an argument the model does not
-    take, a value of another type than the argument's default (read from a model built with the
-    defaults), then, by building the model with them, a value the model refuses."""
-    default_model = build_model(config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES)
-    defaults = default_model.get_config()
-    unknown = sorted(set(config.model_args) - set(defaults))
-    if unknown:  # keras.Model would take them silently
-        problem = f"{', '.join(unknown)} is not an argument of {type(default_model).__name__}"
-        raise _model_arguments_error(config, problem)
-    for name, value in config.model_args.items():
-        check_argument_type(name, value, defaults[name])
-    try:
-        build_model(
-            config.model, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **config.model_args
-        )
-    except (TypeError, ValueError) as error:
-        raise _model_arguments_error(config, error) from error
-
-
-def _model_arguments_error(config: ExperimentConfig, problem) -> ValueError:
-    return ValueError(
-        f"model_args must be constructor arguments of {config.model} ({problem}). "
-        f"Received: model_args={config.model_args!r}"
-    )
-
-
-def check_argument_type(name: str, value, default) -> None:
-    """Refuses a model argument whose type differs from its default's, so that a word given for
-    a number is named here rather than failing inside the model with Python's own message. A
-    None default takes anything, an int is a number, and a list a tuple."""
-    if not _same_kind(value, default):
-        raise ValueError(
-            f"model_args.{name} must be {_kind(default)} (the default is {default!r}). "
-            f"Received: {value!r} ({type(value).__name__})"
-        )
-
-
-def _same_kind(value, default) -> bool:
-    if default is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float)
-    if isinstance(default, tuple | list):
-        return isinstance(value, tuple | list) and all(
-            _same_kind(item, _item_default(default)) for item in value
-        )
-    return isinstance(value, type(default))
-
-
-def _item_default(sequence):
-    """The default an item of `sequence` is checked against: its first item, when every item
-    has that item's kind; None (anything) for an empty or mixed sequence."""
-    first = sequence[0] if sequence else None
-    return first if all(_same_kind(item, first) for item in sequence) else None
-
-
-_KIND_NOUNS = {bool: "bool", int: "int", float: "number", str: "string", list: "tuple"}
-
-
-def _kind(default) -> str:
-    """How a default's type reads in a message: "an int", "a number", "a tuple of ints"."""
-    noun = _noun(default)
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
-def _noun(default) -> str:
-    noun = _KIND_NOUNS.get(type(default), type(default).__name__)
-    if isinstance(default, tuple | list) and _item_default(default) is not None:
-        first, _, rest = _noun(_item_default(default)).partition(" ")
-        noun = f"tuple of {first}s{' ' + rest if rest else ''}"
-    return noun
 
 
 def set_up_runtime(config: ExperimentConfig):
