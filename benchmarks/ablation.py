@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
-from benchmarks.race import TARGETS, group_summary, run_summary, train_or_reuse
+from benchmarks.race import TARGETS, TIMING, group_summary, run_summary, train_or_reuse
 from evaluation.seeds import spread
 from records.reader import selected_val_accuracy
 from training.config import ExperimentConfig
@@ -271,8 +271,7 @@ def main(argv=None, data=None) -> int:
         "accuracy is recorded, never compared.",
         steps=steps,
         kept_configuration=next(step for step in reversed(steps) if step["kept"])["configuration"],
-        timing="seconds_to_val: summed epoch times (validation pass included) until the first "
-        "epoch end at or above the target; train_seconds: the whole schedule",
+        timing=TIMING,
     )
     out = args.out or default_out_dir()
     path = write_record(out / f"ablation-{record['model']}.json", record)

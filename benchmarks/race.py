@@ -29,6 +29,8 @@ from training.presets import compose
 
 TARGETS = (0.92, 0.93, 0.94)
 CONTENDER, BASELINE = "default", "previous-default"  # presets: train.py's default and its former
+TIMING = ("seconds_to_val: summed epoch times (validation pass included) until the first epoch "
+          "end at or above the target; train_seconds: the whole schedule")
 
 
 def seconds_to_target(history: dict, target: float) -> float | None:
@@ -165,8 +167,7 @@ def main(argv=None, data=None) -> int:
         baseline={"model": records[0]["model"], **baseline},
         default={"model": records[1]["model"], **contender},
         speedup_to_val=speedups(baseline, contender),
-        timing="seconds_to_val: summed epoch times (validation pass included) until the first "
-        "epoch end at or above the target; train_seconds: the whole schedule",
+        timing=TIMING,
     )
     out = args.out or default_out_dir()
     path = write_record(out / f"race-{records[1]['model']}-vs-{records[0]['model']}.json", record)
