@@ -2,7 +2,8 @@
 
 The model has BatchNorm after every convolution, so each replica normalizes with its own batch
 statistics, and SWA's BatchNorm recalibration runs under the strategy too. The final, the
-averaged and the moving-average weights (on by default) must score like the single-device run's.
+averaged and the moving-average weights (on by default) must score like the single-device run's
+on the validation split.
 """
 
 import json
@@ -25,10 +26,9 @@ from training import ExperimentConfig, run_experiment
 config = ExperimentConfig(model="simple-cnn-bn", epochs=3, limit_train=2000, val_size=500,
                           batch_size=64, seed=3, swa=True, ema=0.9,
                           distribute=sys.argv[1], run_name=sys.argv[1], precision="float32")
-record = run_experiment(config, verbose=0).record.to_json()
+record = run_experiment(config, verbose=0, evaluate_test=False).record.to_json()
 print(json.dumps({key: record[key] for key in ("replicas", "status", "best_val_accuracy",
-                  "val_accuracy_final", "val_accuracy_swa", "val_accuracy_ema",
-                  "test_accuracy_final", "test_accuracy_swa", "test_accuracy_ema")}))
+                  "val_accuracy_final", "val_accuracy_swa", "val_accuracy_ema")}))
 """
 
 
@@ -49,7 +49,7 @@ def test_mirrored_training_matches_single_device_within_noise(run_paths):
     single, mirrored = run("none"), run("mirrored")
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     assert mirrored["status"] == "completed"
-    for weights in ("final", "swa", "ema"):
-        for key in (f"val_accuracy_{weights}", f"test_accuracy_{weights}"):
-            assert mirrored[key] > 0.7, (key, mirrored)
-            assert abs(mirrored[key] - single[key]) < 0.04, (key, single, mirrored)
+    for weights in ("final", "swa", "ema"):  # scored on validation: the test set adds nothing
+        key = f"val_accuracy_{weights}"
+        assert mirrored[key] > 0.7, (key, mirrored)
+        assert abs(mirrored[key] - single[key]) < 0.04, (key, single, mirrored)
