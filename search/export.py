@@ -32,6 +32,14 @@ def export_path(name: str) -> Path:
     return path
 
 
+def shown_source(source: str) -> str:
+    """A space file's path relative to the repository when it is inside it, so that a preset
+    written here reads the same on every machine; other paths as given."""
+    path = Path(source).resolve()
+    root = presets.PRESETS_DIR.parent.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else source
+
+
 def preset_text(study: optuna.Study, space: SearchSpace, base: str) -> str:
     """The best completed trial's values of the searched settings as a preset over `base`."""
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -45,7 +53,7 @@ def preset_text(study: optuna.Study, space: SearchSpace, base: str) -> str:
         tables.setdefault(section, {})[name] = best.params[key]
     description = (f"The best of {len(completed)} completed trials of study "
                    f"{study.study_name!r} (trial {best.number}, validation accuracy "
-                   f"{best.value:.4f}) over {space.source}")
+                   f"{best.value:.4f}) over {shown_source(space.source)}")
     return tomli_w.dumps({"description": description, "preset": base, **tables})
 
 

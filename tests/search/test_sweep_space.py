@@ -164,3 +164,12 @@ def test_the_default_pruner_judges_from_mid_run_and_stops_only_clearly_losing_tr
     assert pruned_at([0.5] * 10) == 5  # far behind from the start: judged at epoch 5, no sooner
     assert pruned_at([0.80] * 4 + [0.93] * 6) is None  # behind early, among the best from epoch 5
     assert pruned_at([0.85] * 4 + [0.861] * 6) == 5  # below the bottom quarter at epoch 5
+
+
+def test_an_exported_preset_names_a_shipped_space_by_its_path_in_the_repository(tmp_path):
+    from search.export import shown_source
+    from training import presets
+
+    shipped = presets.PRESETS_DIR.parent / "spaces" / "augmentation.toml"
+    assert shown_source(str(shipped)) == "spaces/augmentation.toml"
+    assert shown_source(str(tmp_path / "mine.toml")) == str(tmp_path / "mine.toml")
