@@ -43,8 +43,8 @@ class Stop(keras.callbacks.Callback):
         if epoch + 1 == stop_after:
             if how == "cut-next-backup":
                 self.cut_next_backup()
-            else:
-                os.kill(os.getpid(), getattr(signal, how))
+            else:  # raised in this (the main) thread, as a terminal's Ctrl-C is handled
+                signal.raise_signal(getattr(signal, how))
 
     def cut_next_backup(self):
         save = self.model.save_weights
