@@ -207,6 +207,25 @@ def op_stats(logdir: Path) -> list[dict]:
     return datatable_rows(data)
 
 
+def summed_self_times(rows: list[dict], scopes=None) -> tuple[str, dict, dict]:
+    """Where the ops ran ("Device" when any row is an accelerator's, else "Host"), the self
+    seconds of each category there, and of each (op type, category) with its occurrences; the
+    profiler's IDLE row left out."""
+    where = "Device" if any(row["host_or_device"] == "Device" for row in rows) else "Host"
+    seconds = dict.fromkeys(CATEGORIES, 0.0)
+    by_type: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        if row["host_or_device"] != where or row["type"] == "IDLE":
+            continue
+        category = category_of(row["type"], row["operation"], scopes)
+        self_seconds = row["total_self_time"] / 1e6
+        seconds[category] += self_seconds
+        entry = by_type.setdefault((row["type"], category), [0.0, 0.0])
+        entry[0] += self_seconds
+        entry[1] += row["occurrences"] or 0
+    return where, seconds, by_type
+
+
 def breakdown(rows: list[dict], steps: int, wall_seconds_per_step: float, scopes=None) -> dict:
     """Self time per step by category and of the `TOP_OP_TYPES` heaviest op types, with their
     shares of the wall time per step and of the summed op time.
@@ -235,18 +254,7 @@ def breakdown(rows: list[dict], steps: int, wall_seconds_per_step: float, scopes
             "steps must be >= 1 and wall_seconds_per_step positive. Received: "
             f"steps={steps}, wall_seconds_per_step={wall_seconds_per_step}"
         )
-    where = "Device" if any(row["host_or_device"] == "Device" for row in rows) else "Host"
-    seconds = dict.fromkeys(CATEGORIES, 0.0)
-    by_type: dict[tuple[str, str], list[float]] = {}
-    for row in rows:
-        if row["host_or_device"] != where or row["type"] == "IDLE":
-            continue
-        category = category_of(row["type"], row["operation"], scopes)
-        self_seconds = row["total_self_time"] / 1e6
-        seconds[category] += self_seconds
-        entry = by_type.setdefault((row["type"], category), [0.0, 0.0])
-        entry[0] += self_seconds
-        entry[1] += row["occurrences"] or 0
+    where, seconds, by_type = summed_self_times(rows, scopes)
     op_seconds = sum(seconds.values()) / steps
 
     def shares(total_seconds: float) -> dict:

@@ -367,9 +367,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def main(argv=None, table=None) -> int:
-    """`python export.py`: exports, measures and records; then prints `table(record)`, the
-    text of the record (the entry point passes `reporting.exports.export_table`)."""
+def build_parser():
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -378,34 +376,27 @@ def main(argv=None, table=None) -> int:
     parser.add_argument("--test-images", type=int, help="first N test images; default: all")
     parser.add_argument("--calibration-images", type=int, default=300, help="int8 calibration")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per latency")
-    args = parser.parse_args(argv)
-    try:
-        run_name, checkpoint, weights = resolve_checkpoint(args.run)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return parser
+
+
+def checked_checkpoint(args) -> tuple[str, Path, str]:
+    """`resolve_checkpoint(args.run)`, after checking the export packages are installed; a
+    ValueError or FileNotFoundError names what is missing."""
+    run = resolve_checkpoint(args.run)
     missing = missing_export_packages()
     if missing:
-        print(
-            f"error: export needs {', '.join(missing)}: pip install -r requirements-export.txt",
-            file=sys.stderr,
-        )
-        return 2
-    from quiet_tensorflow import import_tensorflow
+        raise ValueError(
+            f"export needs {', '.join(missing)}: pip install -r requirements-export.txt")
+    return run
 
-    import_tensorflow()
+
+def measured_record(args, argv, model, run_name, checkpoint, weights) -> dict:
+    """The export record of `model`: what was exported, how it was measured, on what."""
     from data import load_fashion_mnist
-    from outputs.io import atomic_write_json
     from records.provenance import system_info, utc_now
-    from serving.checkpoints import load_checkpoint
 
-    try:
-        model = load_checkpoint(checkpoint)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     classes = specialist_classes(run_name) if Path(args.run).suffix != ".keras" else None
-    record = {
+    return {
         "run_name": run_name,
         "weights": weights,
         **({} if classes is None else {"classes": classes["names"]}),
@@ -423,6 +414,29 @@ def main(argv=None, table=None) -> int:
         ),
         "system": system_info(),
     }
+
+
+def main(argv=None, table=None) -> int:
+    """`python export.py`: exports, measures and records; then prints `table(record)`, the
+    text of the record (the entry point passes `reporting.exports.export_table`)."""
+    args = build_parser().parse_args(argv)
+    try:
+        run_name, checkpoint, weights = checked_checkpoint(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
+    from outputs.io import atomic_write_json
+    from serving.checkpoints import load_checkpoint
+
+    try:
+        model = load_checkpoint(checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    record = measured_record(args, argv, model, run_name, checkpoint, weights)
     path = paths.RESULTS_PATH / "exports" / f"{run_name}.json"
     atomic_write_json(path, record)
     if table is not None:
