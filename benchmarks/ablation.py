@@ -26,7 +26,6 @@ import argparse
 import shlex
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
@@ -196,9 +195,9 @@ def layers_of(configuration: list[str], args) -> Layers:
 
 def step_configs(index: int, name: str, configuration: list[str], args) -> list[ExperimentConfig]:
     """One configuration per seed of step `index`, named `ablation-<index>-<name>-seed<k>`."""
-    base = replace(layers_of(configuration, args).config, tags=(TAG,))
+    base = layers_of(configuration, args).config.replace(tags=(TAG,))
     return [
-        replace(base, seed=seed, run_name=f"ablation-{index}-{name}-seed{seed}")
+        base.replace(seed=seed, run_name=f"ablation-{index}-{name}-seed{seed}")
         for seed in range(args.seeds)
     ]
 
@@ -209,10 +208,10 @@ def check_steps(args) -> ExperimentConfig:
     for index in args.steps:
         checked(layers_of(list(STEPS[index][2]), args))
     every = checked(layers_of(combined(*(STEPS[index][2] for index in args.steps)), args))
-    if every.model_args:
+    if every.model.args:
         from models.arguments import check_model_arguments
 
-        check_model_arguments(every.model, every.model_args)
+        check_model_arguments(every.model.name, every.model.args)
     return every
 
 
@@ -231,8 +230,8 @@ def step_summary(records: list[dict]) -> dict:
 
 
 def print_plan(args, every: ExperimentConfig) -> None:
-    print(f"ablation of {every.model}: {args.seeds} seed(s) per step, each change added to the "
-          "kept configuration and kept when its mean validation accuracy is not lower")
+    print(f"ablation of {every.model.name}: {args.seeds} seed(s) per step, each change added to "
+          "the kept configuration and kept when its mean validation accuracy is not lower")
     width = max(len(STEPS[index][0]) for index in args.steps)
     for index in args.steps:
         name, description, overrides = STEPS[index]

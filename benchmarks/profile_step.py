@@ -397,19 +397,19 @@ def profile_record(args, argv, model, timing, profile, flops) -> dict:
     record = base_record("benchmarks.profile_step", argv)
     record.update(
         preset=args.preset,
-        model=config.model,
+        model=config.model.name,
         params=int(model.count_params()),
-        precision=config.precision,
-        batch_size=config.batch_size,
-        augment_on=config.augment_on,
-        jit_compile=config.jit_compile,
+        precision=config.runtime.precision,
+        batch_size=config.runtime.batch_size,
+        augment_on=config.runtime.augment_on,
+        jit_compile=config.runtime.jit_compile,
         cores=len(os.sched_getaffinity(0)),
         warmup_steps=args.warmup,
         profiled_steps=args.steps,
         wall_seconds_per_step=round(profiled, 6),
         unprofiled_wall_seconds_per_step=round(plain, 6),
         profiler_slowdown=round(profiled / plain, 3),
-        images_per_second=round(config.batch_size / plain, 2),
+        images_per_second=round(config.runtime.batch_size / plain, 2),
         **profile,
         flops=flops,
         profiler={
@@ -436,13 +436,14 @@ def main(argv=None, data=None) -> int:
     args = parse_args(argv)
     config = args.config
     strategy = make_strategy("none")
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.runtime.seed)
     run_data = build_data(config, data if data is not None else load_fashion_mnist(),
                           with_test=False)  # fmt: skip
     model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
     if whitening_layers(model):
         fit_whitening(model, run_data.train[0])
-    print(f"{args.preset}: {config.model}, {config.precision}, batch {config.batch_size}, "
+    runtime = config.runtime
+    print(f"{args.preset}: {config.model.name}, {runtime.precision}, batch {runtime.batch_size}, "
           f"{args.warmup} warm-up steps, {args.steps} timed, {args.steps} profiled")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="profile-step-") as temporary:
         logdir = args.logdir or Path(temporary)
@@ -457,14 +458,15 @@ def main(argv=None, data=None) -> int:
         )
         plain, profiled = windows.seconds_per_step()
         profile = breakdown(op_stats(logdir), args.steps, profiled, model_scopes(model))
-    images_per_second = config.batch_size / plain
-    peak = None if tf.config.list_physical_devices("GPU") else cpu_peak(config.precision)
+    images_per_second = config.runtime.batch_size / plain
+    peak = None if tf.config.list_physical_devices("GPU") else cpu_peak(config.runtime.precision)
     flops = {
         **flop_rates(train_flops_per_image(model, IMAGE_SHAPE), images_per_second, peak),
         "peak": peak,
     }
     record = profile_record(args, argv, model, (plain, profiled), profile, flops)
-    path = write_record(args.out / f"profile-{config.model}-{config.precision}.json", record)
+    name = f"profile-{config.model.name}-{config.runtime.precision}.json"
+    path = write_record(args.out / name, record)
     print_breakdown(record)
     print(f"record: {path}")
     return 0

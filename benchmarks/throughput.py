@@ -327,7 +327,7 @@ def main(argv=None, data=None) -> int:
     precision = resolve_precision(args.precision, get_spec(args.model).cpu_precision, hardware)
     jit_compile = resolve_jit_compile(args.jit_compile, hardware)
     on_gpu = hardware.gpus > 0
-    train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
+    train, _ = load_train_split(data, ExperimentConfig().data.val_size, args.seed)
     keras.utils.set_random_seed(args.seed)
 
     results = {}

@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -42,12 +41,12 @@ def test_every_step_composes_onto_the_default_and_validates():
         compose(preset="default", overrides=overrides).config.resolved().validate()
     every = compose(preset="default", overrides=ALL_ON).config
     every.resolved().validate()
-    assert every.model_args == {
+    assert every.model.args == {
         "whitening_patch_size": 3, "dirac_init": True, "batchnorm_momentum": 0.6,
         "batchnorm_scale_trainable": False,
     }  # fmt: skip
     # Every option on is the airbench preset, nothing more and nothing less.
-    assert replace(every, preset=None) == replace(compose(preset="airbench").config, preset=None)
+    assert every.replace(preset=None) == compose(preset="airbench").config.replace(preset=None)
 
 
 def test_overrides_of_a_table_are_merged_and_read_back():
