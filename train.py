@@ -9,7 +9,6 @@ python train.py --list-models          # or --list-presets
 """
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
@@ -24,20 +23,10 @@ from training.presets import (
     compose,
     describe,
     list_presets,
+    model_argument,
     preset_path,
     to_toml,
 )
-
-
-def model_argument(text: str) -> tuple[str, object]:
-    """`NAME=VALUE` with a Python literal VALUE (a number, a string, a tuple, ...)."""
-    name, separator, value = text.partition("=")
-    if not separator or not name.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE. Received: {text!r}")
-    try:
-        return name.strip(), ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
-        return name.strip(), value.strip()  # a bare word is a string
 
 
 def comma_separated(text: str) -> tuple[str, ...]:

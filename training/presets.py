@@ -35,6 +35,8 @@ An unknown section or key, or a value of the wrong type, is refused naming the k
 and where it was written, before anything else happens.
 """
 
+import argparse
+import ast
 import tomllib
 import types
 import typing
@@ -184,6 +186,18 @@ def parse_override(text: str) -> tuple[str, object]:
         return key, tomllib.loads(f"value = {value.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         return key, value.strip()
+
+
+def model_argument(text: str) -> tuple[str, object]:
+    """A `--model-arg NAME=VALUE` flag's value: NAME and the Python literal VALUE (a number, a
+    string, a tuple, ...); a bare word is a string."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE. Received: {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()  # a bare word is a string
 
 
 def load_preset(name: str, seen: tuple = ()) -> tuple[dict, dict, list[str]]:
