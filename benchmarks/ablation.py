@@ -11,10 +11,13 @@ The runs are ordinary runs with records of their own, named `ablation-<step>-<na
 tagged `ablation`; a run already completed under its name with the same configuration is reused,
 so an interrupted ablation goes on where it stopped (a run of that name with another
 configuration, as after other `--steps` or outcomes, is left alone: the new run's name gets a
-suffix, as `train.py` gives it). The record gives, per step, the change, the
-configuration's overrides from the default, whether the change was kept, the mean selected
-validation accuracy, the test accuracy and training time over the seeds, and the seconds to each
-validation target. Nothing else should run on the machine meanwhile.
+suffix, as `train.py` gives it). The runs keep their records (`result.json` and beside it)
+but not their predictions or confusion figure (`--keep-predictions` keeps them): the table reads
+the records alone, and 24 runs' predictions would add 7 MB to the repository. The record
+gives, per step, the change, the configuration's overrides from the default, whether the
+change was kept, the mean selected validation accuracy, the test accuracy and training time
+over the seeds, and the seconds to each validation target. Nothing else should run on the
+machine meanwhile.
 
     python -m benchmarks.ablation --seeds 3
     python -m benchmarks.ablation --steps whitening,dirac --dry-run
@@ -60,6 +63,8 @@ STEPS = (
 )  # fmt: skip
 STEP_NAMES = tuple(name for name, _, _ in STEPS)
 SMOKE_FLAGS = ("epochs", "limit_train", "val_size")  # fields of the flags for smoke runs
+# What an ablation run leaves out of its record folder unless --keep-predictions.
+PRUNED_OUTPUTS = ("predictions.npz", "confusion.png")
 
 
 def _toml_value(value) -> str:
@@ -171,6 +176,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=None, help="override the validation size")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     parser.add_argument(
+        "--keep-predictions", action="store_true",
+        help=f"keep each run's {' and '.join(PRUNED_OUTPUTS)} (removed by default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run", action="store_true", help="print each step's overrides; train nothing"
     )
     args = parser.parse_args(argv)
@@ -215,6 +224,14 @@ def check_steps(args) -> ExperimentConfig:
     return every
 
 
+def prune_outputs(run_name: str) -> None:
+    """Removes `PRUNED_OUTPUTS` from the run's record folder (RESULTS_PATH/<run>)."""
+    import config as paths
+
+    for name in PRUNED_OUTPUTS:
+        (paths.RESULTS_PATH / run_name / name).unlink(missing_ok=True)
+
+
 def step_summary(records: list[dict]) -> dict:
     """A step's group summary (`benchmarks.race.group_summary`), each run's selected validation
     accuracy, their spread and mean."""
@@ -255,8 +272,12 @@ def main(argv=None, data=None) -> int:
         return 0
 
     def measure(index, name, configuration):
-        configs = step_configs(index, name, configuration, args)
-        return step_summary([train_or_reuse(config, data) for config in configs])
+        records = []
+        for config in step_configs(index, name, configuration, args):
+            records.append(train_or_reuse(config, data))
+            if not args.keep_predictions:
+                prune_outputs(config.run.name)
+        return step_summary(records)
 
     steps = greedy([(index, *STEPS[index]) for index in args.steps], measure)
     record = base_record("benchmarks.ablation", argv)

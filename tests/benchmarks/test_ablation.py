@@ -241,6 +241,8 @@ def test_a_tiny_ablation_trains_each_step_writes_its_record_and_reuses_completed
         assert stored["status"] == "completed" and stored["config"]["limit_train"] == 500
         config = json.loads((run_dir / "config.json").read_text())
         assert config["tags"] == ["ablation"] and config["val_size"] == 200
+        assert (run_dir / "report.csv").exists()  # the record stays, the large outputs go
+        assert not any((run_dir / name).exists() for name in ablation.PRUNED_OUTPUTS)
     whitened = json.loads(
         (run_paths["RESULTS_PATH"] / "ablation-1-whitening-seed0/config.json").read_text()
     )
