@@ -19,9 +19,11 @@ ops of the step itself), so that sum can exceed the wall time and the rest be ne
 
 Images/s and the FLOP rate come from the steps timed without the profiler; the FLOPs per image and
 the peak are those of the throughput benchmark (benchmarks/flops.py). The record goes to
-<out>/profile-<model>-<precision>.json. Nothing else should run on the machine meanwhile.
+<out>/profile-<model>[-<variant>]-<precision>.json. Nothing else should run on the machine
+meanwhile.
 
     python -m benchmarks.profile_step --preset default --steps 50 --warmup 10
+    python -m benchmarks.profile_step --set "model.args={fused_batchnorm = true}" --variant fused-bn
 """
 
 import argparse
@@ -41,10 +43,11 @@ from benchmarks.common import base_record, default_out_dir, write_record
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, load_fashion_mnist
 from models.whitening import fit_whitening, whitening_layers
+from outputs.folders import check_output_name
 from training.config import ConfigError
 from training.experiment import build_compiled_model, build_data
 from training.hardware import PRECISIONS, make_strategy
-from training.presets import FLAGS, compose, list_presets
+from training.presets import FLAGS, compose, list_presets, where
 
 PROFILER_TOOL = "framework_op_stats"
 # Category -> its name in tables, in the order of the tables.
@@ -365,8 +368,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--logdir", type=Path, default=None,
         help="keep the profile in this folder (TensorBoard's profile tab), not a temporary one",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a setting of the preset, as train.py's --set; repeatable; needs --variant",
+    )  # fmt: skip
+    parser.add_argument("--variant", default=None,
+                        help="a name for what --set changes, in the record's file name")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
+    if bool(args.overrides) != bool(args.variant):
+        parser.error("argument --variant: name the variant that --set makes, and only then "
+                     "(e.g. --set 'model.args={fused_batchnorm = true}' --variant fused-bn)")
+    if args.variant:
+        try:
+            check_output_name(args.variant, "--variant")
+        except ValueError as error:
+            parser.error(str(error))
     if args.preset not in list_presets():
         parser.error(
             f"argument --preset: unknown preset; known: {', '.join(list_presets())}. "
@@ -383,10 +400,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.limit_train is not None:
         flags["limit_train"] = args.limit_train
     try:
-        args.config = compose(preset=args.preset, flags=flags).config.resolved().validate()
+        layers = compose(preset=args.preset, flags=flags, overrides=args.overrides)
+        args.config = layers.config.resolved().validate()
     except ConfigError as error:
-        flag = FLAGS[error.field] if error.field in flags else "--preset"
-        parser.error(f"argument {flag}: {error.describe(flag)}")
+        if error.field in flags or not args.overrides:
+            flag = FLAGS[error.field] if error.field in flags else "--preset"
+            parser.error(f"argument {flag}: {error.describe(flag)}")
+        parser.error(where(error, layers.sources))
+    except ValueError as error:  # an unknown key or a value of the wrong type in --set
+        parser.error(str(error))
     args.out = args.out or default_out_dir()
     return args
 
@@ -397,6 +419,8 @@ def profile_record(args, argv, model, timing, profile, flops) -> dict:
     record = base_record("benchmarks.profile_step", argv)
     record.update(
         preset=args.preset,
+        variant=args.variant,
+        overrides=args.overrides,
         model=config.model.name,
         params=int(model.count_params()),
         precision=config.runtime.precision,
@@ -465,7 +489,8 @@ def main(argv=None, data=None) -> int:
         "peak": peak,
     }
     record = profile_record(args, argv, model, (plain, profiled), profile, flops)
-    name = f"profile-{config.model.name}-{config.runtime.precision}.json"
+    variant = f"-{args.variant}" if args.variant else ""
+    name = f"profile-{config.model.name}{variant}-{config.runtime.precision}.json"
     path = write_record(args.out / name, record)
     print_breakdown(record)
     print(f"record: {path}")

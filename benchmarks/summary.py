@@ -344,9 +344,11 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
             if record["op_seconds_per_step"] > record["wall_seconds_per_step"]
             else ""
         )
+        changed = ", ".join(f"`{text}`" for text in record.get("overrides") or ())
         parts.append(
             f"{markdown_table(frame, right_aligned=columns)}\n\n"
             f"{record['profiled_steps']} steps of the `{record['preset']}` preset "
+            f"{f'with {changed} ' if changed else ''}"
             f"(`{record['model']}`, {record['precision']}, batch {record['batch_size']}) "
             f"profiled after {record['warmup_steps']} warm-up steps on "
             f"{record['system'].get('hardware', 'one machine')}, {record['date'][:10]}, with "
