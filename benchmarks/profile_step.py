@@ -42,6 +42,7 @@ import tensorflow as tf
 from benchmarks.common import base_record, default_out_dir, write_record
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, load_fashion_mnist
+from models.arguments import check_model_arguments
 from models.whitening import fit_whitening, whitening_layers
 from outputs.folders import check_output_name
 from training.config import ConfigError
@@ -402,6 +403,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     try:
         layers = compose(preset=args.preset, flags=flags, overrides=args.overrides)
         args.config = layers.config.resolved().validate()
+        if args.config.model.args:
+            check_model_arguments(args.config.model.name, args.config.model.args)
     except ConfigError as error:
         if error.field in flags or not args.overrides:
             flag = FLAGS[error.field] if error.field in flags else "--preset"
