@@ -2,6 +2,7 @@
 schedule, averaging, augmentation, evaluation, data, runtime, run), in one `ExperimentConfig`;
 one validation (`ExperimentConfig.validate`) and one pure `resolve(config, hardware)`."""
 
+import copy
 import dataclasses
 import json
 import math
@@ -353,12 +354,13 @@ class ExperimentConfig:
         return self
 
     def to_dict(self) -> dict:
-        """The flat layout: `{flat name: value}`, as records and `config.json` keep it."""
-        return {name: getattr(self.section(flat.section), flat.key) if flat.section else
-                getattr(self, flat.key) for name, flat in FLAT_FIELDS.items()}
-
-    def section(self, name: str | None):
-        return self if name is None else getattr(self, name)
+        """The flat layout: `{flat name: value}`, as records and `config.json` keep it (a copy:
+        changing it changes no configuration)."""
+        return {
+            name: copy.deepcopy(getattr(getattr(self, flat.section) if flat.section else self,
+                                        flat.key))
+            for name, flat in FLAT_FIELDS.items()
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExperimentConfig":
