@@ -23,11 +23,15 @@ def twin_layers(policy: str, **options):
     return layers
 
 
+# Upstream gradients that vary within a channel: a constant one would make the input's zero.
+UPSTREAM = tf.constant(np.random.default_rng(5).normal(size=(16, 6, 6, 8)), "float32")
+
+
 def step(layer, images):
     with tf.GradientTape() as tape:
         tape.watch(images)
         outputs = layer(images, training=True)
-        loss = tf.reduce_sum(tf.cast(outputs, "float32") * tf.range(8, dtype="float32"))
+        loss = tf.reduce_sum(tf.cast(outputs, "float32") * UPSTREAM)
     gradients = tape.gradient(loss, [images, *layer.trainable_variables])
     return outputs, gradients
 
