@@ -23,7 +23,8 @@ the peak are those of the throughput benchmark (benchmarks/flops.py). The record
 meanwhile.
 
     python -m benchmarks.profile_step --preset default --steps 50 --warmup 10
-    python -m benchmarks.profile_step --set "model.args={fused_batchnorm = true}" --variant fused-bn
+    python -m benchmarks.profile_step --set "model.args={fused_batchnorm = false}" \
+        --variant keras-bn
 """
 
 import argparse
@@ -379,7 +380,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if bool(args.overrides) != bool(args.variant):
         parser.error("argument --variant: name the variant that --set makes, and only then "
-                     "(e.g. --set 'model.args={fused_batchnorm = true}' --variant fused-bn)")
+                     "(e.g. --set 'model.args={fused_batchnorm = false}' --variant keras-bn)")
     if args.variant:
         try:
             check_output_name(args.variant, "--variant")

@@ -25,7 +25,7 @@ a fraction of the peak. The record goes to
 
     python -m benchmarks.throughput --model simple-cnn --steps 200 --windows 5 --warmup 20
     python -m benchmarks.throughput --model fast-cnn-small --approaches project \
-        --model-arg "widths=(64, 128, 256)" --variant widths-64-128-256
+        --model-arg fused_batchnorm=False --variant keras-bn
 """
 
 import argparse

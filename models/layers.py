@@ -54,7 +54,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     parent's: the moving averages (updated with the biased batch variance, as Keras does), the
     inference path, other ranks, masks.
 
-    The kernel needs epsilon >= 1.001e-5 and raises smaller ones to that.
+    The kernel needs epsilon >= 1.001e-5 and raises smaller ones to that. With a GPU the layer
+    is Keras's throughout: the fused path was measured on CPUs only.
 
     Example:
         >>> layer = FusedBatchNormalization(momentum=0.6, epsilon=1e-5)
@@ -63,6 +64,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         fusable = len(inputs.shape) == 4 and self.axis in (-1, 3) and mask is None
+        fusable = fusable and not tf.config.list_logical_devices("GPU")
         if not (training and self.trainable and fusable) or self.renorm or self.synchronized:
             return super().call(inputs, training=training, mask=mask)
         channels = inputs.shape[-1]
