@@ -385,7 +385,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         try:
             check_output_name(args.variant, "--variant")
         except ValueError as error:
-            parser.error(str(error))
+            parser.error(f"argument --variant: {error}")
     if args.preset not in list_presets():
         parser.error(
             f"argument --preset: unknown preset; known: {', '.join(list_presets())}. "

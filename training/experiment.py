@@ -58,6 +58,8 @@ from training.callbacks import (
     BestModelCheckpoint,
     HistoryRecorder,
     LastEpochWeights,
+    TerminateOnInvalidValidationLoss,
+    diverged,
     inference_copy,
     save_model_atomically,
 )
@@ -356,6 +358,7 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock)
         swa = SWA(averaging.swa_start, averaging.swa_freq, state_dir=folders.backup_dir)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
+        TerminateOnInvalidValidationLoss(),
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
         BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
@@ -397,7 +400,7 @@ def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose
 def training_record(config, folders, model, strategy, run_data, history) -> RunRecord:
     """The record's fields known when training ends: settings, sizes, per-epoch history."""
     epochs = history.epochs
-    failed_epoch = next((e for e in sorted(epochs) if epochs[e].get("loss") is None), None)
+    failed_epoch = next((e for e in sorted(epochs) if diverged(epochs[e])), None)
     best_val, best_epoch = history.best("val_accuracy")
     train_seconds = sum(logs["seconds"] for logs in epochs.values())
     train_images = len(run_data.train[0])
@@ -425,7 +428,7 @@ def training_record(config, folders, model, strategy, run_data, history) -> RunR
     )
     if failed_epoch:
         record.failed_epoch = failed_epoch
-        record.error = f"loss became NaN or infinite in epoch {failed_epoch}"
+        record.error = f"the loss became NaN or infinite in epoch {failed_epoch}"
     return record
 
 
