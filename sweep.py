@@ -100,7 +100,7 @@ def prepare(args: argparse.Namespace) -> Plan:
         raise ValueError(f"--timeout must be > 0 seconds. Received: --timeout {args.timeout}")
     if args.export_preset is not None:
         export_path(args.export_preset)
-    return Plan(space, fixed, storage_url(args.storage, args.study), base.epochs)
+    return Plan(space, fixed, storage_url(args.storage, args.study), base.schedule.epochs)
 
 
 def plan_text(args, plan: Plan) -> str:

@@ -9,15 +9,12 @@ python train.py --list-models          # or --list-presets
 """
 
 import argparse
-import ast
-import dataclasses
 import sys
-import typing
 from pathlib import Path
 
 from quiet_tensorflow import import_tensorflow
 from records.run_record import WEIGHT_LABELS, RunRecord, accuracy_key
-from training.config import NUM_CLASSES, SECTION_KEYS, ExperimentConfig
+from training.config import FLAT_FIELDS, NUM_CLASSES, SECTION_KEYS, ExperimentConfig
 from training.presets import (
     DEFAULT_PRESET,
     FLAGS,
@@ -26,20 +23,10 @@ from training.presets import (
     compose,
     describe,
     list_presets,
+    model_argument,
     preset_path,
     to_toml,
 )
-
-
-def model_argument(text: str) -> tuple[str, object]:
-    """`NAME=VALUE` with a Python literal VALUE (a number, a string, a tuple, ...)."""
-    name, separator, value = text.partition("=")
-    if not separator or not name.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE. Received: {text!r}")
-    try:
-        return name.strip(), ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
-        return name.strip(), value.strip()  # a bare word is a string
 
 
 def comma_separated(text: str) -> tuple[str, ...]:
@@ -89,16 +76,15 @@ def add_layer_arguments(group) -> None:
 def add_setting_flags(group) -> None:
     """One flag per field (but those set by the layers alone), its default the default
     preset's; unset unless given, so it overrides only what the command line says."""
-    defaults = compose().config
-    hints = typing.get_type_hints(ExperimentConfig)
-    for field in dataclasses.fields(ExperimentConfig):
+    defaults = compose().config.to_dict()
+    for name, flat in FLAT_FIELDS.items():
+        field = flat.field
         if not field.metadata.get("cli", True):
             continue
-        kind = base_type(hints[field.name])
-        default = _help_default(getattr(defaults, field.name) or None
-                                if kind is dict else getattr(defaults, field.name))
+        kind = base_type(flat.hint)
+        default = _help_default(defaults[name] or None if kind is dict else defaults[name])
         options = {"default": argparse.SUPPRESS,
-                   "help": f"{field.metadata['help']} [{SECTION_KEYS[field.name]}; default: "
+                   "help": f"{field.metadata['help']} [{SECTION_KEYS[name]}; default: "
                    f"{default}]".replace("%", "%%")}
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
@@ -107,12 +93,12 @@ def add_setting_flags(group) -> None:
         elif field.metadata.get("comma_separated"):
             options.update(type=comma_separated, metavar="NAME,NAME,...")
         elif kind is tuple:
-            options.update(action="append", metavar=field.name.upper().rstrip("S"))
+            options.update(action="append", metavar=name.upper().rstrip("S"))
         else:
-            options.update(type=kind, metavar=field.name.upper())
+            options.update(type=kind, metavar=name.upper())
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
-        group.add_argument(FLAGS[field.name], dest=field.name, **options)
+        group.add_argument(FLAGS[name], dest=name, **options)
 
 
 def add_run_arguments(group) -> None:
@@ -131,9 +117,9 @@ def add_run_arguments(group) -> None:
 def given_flags(args: argparse.Namespace) -> dict:
     """The settings given as flags on the command line, by field name."""
     values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(ExperimentConfig)
-        if f.metadata.get("cli", True) and hasattr(args, f.name)
+        name: getattr(args, name)
+        for name, flat in FLAT_FIELDS.items()
+        if flat.field.metadata.get("cli", True) and hasattr(args, name)
     }
     if "model_args" in values:
         values["model_args"] = dict(values["model_args"])
@@ -172,11 +158,7 @@ def _check_resume_arguments(parser, args, flags: dict) -> None:
     they are refused."""
     if not flags.get("run_name"):
         parser.error("argument --resume: name the run to resume (--resume RUN_NAME)")
-    changed = [
-        FLAGS[field.name]
-        for field in dataclasses.fields(ExperimentConfig)
-        if field.name != "run_name" and field.name in flags
-    ]
+    changed = [FLAGS[name] for name in FLAT_FIELDS if name != "run_name" and name in flags]
     changed += [flag for flag, value in (("--preset", args.preset), ("--config", args.config),
                                           ("--set", args.overrides)) if value]
     if changed:
@@ -256,11 +238,11 @@ def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]
         return [config]
     from records.provenance import default_run_name
 
-    smoke = "-smoke" if config.limit_train is not None else ""
-    base = config.run_name or default_run_name(config.model, config.optimizer + smoke)
+    smoke = "-smoke" if config.data.limit_train is not None else ""
+    base = config.run.name or default_run_name(config.model.name, config.optimizer.name + smoke)
     return [
-        dataclasses.replace(config, seed=seed, run_name=f"{base}-seed{seed}")
-        for seed in range(config.seed, config.seed + seeds)
+        config.replace(seed=seed, run_name=f"{base}-seed{seed}")
+        for seed in range(config.runtime.seed, config.runtime.seed + seeds)
     ]
 
 

@@ -11,10 +11,13 @@ The runs are ordinary runs with records of their own, named `ablation-<step>-<na
 tagged `ablation`; a run already completed under its name with the same configuration is reused,
 so an interrupted ablation goes on where it stopped (a run of that name with another
 configuration, as after other `--steps` or outcomes, is left alone: the new run's name gets a
-suffix, as `train.py` gives it). The record gives, per step, the change, the
-configuration's overrides from the default, whether the change was kept, the mean selected
-validation accuracy, the test accuracy and training time over the seeds, and the seconds to each
-validation target. Nothing else should run on the machine meanwhile.
+suffix, as `train.py` gives it). The runs keep their records (`result.json` and beside it)
+but not their predictions or confusion figure (`--keep-predictions` keeps them): the table reads
+the records alone, and 24 runs' predictions would add 7 MB to the repository. The record
+gives, per step, the change, the configuration's overrides from the default, whether the
+change was kept, the mean selected validation accuracy, the test accuracy and training time
+over the seeds, and the seconds to each validation target. Nothing else should run on the
+machine meanwhile.
 
     python -m benchmarks.ablation --seeds 3
     python -m benchmarks.ablation --steps whitening,dirac --dry-run
@@ -26,7 +29,6 @@ import argparse
 import shlex
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
@@ -61,6 +63,8 @@ STEPS = (
 )  # fmt: skip
 STEP_NAMES = tuple(name for name, _, _ in STEPS)
 SMOKE_FLAGS = ("epochs", "limit_train", "val_size")  # fields of the flags for smoke runs
+# What an ablation run leaves out of its record folder unless --keep-predictions.
+PRUNED_OUTPUTS = ("predictions.npz", "confusion.png")
 
 
 def _toml_value(value) -> str:
@@ -172,6 +176,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=None, help="override the validation size")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     parser.add_argument(
+        "--keep-predictions", action="store_true",
+        help=f"keep each run's {' and '.join(PRUNED_OUTPUTS)} (removed by default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run", action="store_true", help="print each step's overrides; train nothing"
     )
     args = parser.parse_args(argv)
@@ -196,9 +204,9 @@ def layers_of(configuration: list[str], args) -> Layers:
 
 def step_configs(index: int, name: str, configuration: list[str], args) -> list[ExperimentConfig]:
     """One configuration per seed of step `index`, named `ablation-<index>-<name>-seed<k>`."""
-    base = replace(layers_of(configuration, args).config, tags=(TAG,))
+    base = layers_of(configuration, args).config.replace(tags=(TAG,))
     return [
-        replace(base, seed=seed, run_name=f"ablation-{index}-{name}-seed{seed}")
+        base.replace(seed=seed, run_name=f"ablation-{index}-{name}-seed{seed}")
         for seed in range(args.seeds)
     ]
 
@@ -209,11 +217,19 @@ def check_steps(args) -> ExperimentConfig:
     for index in args.steps:
         checked(layers_of(list(STEPS[index][2]), args))
     every = checked(layers_of(combined(*(STEPS[index][2] for index in args.steps)), args))
-    if every.model_args:
+    if every.model.args:
         from models.arguments import check_model_arguments
 
-        check_model_arguments(every.model, every.model_args)
+        check_model_arguments(every.model.name, every.model.args)
     return every
+
+
+def prune_outputs(run_name: str) -> None:
+    """Removes `PRUNED_OUTPUTS` from the run's record folder (RESULTS_PATH/<run>)."""
+    import config as paths
+
+    for name in PRUNED_OUTPUTS:
+        (paths.RESULTS_PATH / run_name / name).unlink(missing_ok=True)
 
 
 def step_summary(records: list[dict]) -> dict:
@@ -231,8 +247,8 @@ def step_summary(records: list[dict]) -> dict:
 
 
 def print_plan(args, every: ExperimentConfig) -> None:
-    print(f"ablation of {every.model}: {args.seeds} seed(s) per step, each change added to the "
-          "kept configuration and kept when its mean validation accuracy is not lower")
+    print(f"ablation of {every.model.name}: {args.seeds} seed(s) per step, each change added to "
+          "the kept configuration and kept when its mean validation accuracy is not lower")
     width = max(len(STEPS[index][0]) for index in args.steps)
     for index in args.steps:
         name, description, overrides = STEPS[index]
@@ -256,8 +272,12 @@ def main(argv=None, data=None) -> int:
         return 0
 
     def measure(index, name, configuration):
-        configs = step_configs(index, name, configuration, args)
-        return step_summary([train_or_reuse(config, data) for config in configs])
+        records = []
+        for config in step_configs(index, name, configuration, args):
+            records.append(train_or_reuse(config, data))
+            if not args.keep_predictions:
+                prune_outputs(config.run.name)
+        return step_summary(records)
 
     steps = greedy([(index, *STEPS[index]) for index in args.steps], measure)
     record = base_record("benchmarks.ablation", argv)

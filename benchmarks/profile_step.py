@@ -19,9 +19,12 @@ ops of the step itself), so that sum can exceed the wall time and the rest be ne
 
 Images/s and the FLOP rate come from the steps timed without the profiler; the FLOPs per image and
 the peak are those of the throughput benchmark (benchmarks/flops.py). The record goes to
-<out>/profile-<model>-<precision>.json. Nothing else should run on the machine meanwhile.
+<out>/profile-<model>[-<variant>]-<precision>.json. Nothing else should run on the machine
+meanwhile.
 
     python -m benchmarks.profile_step --preset default --steps 50 --warmup 10
+    python -m benchmarks.profile_step --set "model.args={fused_batchnorm = false}" \
+        --variant keras-bn
 """
 
 import argparse
@@ -40,11 +43,13 @@ import tensorflow as tf
 from benchmarks.common import base_record, default_out_dir, write_record
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, load_fashion_mnist
+from models.arguments import check_model_arguments
 from models.whitening import fit_whitening, whitening_layers
+from outputs.folders import check_output_name
 from training.config import ConfigError
 from training.experiment import build_compiled_model, build_data
 from training.hardware import PRECISIONS, make_strategy
-from training.presets import FLAGS, compose, list_presets
+from training.presets import FLAGS, compose, list_presets, where
 
 PROFILER_TOOL = "framework_op_stats"
 # Category -> its name in tables, in the order of the tables.
@@ -365,8 +370,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--logdir", type=Path, default=None,
         help="keep the profile in this folder (TensorBoard's profile tab), not a temporary one",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a setting of the preset, as train.py's --set; repeatable; needs --variant",
+    )  # fmt: skip
+    parser.add_argument("--variant", default=None,
+                        help="a name for what --set changes, in the record's file name")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
+    if bool(args.overrides) != bool(args.variant):
+        parser.error("argument --variant: name the variant that --set makes, and only then "
+                     "(e.g. --set 'model.args={fused_batchnorm = false}' --variant keras-bn)")
+    if args.variant:
+        try:
+            check_output_name(args.variant, "--variant")
+        except ValueError as error:
+            parser.error(f"argument --variant: {error}")
     if args.preset not in list_presets():
         parser.error(
             f"argument --preset: unknown preset; known: {', '.join(list_presets())}. "
@@ -383,10 +402,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.limit_train is not None:
         flags["limit_train"] = args.limit_train
     try:
-        args.config = compose(preset=args.preset, flags=flags).config.resolved().validate()
+        layers = compose(preset=args.preset, flags=flags, overrides=args.overrides)
+        args.config = layers.config.resolved().validate()
+        if args.config.model.args:
+            check_model_arguments(args.config.model.name, args.config.model.args)
     except ConfigError as error:
-        flag = FLAGS[error.field] if error.field in flags else "--preset"
-        parser.error(f"argument {flag}: {error.describe(flag)}")
+        if error.field in flags or not args.overrides:
+            flag = FLAGS[error.field] if error.field in flags else "--preset"
+            parser.error(f"argument {flag}: {error.describe(flag)}")
+        parser.error(where(error, layers.sources))
+    except ValueError as error:  # an unknown key or a value of the wrong type in --set
+        parser.error(str(error))
     args.out = args.out or default_out_dir()
     return args
 
@@ -397,19 +423,21 @@ def profile_record(args, argv, model, timing, profile, flops) -> dict:
     record = base_record("benchmarks.profile_step", argv)
     record.update(
         preset=args.preset,
-        model=config.model,
+        variant=args.variant,
+        overrides=args.overrides,
+        model=config.model.name,
         params=int(model.count_params()),
-        precision=config.precision,
-        batch_size=config.batch_size,
-        augment_on=config.augment_on,
-        jit_compile=config.jit_compile,
+        precision=config.runtime.precision,
+        batch_size=config.runtime.batch_size,
+        augment_on=config.runtime.augment_on,
+        jit_compile=config.runtime.jit_compile,
         cores=len(os.sched_getaffinity(0)),
         warmup_steps=args.warmup,
         profiled_steps=args.steps,
         wall_seconds_per_step=round(profiled, 6),
         unprofiled_wall_seconds_per_step=round(plain, 6),
         profiler_slowdown=round(profiled / plain, 3),
-        images_per_second=round(config.batch_size / plain, 2),
+        images_per_second=round(config.runtime.batch_size / plain, 2),
         **profile,
         flops=flops,
         profiler={
@@ -436,13 +464,14 @@ def main(argv=None, data=None) -> int:
     args = parse_args(argv)
     config = args.config
     strategy = make_strategy("none")
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.runtime.seed)
     run_data = build_data(config, data if data is not None else load_fashion_mnist(),
                           with_test=False)  # fmt: skip
     model = build_compiled_model(config, strategy, run_data.steps_per_epoch)
     if whitening_layers(model):
         fit_whitening(model, run_data.train[0])
-    print(f"{args.preset}: {config.model}, {config.precision}, batch {config.batch_size}, "
+    runtime = config.runtime
+    print(f"{args.preset}: {config.model.name}, {runtime.precision}, batch {runtime.batch_size}, "
           f"{args.warmup} warm-up steps, {args.steps} timed, {args.steps} profiled")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="profile-step-") as temporary:
         logdir = args.logdir or Path(temporary)
@@ -457,14 +486,16 @@ def main(argv=None, data=None) -> int:
         )
         plain, profiled = windows.seconds_per_step()
         profile = breakdown(op_stats(logdir), args.steps, profiled, model_scopes(model))
-    images_per_second = config.batch_size / plain
-    peak = None if tf.config.list_physical_devices("GPU") else cpu_peak(config.precision)
+    images_per_second = config.runtime.batch_size / plain
+    peak = None if tf.config.list_physical_devices("GPU") else cpu_peak(config.runtime.precision)
     flops = {
         **flop_rates(train_flops_per_image(model, IMAGE_SHAPE), images_per_second, peak),
         "peak": peak,
     }
     record = profile_record(args, argv, model, (plain, profiled), profile, flops)
-    path = write_record(args.out / f"profile-{config.model}-{config.precision}.json", record)
+    variant = f"-{args.variant}" if args.variant else ""
+    name = f"profile-{config.model.name}{variant}-{config.runtime.precision}.json"
+    path = write_record(args.out / name, record)
     print_breakdown(record)
     print(f"record: {path}")
     return 0

@@ -19,12 +19,11 @@ as `<name>-seed<k>` and `<baseline name>`.
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
 from evaluation.seeds import spread
-from training.config import LABEL_FIELDS, ExperimentConfig
+from training.config import ExperimentConfig
 from training.presets import compose
 
 TARGETS = (0.92, 0.93, 0.94)
@@ -110,13 +109,12 @@ def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     # The tags by which the report's quick start and tables find these runs.
-    baseline = replace(
-        compose(preset=BASELINE).config, **overrides, run_name=args.baseline_name,
-        tags=("race-baseline",),
+    baseline = compose(preset=BASELINE).config.replace(
+        **overrides, run_name=args.baseline_name, tags=("race-baseline",)
     )
-    default = replace(compose(preset=CONTENDER).config, **overrides, tags=("default-seeds",))
+    default = compose(preset=CONTENDER).config.replace(**overrides, tags=("default-seeds",))
     seeds = [
-        replace(default, seed=seed, run_name=f"{args.name}-seed{seed}")
+        default.replace(seed=seed, run_name=f"{args.name}-seed{seed}")
         for seed in range(args.seeds)
     ]
     for config in (baseline, *seeds):
@@ -125,17 +123,17 @@ def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
 
 
 def completed_record(config: ExperimentConfig) -> dict | None:
-    """The record of a completed run named `config.run_name` with this very configuration (an
+    """The record of a completed run named `config.run.name` with this very configuration (an
     interrupted race goes on where it stopped), or None when there is none to reuse."""
     import config as paths
 
-    run_dir = paths.RESULTS_PATH / config.run_name
+    run_dir = paths.RESULTS_PATH / config.run.name
     if not (run_dir / "result.json").exists():
         return None
     record = json.loads((run_dir / "result.json").read_text())
     stored = ExperimentConfig.from_json(run_dir / "config.json")
-    labels = dict.fromkeys(LABEL_FIELDS)  # a preset's name or a tag changes no training
-    same = replace(stored, **labels) == replace(config.resolved(), **labels)
+    # A preset's name or a tag changes no training.
+    same = stored.without_labels() == config.resolved().without_labels()
     return record if same and record.get("status") == "completed" else None
 
 
@@ -144,7 +142,7 @@ def train_or_reuse(config: ExperimentConfig, data) -> dict:
 
     record = completed_record(config)
     if record is not None:
-        print(f"{config.run_name}: reusing its completed record with this configuration")
+        print(f"{config.run.name}: reusing its completed record with this configuration")
         return record
     return run_experiment(config, data=data, verbose=2).record.to_json()
 

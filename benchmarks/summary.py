@@ -80,7 +80,8 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
         for name, result in approaches.items():
             rate = result["images_per_second"]
             utilisation = result.get("utilisation")
-            index.append(record["model"])
+            variant = record.get("variant")
+            index.append(record["model"] + (f" ({variant})" if variant else ""))
             rows.append(
                 [
                     APPROACH_NAMES.get(name, name),
@@ -137,10 +138,32 @@ def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
     return markdown_table(frame, right_aligned=columns[2:8])
 
 
+def matmul_peak_sentence(bench_dir: Path, base_dir: Path) -> str | None:
+    """What large matrix products reach on the machine of the matmul-peak record, against its
+    assumed peaks; None without the record."""
+    path = bench_dir / "matmul-peak.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    rates = [
+        f"{result['best_gflops']:.0f} GFLOP/s in {dtype} ({result['of_assumed_peak']:.0%} of its "
+        f"assumed {result['assumed_peak_gflops']:.0f})"
+        for dtype, result in record["dtypes"].items()
+    ]
+    return (
+        f"What a kernel reaches: on {record['system']['hardware']} "
+        f"({record['date'][:10]}), large matrix products (`{record['command']}`) run at "
+        f"{' and '.join(rates)} ({markdown_link('record', path, base_dir)}). The table's "
+        "fractions are of the assumed peak; a model's rate near the products' is as fast as "
+        "this machine's kernels go."
+    )
+
+
 def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
-    """The throughput table, then the time-to-accuracy table."""
-    tables = (throughput_table(bench_dir, base_dir), time_to_accuracy_table(bench_dir, base_dir))
-    return "\n\n".join(tables)
+    """The throughput table, the measured matmul peak, then the time-to-accuracy table."""
+    tables = (throughput_table(bench_dir, base_dir), matmul_peak_sentence(bench_dir, base_dir),
+              time_to_accuracy_table(bench_dir, base_dir))
+    return "\n\n".join(table for table in tables if table)
 
 
 def _spread_cell(summary: dict, digits: int, unit: str = "") -> str:
@@ -321,9 +344,11 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
             if record["op_seconds_per_step"] > record["wall_seconds_per_step"]
             else ""
         )
+        changed = ", ".join(f"`{text}`" for text in record.get("overrides") or ())
         parts.append(
             f"{markdown_table(frame, right_aligned=columns)}\n\n"
             f"{record['profiled_steps']} steps of the `{record['preset']}` preset "
+            f"{f'with {changed} ' if changed else ''}"
             f"(`{record['model']}`, {record['precision']}, batch {record['batch_size']}) "
             f"profiled after {record['warmup_steps']} warm-up steps on "
             f"{record['system'].get('hardware', 'one machine')}, {record['date'][:10]}, with "

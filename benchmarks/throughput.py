@@ -21,9 +21,11 @@ Each approach trains --warmup steps, then --windows windows of --steps / --windo
 images/s is the median over the windows. Every step holds a full batch. Training FLOPs per image
 (3x the profiled forward pass, see benchmarks/flops.py) turn images/s into GFLOP/s and, on a CPU,
 a fraction of the peak. The record goes to
-<out>/throughput-<model>-<precision>[-xla][-augment-in-model].json.
+<out>/throughput-<model>[-<variant>]-<precision>[-xla][-augment-in-model].json.
 
     python -m benchmarks.throughput --model simple-cnn --steps 200 --windows 5 --warmup 20
+    python -m benchmarks.throughput --model fast-cnn-small --approaches project \
+        --model-arg fused_batchnorm=False --variant keras-bn
 """
 
 import argparse
@@ -48,6 +50,8 @@ from benchmarks.common import (
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset
 from models import build_model, get_spec, list_models
+from models.arguments import check_model_arguments
+from outputs.folders import check_output_name
 from training.config import ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import (
@@ -59,6 +63,7 @@ from training.hardware import (
     resolve_jit_compile,
     resolve_precision,
 )
+from training.presets import model_argument
 
 APPROACHES = ("project", "legacy")
 LEGACY_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True}
@@ -133,7 +138,8 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
         build_augmentation(**PROJECT_AUGMENTATION, seed=args.seed) if pipeline == "model" else None
     )
     keras.mixed_precision.set_global_policy(precision)
-    model = build_model(args.model, input_shape=input_shape, num_classes=NUM_CLASSES)
+    model = build_model(args.model, input_shape=input_shape, num_classes=NUM_CLASSES,
+                        **dict(args.model_args))
     if train_step_augmentation is not None:
         augment_in_train_step(model, train_step_augmentation)
     model.compile(
@@ -211,6 +217,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=6000,
         help="images in the legacy float64 arrays (bounds their memory)",
     )
+    parser.add_argument("--model-arg", dest="model_args", action="append", default=[],
+                        type=model_argument, metavar="NAME=VALUE",
+                        help="a constructor argument of the model, as train.py takes it; "
+                        "repeatable; needs --variant")
+    parser.add_argument("--variant", default=None,
+                        help="a name for the model built with --model-arg, in the record's "
+                        "file name and the table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--cpu-ghz", type=float, default=None, help="clock for the CPU peak; default: read"
@@ -223,6 +236,15 @@ def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
     """`args` with the hardware's defaults filled in; a bad value exits naming its flag."""
     if args.model not in list_models():
         parser.error(f"argument --model: unknown model; known: {', '.join(list_models())}")
+    if bool(args.model_args) != bool(args.variant):
+        parser.error("argument --variant: name the variant that --model-arg builds, and only "
+                     "then (e.g. --model-arg 'widths=(64, 128, 256)' --variant wide)")
+    if args.variant:
+        try:
+            check_output_name(args.variant, "--variant")
+            check_model_arguments(args.model, dict(args.model_args), IMAGE_SHAPE, NUM_CLASSES)
+        except ValueError as error:
+            parser.error(str(error))
     if args.windows < 1 or args.steps < args.windows or args.steps % args.windows:
         parser.error("argument --steps: must be a positive multiple of --windows")
     if args.warmup < 1:
@@ -295,6 +317,8 @@ def throughput_record(args, argv, results, ratios, precision, jit_compile, on_gp
     record = base_record("benchmarks.throughput", argv)
     record.update(
         model=args.model,
+        variant=args.variant,
+        model_args=dict(args.model_args),
         params=results[next(iter(results))]["params"],
         batch_size=args.batch_size,
         precision=precision,
@@ -327,7 +351,7 @@ def main(argv=None, data=None) -> int:
     precision = resolve_precision(args.precision, get_spec(args.model).cpu_precision, hardware)
     jit_compile = resolve_jit_compile(args.jit_compile, hardware)
     on_gpu = hardware.gpus > 0
-    train, _ = load_train_split(data, ExperimentConfig.val_size, args.seed)
+    train, _ = load_train_split(data, ExperimentConfig().data.val_size, args.seed)
     keras.utils.set_random_seed(args.seed)
 
     results = {}
@@ -345,8 +369,9 @@ def main(argv=None, data=None) -> int:
     suffix = ("-xla" if jit_compile else "") + (
         "-augment-in-model" if args.augment_on == "model" else ""
     )
-    path = write_record(args.out / f"throughput-{args.model}-{precision}{suffix}.json", record)
-    _print_table(args.model, results)
+    name = args.model + (f"-{args.variant}" if args.variant else "")
+    path = write_record(args.out / f"throughput-{name}-{precision}{suffix}.json", record)
+    _print_table(name, results)
     for name, ratio in ratios.items():
         print(f"{name.replace('_vs_', ' / ')}: {ratio:.2f}x")
     print(f"record: {path}")

@@ -127,7 +127,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="Wall time until the project pipeline first reaches a validation accuracy.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", default=defaults.model, help="registered model name")
+    parser.add_argument("--model", default=defaults.model.name, help="registered model name")
     parser.add_argument("--target", type=float, default=0.92, help="validation accuracy to reach")
     parser.add_argument("--max-minutes", type=float, default=10.0, help="cap on training time")
     parser.add_argument("--eval-every-steps", type=int, default=100)
@@ -137,22 +137,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=30,
         help="cap on epochs; also times the decay of --lr-schedule",
     )
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--batch-size", type=int, default=defaults.runtime.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.optimizer.lr)
     parser.add_argument("--lr-schedule", default=DEFAULT_SCHEDULE, choices=LR_SCHEDULES)
-    parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS)
-    parser.add_argument("--augment-on", default=defaults.augment_on, choices=AUGMENT_ON)
+    parser.add_argument("--precision", default=defaults.runtime.precision, choices=PRECISIONS)
+    parser.add_argument("--augment-on", default=defaults.runtime.augment_on, choices=AUGMENT_ON)
     parser.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="XLA; default: on with a GPU only",
     )
-    parser.add_argument("--val-size", type=int, default=defaults.val_size)
+    parser.add_argument("--val-size", type=int, default=defaults.data.val_size)
     parser.add_argument(
         "--limit-train", type=int, default=None, help="train on a stratified subset (smoke runs)"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=int, default=defaults.runtime.seed)
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
     if not 0.0 < args.target <= 1.0:
@@ -161,7 +161,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("argument --max-minutes: must be positive")
     if args.eval_every_steps < 1:
         parser.error("argument --eval-every-steps: must be at least 1")
-    args.config = ExperimentConfig(
+    args.config = ExperimentConfig().replace(
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -187,21 +187,22 @@ def main(argv=None, data=None) -> int:
     args = parse_args(argv)
     config = args.config
     started = time.perf_counter()
-    keras.utils.set_random_seed(config.seed)
-    train, val = load_train_split(data, config.val_size, config.split_seed, config.limit_train)
+    keras.utils.set_random_seed(config.runtime.seed)
+    split = config.data
+    train, val = load_train_split(data, split.val_size, split.split_seed, split.limit_train)
     augmentation = (
-        build_augmentation(**config.augmentation_settings(), seed=config.seed)
-        if config.augment_on == "dataset"
+        build_augmentation(**config.augmentation.layer_settings(), seed=config.runtime.seed)
+        if config.runtime.augment_on == "dataset"
         else None  # build_compiled_model puts it in the train step
     )
     train_dataset = make_training_dataset(
         *train,
-        config.batch_size,
-        config.seed,
+        config.runtime.batch_size,
+        config.runtime.seed,
         augmentation=augmentation,
-        alternate_flip=config.flip_mode == "alternate",
+        alternate_flip=config.augmentation.flip_mode == "alternate",
     )
-    steps_per_epoch = math.ceil(len(train[0]) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train[0]) / config.runtime.batch_size)
     curve = ValidationCurve(
         make_dataset(*val, EVAL_BATCH_SIZE),
         args.eval_every_steps,
@@ -215,7 +216,7 @@ def main(argv=None, data=None) -> int:
     setup_seconds = time.perf_counter() - started
     model.fit(
         train_dataset,
-        epochs=config.epochs,
+        epochs=config.schedule.epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=[curve],
         verbose=0,
@@ -223,9 +224,9 @@ def main(argv=None, data=None) -> int:
     )
 
     record = time_to_accuracy_record(args, argv, model, curve, setup_seconds, (train, val))
-    suffix = "" if config.lr_schedule == DEFAULT_SCHEDULE else f"-{config.lr_schedule}"
-    path = write_record(args.out / f"time-to-accuracy-{config.model}{suffix}.json", record)
-    print_outcome(config.model, args.target, curve, record)
+    suffix = "" if config.schedule.name == DEFAULT_SCHEDULE else f"-{config.schedule.name}"
+    path = write_record(args.out / f"time-to-accuracy-{config.model.name}{suffix}.json", record)
+    print_outcome(config.model.name, args.target, curve, record)
     print(f"record: {path}")
     return 0
 
@@ -235,7 +236,7 @@ def time_to_accuracy_record(args, argv, model, curve, setup_seconds, splits) -> 
     train, val = splits
     record = base_record("benchmarks.time_to_accuracy", argv)
     record.update(
-        model=config.model,
+        model=config.model.name,
         params=int(model.count_params()),
         target_val_accuracy=args.target,
         reached=reached is not None,
@@ -251,7 +252,7 @@ def time_to_accuracy_record(args, argv, model, curve, setup_seconds, splits) -> 
         setup_seconds=round(setup_seconds, 2),
         best_val_accuracy=max(point["val_accuracy"] for point in curve.curve),
         train_images_per_second=round(
-            curve.steps * config.batch_size / curve.curve[-1]["train_seconds"], 2
+            curve.steps * config.runtime.batch_size / curve.curve[-1]["train_seconds"], 2
         ),
         timing=(
             "train_seconds: from the start of fit, evaluations excluded (tracing and the first "

@@ -21,7 +21,7 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -72,11 +72,11 @@ class Row:
 
     @property
     def model(self) -> str:
-        return self.config.model
+        return self.config.model.name
 
     @property
     def swa(self) -> bool:
-        return self.config.swa is not False
+        return self.config.averaging.swa is not False
 
 
 ROWS = {
@@ -110,13 +110,13 @@ def get_row(name: str) -> Row:
 
 def scaled_epochs(row: Row, epochs_scale: float) -> int:
     """The row's epochs multiplied by `epochs_scale`, rounded up."""
-    return max(1, math.ceil(row.config.epochs * epochs_scale))
+    return max(1, math.ceil(row.config.schedule.epochs * epochs_scale))
 
 
 def row_config(name: str, epochs_scale: float = 1.0):
     """The row `name` as an `ExperimentConfig` with its run name and scaled epochs."""
     row = get_row(name)
-    return replace(row.config, epochs=scaled_epochs(row, epochs_scale), run_name=row.name)
+    return row.config.replace(epochs=scaled_epochs(row, epochs_scale), run_name=row.name)
 
 
 def command(row: Row, epochs_scale: float) -> list[str]:
@@ -159,7 +159,7 @@ def _row_cells(row: Row, results_dir: Path, base_dir: Path) -> list[str]:
         state = "interrupted: rerun the suite to resume it"
     else:
         state = "not run yet"
-    return cells + [state, "-", "-", str(row.config.epochs), "-", "-", "-"]
+    return cells + [state, "-", "-", str(row.config.schedule.epochs), "-", "-", "-"]
 
 
 def table_markdown(results_dir: Path, base_dir: Path) -> str:
@@ -207,7 +207,7 @@ def swa_effect_markdown(results_dir: Path) -> str:
         averaged = next(
             row for row in ROWS.values()
             if row.swa and row.model == twin.model
-            and row.config.optimizer == twin.config.optimizer
+            and row.config.optimizer.name == twin.config.optimizer.name
         )
         swa_record = _completed_record(results_dir, averaged)
         twin_record = _completed_record(results_dir, twin)
@@ -247,7 +247,7 @@ def epochs_markdown(results_dir: Path) -> str:
         per_epoch = sorted(record["train_seconds"] / record["epochs_run"] for record in records)
         extremes = dict.fromkeys(format_duration(s) for s in (per_epoch[:1] + per_epoch[-1:]))
         table.append([
-            ", ".join(str(epochs) for epochs in sorted({row.config.epochs for row in family})),
+            ", ".join(map(str, sorted({row.config.schedule.epochs for row in family}))),
             f"{len(records)} of {len(family)}",
             ", ".join(precisions) or "-",
             " to ".join(extremes) or "-",

@@ -29,6 +29,7 @@ COMMANDS = {
     "throughput": ("benchmarks.throughput", "training images per second"),
     "time-to-accuracy": ("benchmarks.time_to_accuracy", "seconds to a target accuracy"),
     "flops": ("benchmarks.flops", "FLOPs per image and the CPU's peak"),
+    "matmul-peak": ("benchmarks.matmul_peak", "the GFLOP/s that large matrix products reach"),
     "profile": ("benchmarks.profile_step", "where the time of a training step goes"),
 }
 

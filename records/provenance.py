@@ -39,14 +39,22 @@ def git_commit() -> str | None:
     return result.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def cpu_description() -> str:
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU's model name with its family and model numbers (a virtual machine may name two
+    generations alike: "AMD EPYC (family 26, model 2), 2 cores"), from /proc/cpuinfo by
+    default."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        text = ""
+    fields = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def system_info() -> dict:

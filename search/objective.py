@@ -14,7 +14,6 @@ study.optimize(objective, n_trials=10, catch=(RunFailed,))
 ```
 """
 
-import dataclasses
 import shutil
 from dataclasses import dataclass
 
@@ -85,8 +84,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         overrides = {**self.fixed, **sample(self.space, trial)}
-        config = dataclasses.replace(
-            compose(preset=self.preset, config_file=None, overrides=overrides).config,
+        config = compose(preset=self.preset, config_file=None, overrides=overrides).config.replace(
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),
         )

@@ -200,7 +200,8 @@ def base_values(settings: dict) -> dict:
         return {}
     try:
         config = compose(preset=settings["preset"], overrides=settings.get("fixed", {})).config
-        return {key: getattr(config, field_of(key, "the study")) for key in settings["keys"]}
+        values = config.to_dict()
+        return {key: values[field_of(key, "the study")] for key in settings["keys"]}
     except ValueError:
         return {}
 

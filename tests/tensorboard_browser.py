@@ -217,7 +217,7 @@ def train_demo_runs(folder: Path) -> str:
     for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
         os.environ[name] = str(folder / name.lower())
     for optimizer in ("adam", "rmsprop", "sgd"):
-        config = ExperimentConfig(
+        config = ExperimentConfig().replace(
             optimizer=optimizer,
             epochs=3,
             limit_train=1000,

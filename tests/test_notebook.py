@@ -43,7 +43,7 @@ def test_the_parameters_are_a_preset_and_overrides_that_spell_out_the_augmentati
     assert parameters["SEARCH_TRIALS"] == 0  # off: the notebook stays fast
     layers = compose(preset=parameters["PRESET"], overrides=parameters["OVERRIDES"])
     default = compose(preset=parameters["PRESET"]).config
-    assert parameters["MODELS"] == [default.model]
+    assert parameters["MODELS"] == [default.model.name]
     assert layers.config == default  # the cell's values are the preset's: editing starts there
     knobs = {key for key in parameters["OVERRIDES"] if key.startswith("augmentation.")}
     assert knobs == {f"augmentation.{knob}" for knob in AUGMENTATION_KNOBS}

@@ -72,14 +72,16 @@ def test_flags_map_onto_the_config():
             "500",
         ]
     )
-    assert (config.model, config.swa, config.lr_schedule) == ("simple-cnn-bn", False, "triangular2")
-    assert (config.horizontal_flip, config.limit_train) == (0.25, 500)
+    assert (config.model.name, config.averaging.swa, config.schedule.name) == (
+        "simple-cnn-bn", False, "triangular2"
+    )
+    assert (config.augmentation.horizontal_flip, config.data.limit_train) == (0.25, 500)
     assert not resume
 
 
 def test_resume_takes_a_name_and_refuses_other_flags(capsys):
     config, resume, _ = train.parse_config(["--resume", "old-run"])
-    assert resume and config.run_name == "old-run"
+    assert resume and config.run.name == "old-run"
     with pytest.raises(SystemExit):
         train.parse_config(["--resume", "old-run", "--epochs", "9", "--seed", "3"])
     error = capsys.readouterr().err
@@ -109,23 +111,25 @@ def test_resume_takes_a_name_and_refuses_other_flags(capsys):
 )
 def test_swa_and_schedule_defaults(argv, swa, schedule, start, freq):
     resolved = train.parse_config(argv)[0].resolved()
-    assert (resolved.swa, resolved.lr_schedule) == (swa, schedule)
+    assert (resolved.averaging.swa, resolved.schedule.name) == (swa, schedule)
     if swa:  # one snapshot per cycle, at its learning-rate minimum, for cyclical schedules
-        assert (resolved.swa_start, resolved.swa_freq) == (start, freq)
+        assert (resolved.averaging.swa_start, resolved.averaging.swa_freq) == (start, freq)
 
 
 def test_the_default_is_the_fast_recipe_and_its_parts_follow_the_model():
     default = train.parse_config([])[0].resolved()
-    assert (default.model, default.epochs, default.lr, default.ema) == (
+    assert (
+        default.model.name, default.schedule.epochs, default.optimizer.lr, default.averaging.ema
+    ) == (
         "fast-cnn-small", 10, pytest.approx(3e-3), 0.999
     )
-    assert (default.label_smoothing, default.width_shift_range) == (0.1, 0.1)
-    assert default.warmup_epochs == 2  # a fifth of the run
+    assert (default.loss.label_smoothing, default.augmentation.width_shift_range) == (0.1, 0.1)
+    assert default.schedule.warmup_epochs == 2  # a fifth of the run
     # Capsule networks have their own loss: no smoothing by default, refused when asked for.
-    assert train.parse_config(["--model", "capsnet"])[0].resolved().label_smoothing == 0
+    assert train.parse_config(["--model", "capsnet"])[0].resolved().loss.label_smoothing == 0
     # Other schedules keep the reference rate; 0 turns the moving average off.
     cosine = train.parse_config(["--lr-schedule", "cosine", "--ema", "0"])[0].resolved()
-    assert (cosine.lr, cosine.ema) == (pytest.approx(1e-3), None)
+    assert (cosine.optimizer.lr, cosine.averaging.ema) == (pytest.approx(1e-3), None)
 
 
 def test_a_result_near_chance_gets_a_hint():
@@ -179,7 +183,7 @@ def test_model_arguments_reach_the_model_and_bad_ones_are_refused_before_writing
             "dropout=(0.1, 0.2)",
         ]
     )
-    assert config.model_args == {"dense_units": 50, "dropout": (0.1, 0.2)}
+    assert config.model.args == {"dense_units": 50, "dropout": (0.1, 0.2)}
     model = build_compiled_model(config.resolved(), tf.distribute.get_strategy(), 10)
     assert model.get_layer("dense").units == 50
     assert model.get_layer("dropout1").rate == 0.1
@@ -224,7 +228,7 @@ def test_a_model_argument_of_another_type_than_its_default_is_named_before_build
 
     config, _, _ = train.parse_config(["--model", model, "--model-arg", argument])
     with pytest.raises(ValueError) as error:
-        check_model_arguments(config.model, config.model_args)
+        check_model_arguments(config.model.name, config.model.args)
     assert str(error.value) == message
 
 
@@ -234,4 +238,4 @@ def test_model_arguments_of_a_compatible_type_are_taken():
     # A list for a tuple, an int for a rate, an int for a None default.
     arguments = ["--model-arg", "dropout=[0, 0.5]", "--model-arg", "input_size=32"]
     config = train.parse_config(["--model", "simple-cnn", *arguments])[0]
-    check_model_arguments(config.model, config.model_args)
+    check_model_arguments(config.model.name, config.model.args)

@@ -18,7 +18,7 @@ def tiny_run(tmp_path_factory, fashion_mnist):
         with pytest.MonkeyPatch.context() as monkeypatch:
             for name in OUTPUT_VARIABLES:
                 monkeypatch.setenv(name, str(folder / name.lower()))
-            config = ExperimentConfig(
+            config = ExperimentConfig().replace(
                 limit_train=300, val_size=100, epochs=1, batch_size=64, run_name="tiny"
             )
             _trained["run"] = run_experiment(config, data=fashion_mnist, verbose=0)

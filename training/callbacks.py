@@ -19,6 +19,24 @@ def current_learning_rate(optimizer) -> float:
     return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
+class TerminateOnInvalidValidationLoss(keras.callbacks.Callback):
+    """Stops training after an epoch whose validation loss is NaN or infinite: the weights have
+    diverged, even where the training loss averaged over the epoch stayed finite (Keras's
+    `TerminateOnNaN` watches the training loss only)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_loss")
+        if value is not None and not math.isfinite(value):
+            print(f"Epoch {epoch + 1}: invalid validation loss, terminating training")
+            self.model.stop_training = True
+
+
+def diverged(logs: dict) -> bool:
+    """Whether an epoch's recorded logs (`HistoryRecorder`: None for a value that was not
+    finite) show a diverged run: no training loss, or a validation loss that was not finite."""
+    return logs.get("loss") is None or ("val_loss" in logs and logs["val_loss"] is None)
+
+
 class HistoryRecorder(keras.callbacks.Callback):
     """Writes every epoch's logs, learning rate and duration to a JSON file, keyed by epoch.
 

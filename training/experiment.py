@@ -58,6 +58,8 @@ from training.callbacks import (
     BestModelCheckpoint,
     HistoryRecorder,
     LastEpochWeights,
+    TerminateOnInvalidValidationLoss,
+    diverged,
     inference_copy,
     save_model_atomically,
 )
@@ -130,36 +132,36 @@ def log_outcome_to_tensorboard(tensorboard_dir: Path, record: RunRecord, confusi
 
 
 def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
-    """The model in `config.precision`, compiled under `strategy`, augmenting inside its train
-    step when `config.augment_on` is "model"; the global dtype policy is restored afterwards, so
-    models built later in the same process are unaffected."""
+    """The model in `config.runtime.precision`, compiled under `strategy`, augmenting inside its
+    train step when `config.runtime.augment_on` is "model"; the global dtype policy is restored
+    afterwards, so models built later in the same process are unaffected."""
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        model_kwargs = {"input_size": config.input_size} if config.input_size else {}
+        model_kwargs = {"input_size": config.model.input_size} if config.model.input_size else {}
         with strategy.scope():
             # Built before the mixed policy is set, so augmentation computes in float32.
             augmentation = (
-                build_augmentation(**config.augmentation_settings(), seed=config.seed)
-                if config.augment_on == "model"
+                build_augmentation(**config.augmentation.layer_settings(), seed=config.runtime.seed)
+                if config.runtime.augment_on == "model"
                 else None
             )
-            keras.mixed_precision.set_global_policy(config.precision)
+            keras.mixed_precision.set_global_policy(config.runtime.precision)
             model = build_model(
-                config.model,
+                config.model.name,
                 input_shape=IMAGE_SHAPE,
-                num_classes=len(config.classes) or NUM_CLASSES,
+                num_classes=len(config.data.classes) or NUM_CLASSES,
                 **model_kwargs,
-                **config.model_args,
+                **config.model.args,
             )
             if augmentation is not None:
                 augment_in_train_step(model, augmentation)
             model.compile(
                 optimizer=build_optimizer(config, steps_per_epoch),
-                loss=SparseCategoricalCrossentropyWithSmoothing(config.label_smoothing)
-                if config.label_smoothing
+                loss=SparseCategoricalCrossentropyWithSmoothing(config.loss.label_smoothing)
+                if config.loss.label_smoothing
                 else "sparse_categorical_crossentropy",
                 metrics=["accuracy"],
-                jit_compile=config.jit_compile,
+                jit_compile=config.runtime.jit_compile,
             )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -248,19 +250,20 @@ def resolve_config(config: ExperimentConfig, resume: bool) -> ExperimentConfig:
     """The settings the run trains with. A resumed run takes those stored when it started, so its
     strategy, seed and determinism are the interrupted run's, not the command line's."""
     if resume:
-        run_dir = _interrupted_run_dir(config.run_name)
+        run_dir = _interrupted_run_dir(config.run.name)
         return ExperimentConfig.from_json(run_dir / "config.json").validate()
     config = config.resolved().validate()
-    if config.model_args:
-        check_model_arguments(config.model, config.model_args, IMAGE_SHAPE, NUM_CLASSES)
+    if config.model.args:
+        check_model_arguments(config.model.name, config.model.args, IMAGE_SHAPE, NUM_CLASSES)
     return config
 
 
 def set_up_runtime(config: ExperimentConfig):
     """The distribution strategy, then seeds and determinism; returns the strategy."""
-    strategy = make_strategy(config.distribute)  # first: collective ops need a fresh runtime
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
+    # First: collective ops need a fresh runtime.
+    strategy = make_strategy(config.runtime.distribute)
+    keras.utils.set_random_seed(config.runtime.seed)
+    if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     return strategy
 
@@ -273,19 +276,19 @@ def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> Run
     roots = output_roots()
     if resume:
         check_output_roots(roots)
-        run_dir = _interrupted_run_dir(config.run_name)
+        run_dir = _interrupted_run_dir(config.run.name)
         folders = RunFolders(*(roots[label] / run_dir.name for label in RUN_ROOTS))
         folders.run_id = check_identity(folders.run_dir, folders.checkpoint_dir)
         for folder in (folders.run_dir, folders.checkpoint_dir, folders.backup_dir):
             for temporary in folder.glob(".*tmp*"):
                 temporary.unlink()
         return folders
-    smoke = "-smoke" if config.limit_train is not None else ""
-    name = config.run_name or default_run_name(config.model, config.optimizer + smoke)
+    smoke = "-smoke" if config.data.limit_train is not None else ""
+    name = config.run.name or default_run_name(config.model.name, config.optimizer.name + smoke)
     claimed = claim_output_dir(roots, name, what="run_name", say=say)
     folders = RunFolders(*(claimed[label] for label in RUN_ROOTS))
     folders.run_id = write_identity(folders.run_dir, folders.checkpoint_dir)
-    config.run_name = folders.name
+    config = config.replace(run_name=folders.name)
     atomic_write_json(folders.run_dir / "config.json", config.to_dict())
     # The same settings as a configuration file: `train.py --config` trains them again.
     atomic_write_text(folders.run_dir / "config.toml", to_toml(config))
@@ -309,27 +312,28 @@ def build_data(
     config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 0, with_test: bool = True
 ) -> RunData:
     """The seeded, stratified split and its datasets, the training batches from `first_epoch`
-    (0-based) on; augmentation in the `tf.data` map only when `config.augment_on` is "dataset"
-    (otherwise the train step augments). Without `with_test`, `data.x_test` is never read."""
+    (0-based) on; augmentation in the `tf.data` map only when `config.runtime.augment_on` is
+    "dataset" (otherwise the train step augments). Without `with_test`, `data.x_test` is never
+    read."""
     if not with_test:  # a view without the test set, so nothing below can read it
         data = FashionMNIST(data.x_train, data.y_train, np.empty((0, *IMAGE_SHAPE), np.uint8),
                             np.empty(0, np.uint8))
     train_idx, val_idx = train_val_split(
-        data.y_train, config.val_size, config.split_seed, config.limit_train
+        data.y_train, config.data.val_size, config.data.split_seed, config.data.limit_train
     )
-    train, val, test, val_idx, group = group_data(data, config.classes, train_idx, val_idx)
+    train, val, test, val_idx, group = group_data(data, config.data.classes, train_idx, val_idx)
     augmentation = (
-        build_augmentation(**config.augmentation_settings(), seed=config.seed)
-        if config.augment_on == "dataset"
+        build_augmentation(**config.augmentation.layer_settings(), seed=config.runtime.seed)
+        if config.runtime.augment_on == "dataset"
         else None
     )
     train_ds = make_training_dataset(
         *train,
-        config.batch_size,
-        config.seed,
+        config.runtime.batch_size,
+        config.runtime.seed,
         first_epoch,
         augmentation=augmentation,
-        alternate_flip=config.flip_mode == "alternate",
+        alternate_flip=config.augmentation.flip_mode == "alternate",
     )
     return RunData(
         train=train,
@@ -338,7 +342,7 @@ def build_data(
         val_indices=val_idx,
         train_ds=train_ds,
         val_ds=make_dataset(*val, EVAL_BATCH_SIZE),
-        steps_per_epoch=math.ceil(len(train[0]) / config.batch_size),
+        steps_per_epoch=math.ceil(len(train[0]) / config.runtime.batch_size),
         group=group,
     )
 
@@ -349,10 +353,12 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock)
     history = HistoryRecorder(folders.run_dir / "history.json", keep_epochs=done)
     best_so_far, _ = history.best("val_accuracy")
     swa = None
-    if config.swa:
-        swa = SWA(config.swa_start, config.swa_freq, state_dir=folders.backup_dir)
+    averaging = config.averaging
+    if averaging.swa:
+        swa = SWA(averaging.swa_start, averaging.swa_freq, state_dir=folders.backup_dir)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
+        TerminateOnInvalidValidationLoss(),
         *([swa] if swa else []),
         history,  # before the backup, so a re-run epoch overwrites its entry
         BestModelCheckpoint(folders.checkpoint_dir / "best.keras", "val_accuracy", best_so_far),
@@ -363,16 +369,16 @@ def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock)
         EpochBackup(folders.backup_dir, folders.run_id, state),
         keras.callbacks.TensorBoard(str(folders.tensorboard_dir)),
     ]
-    if config.early_stopping:
+    if config.schedule.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", mode="max", patience=config.early_stopping
+                monitor="val_accuracy", mode="max", patience=config.schedule.early_stopping
             )
         )
-    if config.reduce_lr_patience:
+    if config.schedule.reduce_lr_patience:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience
+                monitor="val_loss", factor=0.5, patience=config.schedule.reduce_lr_patience
             )
         )
     return history, swa, callbacks
@@ -383,7 +389,7 @@ def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose
     model.fit(
         run_data.train_ds,
         validation_data=run_data.val_ds,
-        epochs=config.epochs,
+        epochs=config.schedule.epochs,
         steps_per_epoch=run_data.steps_per_epoch,  # the training dataset is endless
         callbacks=callbacks,
         verbose=verbose,
@@ -394,18 +400,18 @@ def train(model, run_data: RunData, config: ExperimentConfig, callbacks, verbose
 def training_record(config, folders, model, strategy, run_data, history) -> RunRecord:
     """The record's fields known when training ends: settings, sizes, per-epoch history."""
     epochs = history.epochs
-    failed_epoch = next((e for e in sorted(epochs) if epochs[e].get("loss") is None), None)
+    failed_epoch = next((e for e in sorted(epochs) if diverged(epochs[e])), None)
     best_val, best_epoch = history.best("val_accuracy")
     train_seconds = sum(logs["seconds"] for logs in epochs.values())
     train_images = len(run_data.train[0])
     record = RunRecord(
         run_name=folders.name,
         status="failed" if failed_epoch else "completed",
-        model=config.model,
-        optimizer=config.optimizer,
+        model=config.model.name,
+        optimizer=config.optimizer.name,
         config=config.to_dict(),
-        seed=config.seed,
-        smoke_run=config.limit_train is not None,
+        seed=config.runtime.seed,
+        smoke_run=config.data.limit_train is not None,
         params=int(model.count_params()),
         replicas=strategy.num_replicas_in_sync,
         train_images=train_images,
@@ -422,7 +428,7 @@ def training_record(config, folders, model, strategy, run_data, history) -> RunR
     )
     if failed_epoch:
         record.failed_epoch = failed_epoch
-        record.error = f"loss became NaN or infinite in epoch {failed_epoch}"
+        record.error = f"the loss became NaN or infinite in epoch {failed_epoch}"
     return record
 
 
@@ -442,19 +448,21 @@ def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
     record's accuracies are those of the saved file, whatever precision trained it."""
     copy = inference_copy(model)
     test_images = run_data.test[0] if run_data.test else None
+    evaluation = config.evaluation
     return score_weight_set(
-        copy, weights, run_data.val[0], test_images, config.tta, config.tta_shifts
+        copy, weights, run_data.val[0], test_images, evaluation.tta, evaluation.tta_shifts
     )
 
 
 def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
     """Scores each weight set (final; SWA and EMA averages where the run kept them), each also
-    with test-time augmentation when `config.tta`, on validation and test; keeps the best on
-    validation (never on test) in `model`; saves each set as a checkpoint and the selected
+    with test-time augmentation when `config.evaluation.tta`, on validation and test; keeps the
+    best on validation (never on test) in `model`; saves each set as a checkpoint and the selected
     candidate's probabilities in `predictions.npz` (the record keeps every candidate's
     accuracies). Returns the selected candidate's test evaluation; a run without a test set
     (`run_data.test` is None) writes no predictions and returns None."""
-    ema_weights = model.get_weights() if config.ema else None  # fit ends with the EMA loaded
+    # `fit` ends with the EMA loaded.
+    ema_weights = model.get_weights() if config.averaging.ema else None
     model.set_weights(final_weights)
     _settle_batchnorm(model, run_data, record, say)
     sets = "validation and test sets" if run_data.test else "validation set"
@@ -467,7 +475,7 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
         averages.append(("swa", f"the SWA average of epochs {swa.snapshot_epochs}", swa.apply))
         record.swa_epochs = swa.snapshot_epochs
     if ema_weights is not None:
-        description = f"the moving average (decay {config.ema})"
+        description = f"the moving average (decay {config.averaging.ema})"
         averages.append(("ema", description, lambda: model.set_weights(ema_weights)))
     for name, description, load in averages:
         say(f"Loading {description}, recomputing BatchNorm statistics, evaluating it.")
@@ -486,7 +494,7 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     if test_labels is None:
         return None
     write_predictions(folders.run_dir / PREDICTIONS_FILE, selected.name,
-                      **kept_predictions(model, selected, run_data, config.tta_shifts))
+                      **kept_predictions(model, selected, run_data, config.evaluation.tta_shifts))
     evaluation = evaluate_predictions(test_labels, selected.test_probabilities,
                                       class_names(run_data.group))
     record.test_accuracy = evaluation.accuracy
@@ -518,13 +526,13 @@ def run_experiment(
     evaluate_test: bool = True,
     callbacks=(),
 ) -> RunResult:
-    """Trains `config.model`, selects on the validation split and evaluates the test set once.
+    """Trains `config.model.name`, selects on the validation split and evaluates the test set once.
 
     Writes `RESULTS_PATH/<run>/` (config.json and config.toml, history.json, result.json,
     report.csv, confusion.png, predictions.npz), `DL_MODELS_PATH/<run>/` (best.keras by
     validation accuracy, final.keras, swa.keras with SWA, ema.keras with the moving average, and
     the resumable backup while training) and `TB_LOGS_PATH/<run>/`.
-    With `resume=True`, `config.run_name` names an interrupted run, which continues from its last
+    With `resume=True`, `config.run.name` names an interrupted run, which continues from its last
     completed epoch with the settings it was started with, and ends as it would have uninterrupted.
     With `evaluate_test=False` (a search trial) the test set is never read: the record has no
     test accuracies, and report.csv, confusion.png and predictions.npz are not written.
@@ -537,6 +545,7 @@ def run_experiment(
     strategy = set_up_runtime(config)
     data = data if data is not None else load_fashion_mnist()
     folders = prepare_run_folders(config, resume, say)
+    config = config.replace(run_name=folders.name)  # with the suffix a taken name got
     lock = RunLock(folders.checkpoint_dir / LOCK_FILE).acquire()
     try:
         _explain_defaults(requested, config, resume, say)
@@ -593,8 +602,9 @@ def _silent(*args, **kwargs) -> None:
 
 def _explain_defaults(requested: ExperimentConfig, config: ExperimentConfig, resume, say) -> None:
     """Says which default a short run changed, so a 1-epoch result is not mistaken for SWA's."""
-    if not resume and requested.swa is None and not config.swa:
+    if not resume and requested.averaging.swa is None and not config.averaging.swa:
         say(
-            f"SWA is off: {config.epochs} epoch(s) leave no room to train before averaging "
+            f"SWA is off: {config.schedule.epochs} epoch(s) leave no room to train before "
+            "averaging "
             f"(it is on by default from {MIN_SWA_EPOCHS} epochs; --swa turns it on)."
         )

@@ -27,7 +27,7 @@ Example:
 
 ```python
 layers = compose(preset="fast-cnn", overrides=["schedule.epochs=3"])
-layers.config.epochs  # 3
+layers.config.schedule.epochs  # 3
 print(to_toml(layers.config.resolved()))
 ```
 
@@ -35,7 +35,8 @@ An unknown section or key, or a value of the wrong type, is refused naming the k
 and where it was written, before anything else happens.
 """
 
-import dataclasses
+import argparse
+import ast
 import tomllib
 import types
 import typing
@@ -45,7 +46,7 @@ from pathlib import Path
 import tomli_w
 
 import config as paths
-from training.config import SECTION_KEYS, SECTIONS, ConfigError, ExperimentConfig
+from training.config import FLAT_FIELDS, SECTION_KEYS, SECTIONS, ConfigError, ExperimentConfig
 
 PRESETS_DIR = paths.REPO_ROOT / "presets"
 DEFAULT_PRESET = "default"
@@ -140,16 +141,13 @@ def base_type(annotation) -> type:
     return typing.get_origin(annotation) or annotation
 
 
-FLAGS = {  # the flag of each field on train.py's command line
-    f.name: f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-    for f in dataclasses.fields(ExperimentConfig)
+FLAGS = {  # the flag of each setting on train.py's command line
+    name: flat.field.metadata.get("flag", "--" + name.replace("_", "-"))
+    for name, flat in FLAT_FIELDS.items()
 }
-FIELD_TYPES = {
-    name: base_type(hint) for name, hint in typing.get_type_hints(ExperimentConfig).items()
-}
+FIELD_TYPES = {name: base_type(flat.hint) for name, flat in FLAT_FIELDS.items()}
 OPTIONAL_FIELDS = {
-    name for name, hint in typing.get_type_hints(ExperimentConfig).items()
-    if type(None) in typing.get_args(hint)
+    name for name, flat in FLAT_FIELDS.items() if type(None) in typing.get_args(flat.hint)
 }
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
               dict: "a table of NAME = VALUE", tuple: "a list of strings"}
@@ -188,6 +186,18 @@ def parse_override(text: str) -> tuple[str, object]:
         return key, tomllib.loads(f"value = {value.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         return key, value.strip()
+
+
+def model_argument(text: str) -> tuple[str, object]:
+    """A `--model-arg NAME=VALUE` flag's value: NAME and the Python literal VALUE (a number, a
+    string, a tuple, ...); a bare word is a string."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE. Received: {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()  # a bare word is a string
 
 
 def load_preset(name: str, seen: tuple = ()) -> tuple[dict, dict, list[str]]:
@@ -232,7 +242,8 @@ def compose(
     applied = [str(config_file)] if config_file else []
     applied += [sources[name] for name in flags or {}]
     applied += [f"--set {key}={value}" for key, value in _as_texts(overrides)]
-    return Layers(ExperimentConfig(**settings, preset=chain[-1]), sources, chain, applied)
+    config = ExperimentConfig().replace(**settings, preset=chain[-1])
+    return Layers(config, sources, chain, applied)
 
 
 def _as_texts(overrides) -> list[tuple[str, str]]:
@@ -259,7 +270,7 @@ def where(error: ConfigError, sources: dict) -> str:
 def to_tables(config: ExperimentConfig) -> dict:
     """`config` as configuration-file tables; unset (None) fields are left out, as TOML has no
     null: they take their default when read back."""
-    values = dataclasses.asdict(config)
+    values = config.to_dict()
     tables = {}
     for section, keys in SECTIONS.items():
         table = {key: _tomlable(values[name]) for key, name in keys.items()

@@ -1,4 +1,4 @@
-"""A specialist run: trained and tested on a group of classes (`ExperimentConfig.classes`).
+"""A specialist run: trained and tested on a group of classes (`config.data.classes`).
 
 The validation split is the generalist's (the full 60,000 split by `split_seed` and `val_size`),
 with the other classes' images removed afterwards, so a generalist and a specialist of one split
@@ -53,7 +53,7 @@ def group_data(data: FashionMNIST, classes, train_idx, val_idx):
 
     Args:
         data: the dataset.
-        classes: class names (`ExperimentConfig.classes`); empty for all ten.
+        classes: class names (`config.data.classes`); empty for all ten.
         train_idx, val_idx: the split of the 60,000 training images, before the group is taken.
 
     Example: `group_data(data, (), train_idx, val_idx)[4]` is None.
@@ -123,7 +123,7 @@ def kept_predictions(model, selected: Candidate, run_data, tta_shifts: int = 0) 
         model: the model holding the selected weights.
         selected: the candidate chosen on validation.
         run_data: the run's `RunData`.
-        tta_shifts: the run's shifted TTA views (`ExperimentConfig.tta_shifts`), so a TTA
+        tta_shifts: the run's shifted TTA views (`config.evaluation.tta_shifts`), so a TTA
             candidate is predicted as it was scored.
 
     Example: `kept_predictions(model, selected, run_data)["val"].shape[1]` is k.

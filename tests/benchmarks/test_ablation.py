@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -42,12 +41,12 @@ def test_every_step_composes_onto_the_default_and_validates():
         compose(preset="default", overrides=overrides).config.resolved().validate()
     every = compose(preset="default", overrides=ALL_ON).config
     every.resolved().validate()
-    assert every.model_args == {
+    assert every.model.args == {
         "whitening_patch_size": 3, "dirac_init": True, "batchnorm_momentum": 0.6,
         "batchnorm_scale_trainable": False,
     }  # fmt: skip
     # Every option on is the airbench preset, nothing more and nothing less.
-    assert replace(every, preset=None) == replace(compose(preset="airbench").config, preset=None)
+    assert every.replace(preset=None) == compose(preset="airbench").config.replace(preset=None)
 
 
 def test_overrides_of_a_table_are_merged_and_read_back():
@@ -242,6 +241,8 @@ def test_a_tiny_ablation_trains_each_step_writes_its_record_and_reuses_completed
         assert stored["status"] == "completed" and stored["config"]["limit_train"] == 500
         config = json.loads((run_dir / "config.json").read_text())
         assert config["tags"] == ["ablation"] and config["val_size"] == 200
+        assert (run_dir / "report.csv").exists()  # the record stays, the large outputs go
+        assert not any((run_dir / name).exists() for name in ablation.PRUNED_OUTPUTS)
     whitened = json.loads(
         (run_paths["RESULTS_PATH"] / "ablation-1-whitening-seed0/config.json").read_text()
     )

@@ -126,3 +126,32 @@ def test_cpu_peak_follows_the_vector_units(vendor, family, model, flags, fp32, b
     assert fp32_peak["gflops"] == pytest.approx(4 * 2.5 * fp32)
     assert bf16_peak["gflops"] == pytest.approx(4 * 2.5 * bf16)
     assert cpu_peak("float32", cpuinfo=cpuinfo)["ghz"] == pytest.approx(2.6)
+
+
+def test_a_throughput_variant_builds_the_model_with_its_arguments(tmp_path, fashion_mnist):
+    argv = [
+        "--model", "simple-cnn", "--steps", "2", "--windows", "1", "--warmup", "1",
+        "--batch-size", "16", "--approaches", "project", "--precision", "float32",
+        "--model-arg", "dense_units=8", "--variant", "narrow", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert throughput.main(argv, data=fashion_mnist) == 0
+    (path,) = tmp_path.glob("throughput-simple-cnn-narrow-float32*.json")
+    record = json.loads(path.read_text())
+    assert (record["variant"], record["model_args"]) == ("narrow", {"dense_units": 8})
+    assert record["params"] < build_model("simple-cnn").count_params()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model-arg", "dense_units=8"], "argument --variant: name the variant"),
+        (["--variant", "narrow"], "argument --variant: name the variant"),
+        (["--model-arg", "dense_units=8", "--variant", "../x"], "--variant must be"),
+        (["--model-arg", "dense_units=wide", "--variant", "x"], "model_args.dense_units"),
+    ],
+)
+def test_a_bad_throughput_variant_is_refused_naming_the_flag(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--model", "simple-cnn", "--out", str(tmp_path), *flags])
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -198,6 +198,9 @@ def test_the_profile_table_shows_each_category_per_step(tmp_path):
         (["--preset", "no-such-preset"], "--preset"),
         (["--precision", "float64"], "--precision"),
         (["--limit-train", "-5"], "--limit-train"),
+        (["--set", "schedule.epochs=2"], "--variant"),
+        (["--variant", "fused-bn"], "--variant"),
+        (["--set", "schedule.epochs=2", "--variant", "../up"], "--variant"),
     ],
 )
 def test_a_bad_value_exits_2_naming_its_flag_and_writes_nothing(argv, flag, tmp_path, capsys):
@@ -236,3 +239,19 @@ def test_a_profile_of_the_default_preset_writes_its_record(tmp_path, fashion_mni
         record["wall_seconds_per_step"] - record["unexplained_seconds_per_step"], abs=1e-5
     )
     assert record["flops"]["flops_per_image_train"] > 0 and record["flops"]["achieved_gflops"] > 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.args={fused = true}", "fused is not an argument of FastCNN"),
+        ("schedule.epochs=0", "schedule.epochs must be >= 1"),
+        ("schedule.epoch=3", "Unknown key 'schedule.epoch'"),
+    ],
+)
+def test_a_bad_override_is_refused_naming_its_key(override, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        profile_step.main(["--set", override, "--variant", "x", "--out", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -76,7 +76,7 @@ def test_augmentation_knobs_are_validated_with_the_configurations_bounds(knobs, 
     with pytest.raises(ValueError, match=message):
         build_augmentation(**knobs)
     with pytest.raises(ConfigError, match=message):  # one set of bounds: the config's the same
-        ExperimentConfig(**knobs).validate()
+        ExperimentConfig().replace(**knobs).validate()
 
 
 def test_each_epoch_is_a_permutation_drawn_from_the_seed_and_epoch_alone():

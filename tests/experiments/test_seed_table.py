@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -30,8 +29,8 @@ def test_every_row_is_a_preset_trained_under_its_own_name():
         argv = seed_table.command(row, epochs_scale=1.0)[2:]  # after python train.py
         assert argv == ["--preset", name, "--run-name", name]
         config, resume, _ = train.parse_config(argv)
-        assert not resume and config.run_name == name and config.preset == name
-        assert config.model in seed_table.TARGETS and config.model in name
+        assert not resume and config.run.name == name and config.preset == name
+        assert config.model.name in seed_table.TARGETS and config.model.name in name
         assert config == seed_table.row_config(name)
         assert seed_table.row_config(name).resolved().validate()
 
@@ -47,9 +46,9 @@ def test_the_presets_are_the_configurations_the_recorded_runs_trained_with():
         path = REPO_ROOT / "results" / row.name / "config.json"
         if path.exists():
             stored = json.loads(path.read_text())
-            resolved = dataclasses.asdict(seed_table.row_config(row.name).resolved())
+            resolved = seed_table.row_config(row.name).resolved().to_dict()
             fields = stored.keys() - ignored
-            if row.config.lr_schedule in CYCLIC_MODES:
+            if row.config.schedule.name in CYCLIC_MODES:
                 # Recorded when SWA snapshots were taken every epoch, not once per cycle.
                 fields -= {"swa_start", "swa_freq"}
             if row.name.startswith("seed-wrn-16-4-adam"):
@@ -67,9 +66,9 @@ def test_an_unknown_row_is_named_with_the_known_ones():
 def test_epochs_scale_multiplies_the_presets_epochs():
     row = ROWS[0]
     argv = seed_table.command(row, epochs_scale=2.5)
-    epochs = math.ceil(row.config.epochs * 2.5)
+    epochs = math.ceil(row.config.schedule.epochs * 2.5)
     assert argv[argv.index("--epochs") + 1] == str(epochs)
-    assert seed_table.row_config(row.name, epochs_scale=2.5).epochs == epochs
+    assert seed_table.row_config(row.name, epochs_scale=2.5).schedule.epochs == epochs
     assert train.parse_config(argv[2:])[0] == seed_table.row_config(row.name, epochs_scale=2.5)
 
 
@@ -105,7 +104,7 @@ def test_a_non_positive_scale_is_refused(capsys):
 
 def _completed(results, row, test_accuracy, **extra):
     """A full record of `row`'s run: its model, 3,725 s of training, its CPU epochs."""
-    epochs = row.config.epochs
+    epochs = row.config.schedule.epochs
     record = fake_record(row.name, [900] * 10, 0.94, model=row.model, epochs_run=epochs,
                          train_seconds=3725.0, test_accuracy=test_accuracy,
                          test_accuracy_final=test_accuracy - 0.001,

@@ -60,7 +60,7 @@ def bf16_cpu(monkeypatch):
 def test_a_family_registered_with_its_traits_trains_through_the_experiment(
     run_paths, bf16_cpu, fashion_mnist
 ):
-    config = ExperimentConfig(
+    config = ExperimentConfig().replace(
         model="toy-cnn", epochs=1, limit_train=64, batch_size=64, val_size=100, run_name="toy"
     )
     with pytest.MonkeyPatch.context() as registration:

@@ -42,14 +42,11 @@ def test_every_committed_record_reads_and_the_tagged_runs_exist():
 def test_the_fields_added_since_version_1_have_the_configurations_defaults():
     # A field added to ExperimentConfig needs its default here, so an old record of the same
     # settings keeps grouping with new seeds of them.
-    import dataclasses
-
     from training.config import ExperimentConfig
 
     old_keys = set(json.loads((REPO_ROOT / "results" / "default-seed0" / "config.json")
                               .read_text()))
-    defaults = {field.name: field.default if field.default_factory is dataclasses.MISSING
-                else field.default_factory() for field in dataclasses.fields(ExperimentConfig)}
+    defaults = ExperimentConfig().to_dict()
     assert set(defaults) == old_keys | set(FIELDS_ADDED)
     for name, value in FIELDS_ADDED.items():
         expected = defaults[name]

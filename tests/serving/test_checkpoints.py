@@ -21,7 +21,8 @@ SCHEDULES = ("constant", "cosine", "swa", "triangular")
 def saved_checkpoint(path, lr_schedule="swa", **model_kwargs):
     """A simple CNN compiled as train.py compiles it, its optimizer built, saved to `path`."""
     model = build_model("simple-cnn", **model_kwargs)
-    settings = ExperimentConfig(model="simple-cnn", lr_schedule=lr_schedule, epochs=4).resolved()
+    settings = ExperimentConfig().replace(model="simple-cnn", lr_schedule=lr_schedule, epochs=4)
+    settings = settings.resolved()
     model.compile(build_optimizer(settings, steps_per_epoch=5), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)

@@ -47,7 +47,7 @@ def test_weight_decay_of_biases_keeps_the_plain_rate():
 
 def test_build_optimizer_applies_the_configured_factor():
     def steps(factor):
-        config = ExperimentConfig(
+        config = ExperimentConfig().replace(
             optimizer="sgd", lr=0.1, lr_schedule="constant", ema=0, bias_lr_factor=factor
         ).resolved()
         return one_step(build_optimizer(config, steps_per_epoch=10))
@@ -93,13 +93,13 @@ def test_the_training_batches_alternate_the_flip_of_every_image():
 
 
 def test_alternating_flip_replaces_the_random_one_and_needs_half_the_images_mirrored():
-    config = ExperimentConfig(flip_mode="alternate")
-    assert config.validate().augmentation_settings()["horizontal_flip"] == 0.0
-    assert ExperimentConfig().augmentation_settings()["horizontal_flip"] == 0.5
+    config = ExperimentConfig().replace(flip_mode="alternate")
+    assert config.validate().augmentation.layer_settings()["horizontal_flip"] == 0.0
+    assert ExperimentConfig().augmentation.layer_settings()["horizontal_flip"] == 0.5
     with pytest.raises(ConfigError, match="horizontal_flip must be 0.5 with flip_mode"):
-        ExperimentConfig(flip_mode="alternate", horizontal_flip=0.0).validate()
+        ExperimentConfig().replace(flip_mode="alternate", horizontal_flip=0.0).validate()
     with pytest.raises(ConfigError, match="flip_mode must be one of random, alternate"):
-        ExperimentConfig(flip_mode="sometimes").validate()
+        ExperimentConfig().replace(flip_mode="sometimes").validate()
 
 
 class PositionModel:
@@ -130,9 +130,9 @@ def test_translate_tta_averages_exactly_the_listed_views():
 
 
 def test_translate_tta_needs_tta():
-    assert ExperimentConfig(tta_shifts=1).validate().tta_shifts == 1
+    assert ExperimentConfig().replace(tta_shifts=1).validate().evaluation.tta_shifts == 1
     with pytest.raises(ConfigError, match="tta_shifts must be 0 without tta"):
-        ExperimentConfig(tta=False, tta_shifts=1).validate()
+        ExperimentConfig().replace(tta=False, tta_shifts=1).validate()
 
 
 def test_every_option_has_a_section_key_and_the_preset_turns_them_on():
@@ -145,18 +145,21 @@ def test_every_option_has_a_section_key_and_the_preset_turns_them_on():
         ]
     )
     config = layers.config.resolved().validate()
-    assert (config.bias_lr_factor, config.flip_mode, config.tta_shifts) == (64.0, "alternate", 2)
+    assert config.optimizer.bias_lr_factor == 64.0 and config.augmentation.flip_mode == "alternate"
+    assert config.evaluation.tta_shifts == 2
     preset = compose(preset="airbench").config.resolved().validate()
-    assert preset.model_args == {
+    assert preset.model.args == {
         "whitening_patch_size": 3,
         "dirac_init": True,
         "batchnorm_momentum": 0.6,
         "batchnorm_scale_trainable": False,
     }
-    assert (preset.bias_lr_factor, preset.flip_mode, preset.tta_shifts) == (8.0, "alternate", 1)
-    assert (preset.label_smoothing, preset.lr_schedule) == (0.2, "onecycle")
+    assert preset.optimizer.bias_lr_factor == 8.0 and preset.augmentation.flip_mode == "alternate"
+    assert preset.evaluation.tta_shifts == 1
+    assert (preset.loss.label_smoothing, preset.schedule.name) == (0.2, "onecycle")
     defaults = ExperimentConfig()
-    assert (defaults.bias_lr_factor, defaults.flip_mode, defaults.tta_shifts) == (1.0, "random", 0)
+    assert defaults.optimizer.bias_lr_factor == 1.0 and defaults.augmentation.flip_mode == "random"
+    assert defaults.evaluation.tta_shifts == 0
 
 
 AIRBENCH_MODEL = {
@@ -179,8 +182,8 @@ def test_every_option_together_trains_an_epoch_end_to_end(run_paths, fashion_mni
     # Each option is tested alone above; one run with all of them goes through every path a
     # run takes with them (the whitening fit, the alternating flips, the bias rates, translate
     # TTA), which is cheaper than one run per option and misses none.
-    config = ExperimentConfig(epochs=1, limit_train=500, val_size=500, run_name="airbench",
-                              **AIRBENCH_OPTIONS)
+    config = ExperimentConfig().replace(epochs=1, limit_train=500, val_size=500,
+                                        run_name="airbench", **AIRBENCH_OPTIONS)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
     assert result.record.to_json()["status"] == "completed"
     # Above chance (0.1) after 4 steps; how well each option does is the ablation's question.

@@ -17,8 +17,8 @@ EVERY_NAME = ", ".join(CLASS_NAMES)
 
 
 def test_class_names_are_matched_case_insensitively_in_the_order_given():
-    config = ExperimentConfig(classes=("shirt", "T-SHIRT/TOP", "pullover", "Coat"))
-    assert config.resolved().validate().classes == ("Shirt", "T-shirt/top", "Pullover", "Coat")
+    config = ExperimentConfig().replace(classes=("shirt", "T-SHIRT/TOP", "pullover", "Coat"))
+    assert config.resolved().validate().data.classes == ("Shirt", "T-shirt/top", "Pullover", "Coat")
 
 
 @pytest.mark.parametrize("classes, problem", [
@@ -28,7 +28,7 @@ def test_class_names_are_matched_case_insensitively_in_the_order_given():
 ])
 def test_a_group_that_is_not_one_is_refused_with_the_class_names(classes, problem):
     with pytest.raises(ValueError, match="classes must be 2 to 9 distinct class names") as error:
-        ExperimentConfig(classes=classes).resolved().validate()
+        ExperimentConfig().replace(classes=classes).resolved().validate()
     assert EVERY_NAME in str(error.value) and problem in str(error.value)
 
 
@@ -65,7 +65,7 @@ def test_the_specialist_is_chosen_on_the_generalists_validation_images(fashion_m
 def test_a_specialist_on_two_classes_predicts_only_those_classes(run_paths, fashion_mnist):
     from training.experiment import run_experiment
 
-    config = ExperimentConfig(classes=("bag", "trouser"), epochs=1, limit_train=400,
+    config = ExperimentConfig().replace(classes=("bag", "trouser"), epochs=1, limit_train=400,
                               val_size=200, batch_size=32, ema=0, run_name="two")
     result = run_experiment(config, data=fashion_mnist, verbose=0)
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from training import ExperimentConfig, run_experiment
-config = ExperimentConfig(model="simple-cnn-bn", epochs=3, limit_train=2000, val_size=500,
+config = ExperimentConfig().replace(model="simple-cnn-bn", epochs=3, limit_train=2000, val_size=500,
                           batch_size=64, seed=3, swa=True, ema=0.9,
                           distribute=sys.argv[1], run_name=sys.argv[1], precision="float32")
 record = run_experiment(config, verbose=0, evaluate_test=False).record.to_json()

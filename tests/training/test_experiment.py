@@ -1,4 +1,3 @@
-import dataclasses
 import json
 
 import keras
@@ -20,7 +19,7 @@ def smoke_run(tmp_path_factory, fashion_mnist):
         for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
             patch.setenv(name, str(root / name))
         # Augmentation in the tf.data map here; inside the train step (the default) below.
-        config = ExperimentConfig(**SMOKE, run_name="smoke", augment_on="dataset")
+        config = ExperimentConfig().replace(**SMOKE, run_name="smoke", augment_on="dataset")
         result = run_experiment(config, data=fashion_mnist, verbose=0)
     return result
 
@@ -44,7 +43,7 @@ def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     # (a configuration made in Python, without a preset, reads back as the default preset's)
     again = compose(config_file=smoke_run.run_dir / "config.toml").config
     saved = ExperimentConfig.from_json(smoke_run.run_dir / "config.json")
-    assert again == dataclasses.replace(saved, preset="default")
+    assert again == saved.replace(preset="default")
     report = (smoke_run.run_dir / "report.csv").read_text().splitlines()
     assert report[0] == ",precision,recall,f1-score,support" and report[1].startswith(
         "T-shirt/top,"
@@ -80,7 +79,9 @@ def test_a_second_run_with_the_same_name_gets_its_own_folder(smoke_run, fashion_
     monkeypatch.setenv("TB_LOGS_PATH", str(smoke_run.tensorboard_dir.parent))
     first_record = (smoke_run.run_dir / "result.json").read_bytes()
     again = run_experiment(
-        ExperimentConfig(**{**SMOKE, "epochs": 1}, run_name="smoke"), data=fashion_mnist, verbose=0
+        ExperimentConfig().replace(**{**SMOKE, "epochs": 1}, run_name="smoke"),
+        data=fashion_mnist,
+        verbose=0,
     )
     assert again.name == "smoke-2" and again.run_dir != smoke_run.run_dir
     assert (smoke_run.run_dir / "result.json").read_bytes() == first_record
@@ -89,7 +90,7 @@ def test_a_second_run_with_the_same_name_gets_its_own_folder(smoke_run, fashion_
 def test_resuming_a_finished_run_is_refused(smoke_run, monkeypatch):
     monkeypatch.setenv("RESULTS_PATH", str(smoke_run.run_dir.parent))
     with pytest.raises(FileExistsError, match="already complete"):
-        run_experiment(ExperimentConfig(run_name="smoke"), resume=True)
+        run_experiment(ExperimentConfig().replace(run_name="smoke"), resume=True)
 
 
 def test_default_augmentation_inside_the_train_step_runs_end_to_end(
@@ -97,7 +98,7 @@ def test_default_augmentation_inside_the_train_step_runs_end_to_end(
 ):
     for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
         monkeypatch.setenv(name, str(tmp_path / name))
-    config = ExperimentConfig(**{**SMOKE, "epochs": 1}, width_shift_range=0.1)
+    config = ExperimentConfig().replace(**{**SMOKE, "epochs": 1}, width_shift_range=0.1)
     result = run_experiment(config, data=fashion_mnist, verbose=0)
     assert result.record.to_json()["config"]["augment_on"] == "model"
     assert result.record.to_json()["swa_epochs"] == [1]
@@ -107,7 +108,7 @@ def test_default_augmentation_inside_the_train_step_runs_end_to_end(
 
 
 def test_a_short_run_says_what_it_does_and_settles_batchnorm(fashion_mnist, run_paths, capsys):
-    config = ExperimentConfig(epochs=1, limit_train=2000, val_size=500, seed=2)
+    config = ExperimentConfig().replace(epochs=1, limit_train=2000, val_size=500, seed=2)
     result = run_experiment(config, data=fashion_mnist, verbose=2)
     record = result.record.to_json()
     printed = capsys.readouterr().out

@@ -27,12 +27,12 @@ TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
 )
 def test_impossible_settings_are_rejected_before_anything_is_written(changes, message, run_paths):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        run_experiment(ExperimentConfig(**{**TINY, **changes}))
+        run_experiment(ExperimentConfig().replace(**{**TINY, **changes}))
     assert not run_paths["RESULTS_PATH"].exists()
 
 
 def test_nan_loss_stops_the_run_and_records_it_as_failed(run_paths, fashion_mnist):
-    config = ExperimentConfig(
+    config = ExperimentConfig().replace(
         **TINY, optimizer="sgd", lr=1e12, lr_schedule="constant", run_name="diverged"
     )
     result = run_experiment(config, data=fashion_mnist, verbose=0)
@@ -54,7 +54,7 @@ def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
         raise MemoryError("killed while evaluating")
 
     monkeypatch.setattr(experiment, "_score", crash)
-    config = ExperimentConfig(**TINY, run_name="evaluating", swa_start=1)
+    config = ExperimentConfig().replace(**TINY, run_name="evaluating", swa_start=1)
     with pytest.raises(MemoryError):
         run_experiment(config, data=fashion_mnist, verbose=0)
     run_dir = run_paths["RESULTS_PATH"] / "evaluating"
@@ -63,7 +63,8 @@ def test_a_run_that_dies_while_being_evaluated_resumes_without_training_again(
 
     monkeypatch.setattr(experiment, "_score", score)
     result = run_experiment(
-        ExperimentConfig(run_name="evaluating"), resume=True, data=fashion_mnist, verbose=0
+        ExperimentConfig().replace(run_name="evaluating"), resume=True, data=fashion_mnist,
+        verbose=0,
     )
     assert result.record.to_json()["status"] == "completed"
     assert result.record.to_json()["history"] == trained  # no epoch was trained again
@@ -76,4 +77,4 @@ def test_unwritable_results_folder_is_named(run_paths, monkeypatch, tmp_path):
     blocker.write_text("not a folder")
     monkeypatch.setenv("RESULTS_PATH", str(blocker / "results"))
     with pytest.raises(PermissionError, match="Set RESULTS_PATH to a writable folder"):
-        run_experiment(ExperimentConfig(**TINY))
+        run_experiment(ExperimentConfig().replace(**TINY))

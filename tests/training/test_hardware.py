@@ -32,8 +32,9 @@ def two_gpus(monkeypatch):
 def test_auto_precision_keeps_depthwise_families_in_float32_on_a_bf16_cpu(
     model, precision, bf16_cpu
 ):
-    assert ExperimentConfig(model=model).resolved().precision == precision
-    assert ExperimentConfig(model=model, precision="mixed_bfloat16").resolved().precision == (
+    assert ExperimentConfig().replace(model=model).resolved().runtime.precision == precision
+    asked = ExperimentConfig().replace(model=model, precision="mixed_bfloat16")
+    assert asked.resolved().runtime.precision == (
         "mixed_bfloat16"
     )
 
@@ -51,39 +52,45 @@ def test_auto_precision_on_gpus_depends_on_their_bf16_support():
 
 
 def test_resolving_is_pure_and_a_resolved_configuration_resolves_to_itself():
-    config = ExperimentConfig(epochs=12, lr_schedule="onecycle")
+    config = ExperimentConfig().replace(epochs=12, lr_schedule="onecycle")
     on_cpu, on_gpus = resolve(config, BF16_CPU), resolve(config, TWO_GPUS)
-    assert on_cpu == resolve(config, BF16_CPU) and config == ExperimentConfig(
+    assert on_cpu == resolve(config, BF16_CPU) and config == ExperimentConfig().replace(
         epochs=12, lr_schedule="onecycle")
     assert resolve(on_cpu, BF16_CPU) == on_cpu and resolve(on_gpus, TWO_GPUS) == on_gpus
-    assert (on_cpu.batch_size, on_gpus.batch_size) == (128, 512)
-    assert on_cpu.warmup_epochs == pytest.approx(12 / 5)  # the one-cycle schedule's warm-up
+    assert (on_cpu.runtime.batch_size, on_gpus.runtime.batch_size) == (128, 512)
+    # The one-cycle schedule's warm-up.
+    assert on_cpu.schedule.warmup_epochs == pytest.approx(12 / 5)
 
 
 def test_cpu_defaults_resolve_to_the_measured_choices(bf16_cpu):
     config = ExperimentConfig().resolved()
-    assert config.augment_on == hardware.CPU_AUGMENT_ON
+    assert config.runtime.augment_on == hardware.CPU_AUGMENT_ON
     # The default one-cycle schedule peaks at 3x the reference rate; SWA's rate is a tenth.
-    assert (config.batch_size, config.lr) == (128, pytest.approx(3e-3))
-    assert config.swa_lr == pytest.approx(3e-4)
-    assert ExperimentConfig(lr_schedule="cosine").resolved().lr == pytest.approx(1e-3)
-    assert config.jit_compile is False
+    assert (config.runtime.batch_size, config.optimizer.lr) == (128, pytest.approx(3e-3))
+    assert config.averaging.swa_lr == pytest.approx(3e-4)
+    cosine = ExperimentConfig().replace(lr_schedule="cosine").resolved()
+    assert cosine.optimizer.lr == pytest.approx(1e-3)
+    assert config.runtime.jit_compile is False
 
 
 def test_gpu_defaults_scale_the_batch_per_gpu_and_the_learning_rate(two_gpus):
-    single = ExperimentConfig(lr_schedule="cosine").resolved()
-    assert (single.augment_on, single.jit_compile, single.batch_size) == ("model", True, 512)
-    assert single.lr == pytest.approx(2e-3)  # Adam: square root of the 4x batch
-    assert ExperimentConfig().resolved().lr == pytest.approx(6e-3)  # one-cycle: 3x
-    mirrored = ExperimentConfig(distribute="mirrored", optimizer="sgd", lr_schedule="cosine")
-    assert mirrored.resolved().batch_size == 1024
-    assert mirrored.resolved().lr == pytest.approx(8e-3)  # SGD: linear in the 8x batch
+    single = ExperimentConfig().replace(lr_schedule="cosine").resolved()
+    runtime = single.runtime
+    assert (runtime.augment_on, runtime.jit_compile, runtime.batch_size) == ("model", True, 512)
+    assert single.optimizer.lr == pytest.approx(2e-3)  # Adam: square root of the 4x batch
+    assert ExperimentConfig().resolved().optimizer.lr == pytest.approx(6e-3)  # one-cycle: 3x
+    mirrored = ExperimentConfig().replace(distribute="mirrored", optimizer="sgd",
+                                          lr_schedule="cosine")
+    assert mirrored.resolved().runtime.batch_size == 1024
+    assert mirrored.resolved().optimizer.lr == pytest.approx(8e-3)  # SGD: linear in the 8x batch
 
 
 def test_explicit_values_are_never_rescaled(two_gpus):
-    config = ExperimentConfig(batch_size=64, lr=0.05, augment_on="dataset").resolved()
-    assert (config.batch_size, config.lr, config.augment_on) == (64, 0.05, "dataset")
-    assert ExperimentConfig(batch_size=256, lr_schedule="swa").resolved().lr == pytest.approx(
+    config = ExperimentConfig().replace(batch_size=64, lr=0.05, augment_on="dataset").resolved()
+    assert (config.runtime.batch_size, config.optimizer.lr) == (64, 0.05)
+    assert config.runtime.augment_on == "dataset"
+    swa = ExperimentConfig().replace(batch_size=256, lr_schedule="swa").resolved()
+    assert swa.optimizer.lr == pytest.approx(
         scaled_learning_rate("adam", 256)
     )
 

@@ -1,4 +1,3 @@
-import dataclasses
 import re
 
 import pytest
@@ -27,7 +26,7 @@ def refused(argv, capsys) -> str:
 def test_every_field_is_in_one_section_under_one_key():
     fields = [name for keys in SECTIONS.values() for name in keys.values()]
     assert len(fields) == len(set(fields))
-    assert {*fields, "preset"} == {f.name for f in dataclasses.fields(ExperimentConfig)}
+    assert {*fields, "preset"} == set(ExperimentConfig().to_dict())
     assert SECTION_KEYS["lr_schedule"] == "schedule.name"
 
 
@@ -35,19 +34,19 @@ def test_every_field_is_in_one_section_under_one_key():
 def test_every_preset_composes_to_a_valid_configuration(name):
     layers = presets.compose(preset=name)
     assert layers.presets[-1] == name == layers.config.preset
-    assert presets.checked(layers).model == layers.config.model
+    assert presets.checked(layers).model.name == layers.config.model.name
     assert presets.describe(presets.preset_path(name))["description"]
 
 
 def test_the_default_preset_is_the_configs_defaults():
-    assert presets.compose().config == ExperimentConfig(preset="default")
+    assert presets.compose().config == ExperimentConfig().replace(preset="default")
     assert presets.compose().sources == {}
 
 
 def test_a_preset_starts_from_another_and_overrides_it():
     layers = presets.compose(preset="fast-cnn-20-epochs")
     assert layers.presets == ["fast-cnn", "fast-cnn-20-epochs"]
-    assert (layers.config.model, layers.config.epochs) == ("fast-cnn", 20)
+    assert (layers.config.model.name, layers.config.schedule.epochs) == ("fast-cnn", 20)
     assert layers.sources["epochs"] == "presets/fast-cnn-20-epochs.toml"
 
 
@@ -67,9 +66,10 @@ def test_file_flags_and_set_apply_in_that_order(tmp_path):
         ["--config", str(path), "--rotation-range", "7", "--set",
          "augmentation.rotation_range=10", "--set", "model.args={widths = [8, 16, 32]}"]
     )
-    assert (config.model, config.epochs, config.zoom_range) == ("fast-cnn", 3, 0.1)
-    assert config.rotation_range == 10.0  # --set is applied last
-    assert config.model_args == {"widths": [8, 16, 32]}
+    assert (config.model.name, config.schedule.epochs) == ("fast-cnn", 3)
+    assert config.augmentation.zoom_range == 0.1
+    assert config.augmentation.rotation_range == 10.0  # --set is applied last
+    assert config.model.args == {"widths": [8, 16, 32]}
     assert args.layers.sources["rotation_range"] == "--set augmentation.rotation_range"
     assert args.layers.sources["epochs"] == str(path)
 
@@ -158,9 +158,10 @@ def test_list_presets_names_each_with_its_base_and_description(capsys):
 def test_helps_defaults_are_the_default_presets():
     default = presets.compose().config
     help_text = re.sub(r"\s+", " ", train.build_parser().format_help())
-    for name, shown in (("model", "'fast-cnn-small'"), ("epochs", str(default.epochs)),
-                        ("lr_schedule", f"'{default.lr_schedule}'"), ("ema", str(default.ema)),
-                        ("width_shift_range", str(default.width_shift_range))):
+    for name, shown in (("model", "'fast-cnn-small'"), ("epochs", str(default.schedule.epochs)),
+                        ("lr_schedule", f"'{default.schedule.name}'"),
+                        ("ema", str(default.averaging.ema)),
+                        ("width_shift_range", str(default.augmentation.width_shift_range))):
         assert f"[{SECTION_KEYS[name]}; default: {shown}]" in help_text
 
 
@@ -169,6 +170,7 @@ def test_the_readmes_default_run_is_the_default_preset():
     readme = (REPO_ROOT / "README.md").read_text()
     sentence = next(line for line in readme.splitlines() if line.startswith("`python train.py`"))
     assert (
-        f"trains `{default.model}` for {default.epochs} epochs with the `{default.lr_schedule}` "
+        f"trains `{default.model.name}` for {default.schedule.epochs} epochs with the "
+        f"`{default.schedule.name}` "
         "schedule" in sentence
     )

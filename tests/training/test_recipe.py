@@ -26,12 +26,12 @@ def test_one_cycle_rises_linearly_then_falls_to_zero():
 
 
 def test_onecycle_and_cosine_warm_up_over_the_warmup_epochs():
-    config = Config(lr=0.01, epochs=10, lr_schedule="onecycle").resolved()
-    assert config.warmup_epochs == 2  # a fifth of the epochs by default
+    config = Config().replace(lr=0.01, epochs=10, lr_schedule="onecycle").resolved()
+    assert config.schedule.warmup_epochs == 2  # a fifth of the epochs by default
     schedule = build_schedule(config, steps_per_epoch=10)
     assert float(schedule(20)) == pytest.approx(0.01) and float(schedule(100)) == 0.0
     cosine = build_schedule(
-        Config(lr=0.01, epochs=10, lr_schedule="cosine", warmup_epochs=1).resolved(),
+        Config().replace(lr=0.01, epochs=10, lr_schedule="cosine", warmup_epochs=1).resolved(),
         steps_per_epoch=10,
     )
     assert float(cosine(0)) == pytest.approx(0.001) and float(cosine(10)) == pytest.approx(0.01)
@@ -52,7 +52,7 @@ def test_impossible_recipe_settings_are_refused(changes, message):
     with pytest.raises(
         ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
     ):
-        Config(**changes).resolved().validate()
+        Config().replace(**changes).resolved().validate()
 
 
 def test_label_smoothing_mixes_the_target_with_the_uniform_distribution():
@@ -67,10 +67,10 @@ def test_label_smoothing_mixes_the_target_with_the_uniform_distribution():
 
 
 def test_ema_is_kept_by_the_optimizer_with_the_given_decay():
-    optimizer = build_optimizer(Config(ema=0.995).resolved(), steps_per_epoch=10)
+    optimizer = build_optimizer(Config().replace(ema=0.995).resolved(), steps_per_epoch=10)
     assert optimizer.use_ema and optimizer.ema_momentum == 0.995
     assert build_optimizer(Config().resolved(), steps_per_epoch=10).ema_momentum == 0.999
-    assert not build_optimizer(Config(ema=0).resolved(), steps_per_epoch=10).use_ema
+    assert not build_optimizer(Config().replace(ema=0).resolved(), steps_per_epoch=10).use_ema
 
 
 def test_tta_averages_the_prediction_on_mirrored_images():
@@ -109,7 +109,7 @@ def recipe_run(tmp_path_factory, fashion_mnist):
     with pytest.MonkeyPatch.context() as patch:
         for name in ("RESULTS_PATH", "DL_MODELS_PATH", "TB_LOGS_PATH"):
             patch.setenv(name, str(root / name))
-        config = ExperimentConfig(
+        config = ExperimentConfig().replace(
             epochs=2,
             limit_train=600,
             val_size=300,

@@ -17,7 +17,7 @@ TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
 
 
 def new_folders(name="same", **changes):
-    config = ExperimentConfig(**TINY, run_name=name, **changes).resolved().validate()
+    config = ExperimentConfig().replace(**TINY, run_name=name, **changes).resolved().validate()
     return experiment.prepare_run_folders(config, resume=False)
 
 
@@ -42,7 +42,7 @@ def test_resume_refuses_a_checkpoint_folder_written_by_another_run(run_paths, fa
     # Another run, recorded elsewhere, used the same checkpoint folder name.
     (folders.checkpoint_dir / IDENTITY_FILE).write_text(json.dumps({"run_id": "someone-else"}))
     with pytest.raises(RunStateError, match="does not belong to the run recorded in"):
-        run_experiment(ExperimentConfig(run_name="same"), resume=True, data=fashion_mnist)
+        run_experiment(ExperimentConfig().replace(run_name="same"), resume=True, data=fashion_mnist)
     assert not (folders.checkpoint_dir / "backup").exists()
 
 
@@ -90,14 +90,14 @@ def test_a_full_disk_names_the_file_and_keeps_the_last_backup(
         write(self, name, save)
 
     monkeypatch.setattr(EpochBackup, "_write", fail_in_epoch_two)
-    config = ExperimentConfig(**TINY, run_name="full")
+    config = ExperimentConfig().replace(**TINY, run_name="full")
     # The test set plays no part in what is checked: scored on validation only, to keep it fast.
     with pytest.raises(OSError, match="Could not write .*epoch-0002.weights.h5: No space left"):
         run_experiment(config, data=fashion_mnist, verbose=0, evaluate_test=False)
     monkeypatch.setattr(EpochBackup, "_write", write)
 
-    resumed = run_experiment(ExperimentConfig(run_name="full"), resume=True, data=fashion_mnist,
-                             verbose=0, evaluate_test=False)
+    resumed = run_experiment(ExperimentConfig().replace(run_name="full"), resume=True,
+                             data=fashion_mnist, verbose=0, evaluate_test=False)
     assert resumed.record.status == "completed" and resumed.record.epochs_run == 2
     assert len(resumed.record.attempts) == 2
 
