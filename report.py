@@ -20,6 +20,8 @@ from pathlib import Path
 DEFAULT_SEEDS_TAG, DEFAULT_PRECISION_TAG = "default-seeds", "precision-default"
 # The seeds of the augmentation study's best preset, compared with the default's in docs/search.md.
 SEARCHED_PRESET_TAG = "augmentation-best"
+# The seeds of the preset with the options the ablation kept, in docs/benchmarks.md.
+KEPT_RECIPE_TAG = "airbench-kept"
 
 
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
@@ -53,6 +55,9 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         GeneratedSection(Path("docs") / "search.md", "preset-comparison",
                          lambda folder: comparisons.seed_comparison_markdown(
                              inputs.predicted, SEARCHED_PRESET_TAG, DEFAULT_SEEDS_TAG)),
+        GeneratedSection(benchmarks, "kept-recipe",
+                         lambda folder: comparisons.seed_comparison_markdown(
+                             inputs.predicted, KEPT_RECIPE_TAG, DEFAULT_SEEDS_TAG)),
         GeneratedSection(experiments, "seed-groups",
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "figures", partial(

@@ -16,6 +16,10 @@ from records.reader import is_run
 # Fields that differ between the seeds of one configuration and say nothing about it: the seed,
 # and the labels of a run (its name, preset and tags), which change nothing it trains.
 PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
+# Tags of a benchmark's runs, which its own table sums up (`benchmarks.ablation` tags its runs
+# so): they are no seed group, and their seeds must not mix with another batch of the same
+# settings (the ablation's default step is the default preset, trained on another day).
+BENCHMARK_TAGS = ("ablation",)
 
 
 @dataclass
@@ -62,6 +66,7 @@ def seed_groups(records: list[dict], min_seeds: int = 2) -> list[SeedGroup]:
             record.get("status") == "completed"
             and not record.get("smoke_run")
             and is_run(record)
+            and not set(record["config"].get("tags") or ()) & set(BENCHMARK_TAGS)
         ):
             groups.setdefault(configuration_key(record), []).append(record)
     found = [SeedGroup(one_run_per_seed(members)) for members in groups.values()]
