@@ -11,8 +11,23 @@ import keras
 
 import config
 from data import FashionMNIST, load_fashion_mnist, train_val_split
+from outputs.folders import check_output_name
 from outputs.io import atomic_write_json
 from records.provenance import system_info, utc_now
+
+
+def check_variant(parser, changed: bool, variant: str | None, how: str) -> None:
+    """Exits naming --variant unless a variant is named exactly when `how` (the flag and an
+    example, e.g. "--set 'schedule.epochs=2'") changes what is measured, and its name is one
+    plain folder name (it goes into the record's file name)."""
+    if changed != bool(variant):
+        parser.error(f"argument --variant: name the variant that {how.split()[0]} makes, and "
+                     f"only then (e.g. {how} --variant NAME)")
+    if variant:
+        try:
+            check_output_name(variant, "--variant")
+        except ValueError as error:
+            parser.error(f"argument --variant: {error}")
 
 
 def default_out_dir() -> Path:

@@ -40,12 +40,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from benchmarks.common import base_record, default_out_dir, write_record
+from benchmarks.common import base_record, check_variant, default_out_dir, write_record
 from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, load_fashion_mnist
 from models.arguments import check_model_arguments
 from models.whitening import fit_whitening, whitening_layers
-from outputs.folders import check_output_name
 from training.config import ConfigError
 from training.experiment import build_compiled_model, build_data
 from training.hardware import PRECISIONS, make_strategy
@@ -378,14 +377,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a name for what --set changes, in the record's file name")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
-    if bool(args.overrides) != bool(args.variant):
-        parser.error("argument --variant: name the variant that --set makes, and only then "
-                     "(e.g. --set 'model.args={fused_batchnorm = false}' --variant keras-bn)")
-    if args.variant:
-        try:
-            check_output_name(args.variant, "--variant")
-        except ValueError as error:
-            parser.error(f"argument --variant: {error}")
+    check_variant(parser, bool(args.overrides), args.variant,
+                  "--set 'model.args={fused_batchnorm = false}'")
     if args.preset not in list_presets():
         parser.error(
             f"argument --preset: unknown preset; known: {', '.join(list_presets())}. "

@@ -41,6 +41,7 @@ import tensorflow as tf
 from benchmarks.common import (
     WindowTimer,
     base_record,
+    check_variant,
     default_out_dir,
     load_train_split,
     restore_dtype_policy,
@@ -51,7 +52,6 @@ from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset
 from models import build_model, get_spec, list_models
 from models.arguments import check_model_arguments
-from outputs.folders import check_output_name
 from training.config import ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import (
@@ -236,12 +236,9 @@ def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
     """`args` with the hardware's defaults filled in; a bad value exits naming its flag."""
     if args.model not in list_models():
         parser.error(f"argument --model: unknown model; known: {', '.join(list_models())}")
-    if bool(args.model_args) != bool(args.variant):
-        parser.error("argument --variant: name the variant that --model-arg builds, and only "
-                     "then (e.g. --model-arg 'widths=(64, 128, 256)' --variant wide)")
+    check_variant(parser, bool(args.model_args), args.variant, "--model-arg fused_batchnorm=False")
     if args.variant:
         try:
-            check_output_name(args.variant, "--variant")
             check_model_arguments(args.model, dict(args.model_args), IMAGE_SHAPE, NUM_CLASSES)
         except ValueError as error:
             parser.error(str(error))
