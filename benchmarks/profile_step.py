@@ -391,14 +391,22 @@ def parse_args(argv=None) -> argparse.Namespace:
             "argument --warmup: must be >= 1 (the first step traces the model). "
             f"Received: {args.warmup}"
         )
+    args.config = checked_config(parser, args)
+    args.out = args.out or default_out_dir()
+    return args
+
+
+def checked_config(parser, args):
+    """The preset with --precision, --limit-train and --set, resolved and checked; a bad value
+    exits naming the flag, or the `--set` key, that gave it."""
     flags = {"precision": args.precision} if args.precision else {}
     if args.limit_train is not None:
         flags["limit_train"] = args.limit_train
     try:
         layers = compose(preset=args.preset, flags=flags, overrides=args.overrides)
-        args.config = layers.config.resolved().validate()
-        if args.config.model.args:
-            check_model_arguments(args.config.model.name, args.config.model.args)
+        config = layers.config.resolved().validate()
+        if config.model.args:
+            check_model_arguments(config.model.name, config.model.args)
     except ConfigError as error:
         if error.field in flags or not args.overrides:
             flag = FLAGS[error.field] if error.field in flags else "--preset"
@@ -406,8 +414,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(where(error, layers.sources))
     except ValueError as error:  # an unknown key or a value of the wrong type in --set
         parser.error(str(error))
-    args.out = args.out or default_out_dir()
-    return args
+    return config
 
 
 def profile_record(args, argv, model, timing, profile, flops) -> dict:
