@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from quiet_tensorflow import import_tensorflow
-from records.run_record import WEIGHT_LABELS, RunRecord, accuracy_key
+from records.run_record import WEIGHT_LABELS, RunRecord, accuracy_key, tta_words
 from training.config import FLAT_FIELDS, NUM_CLASSES, SECTION_KEYS, ExperimentConfig
 from training.presets import (
     DEFAULT_PRESET,
@@ -185,7 +185,7 @@ def near_chance_hint(record: RunRecord) -> str | None:
 def summary(record: RunRecord) -> str:
     """The outcome of a completed run: the selection and every weight set's test accuracy."""
     chosen = WEIGHT_LABELS[record.selected_weights] + (
-        " with flip TTA" if record.selected_tta else ""
+        f" with {tta_words(record.config)}" if record.selected_tta else ""
     )
     lines = [
         f"  val accuracy       {record.selected_accuracy('val'):.4f} ({chosen}; best epoch "
@@ -196,7 +196,7 @@ def summary(record: RunRecord) -> str:
         test = record.accuracies.get(accuracy_key("test", weights, tta=False))
         if test is not None:
             tta = record.accuracies.get(accuracy_key("test", weights, tta=True))
-            with_tta = "" if tta is None else f" (with flip TTA {tta:.4f})"
+            with_tta = "" if tta is None else f" (with {tta_words(record.config)} {tta:.4f})"
             lines.append(f"    {label:<17}{test:.4f}{with_tta}")
     return "\n".join(lines)
 

@@ -31,15 +31,16 @@ import statistics
 import sys
 from pathlib import Path
 
+import config as paths
 from benchmarks.common import base_record, default_out_dir, write_record
 from benchmarks.race import TARGETS, TIMING, group_summary, run_summary, train_or_reuse
-from evaluation.seeds import spread
+from evaluation.seeds import ABLATION_TAG, spread
 from records.reader import selected_val_accuracy
 from training.config import ExperimentConfig
 from training.presets import Layers, checked, compose, parse_override
 
 PRESET = "default"
-TAG = "ablation"
+TAG = ABLATION_TAG
 # (name, description, overrides as `--set` takes them), in the order they are tried. Model
 # arguments are one table (`model.args`): a step's table is merged into the kept one's.
 STEPS = (
@@ -226,8 +227,6 @@ def check_steps(args) -> ExperimentConfig:
 
 def prune_outputs(run_name: str) -> None:
     """Removes `PRUNED_OUTPUTS` from the run's record folder (RESULTS_PATH/<run>)."""
-    import config as paths
-
     for name in PRUNED_OUTPUTS:
         (paths.RESULTS_PATH / run_name / name).unlink(missing_ok=True)
 

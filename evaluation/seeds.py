@@ -19,7 +19,8 @@ PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
 # Tags of a benchmark's runs, which its own table sums up (`benchmarks.ablation` tags its runs
 # so): they are no seed group, and their seeds must not mix with another batch of the same
 # settings (the ablation's default step is the default preset, trained on another day).
-BENCHMARK_TAGS = ("ablation",)
+ABLATION_TAG = "ablation"
+BENCHMARK_TAGS = (ABLATION_TAG,)
 
 
 @dataclass

@@ -55,6 +55,15 @@ WEIGHT_LABELS = {"final": "final weights", "swa": "SWA weights", "ema": "EMA wei
 SPLITS = ("val", "test")
 
 
+def tta_words(config: dict) -> str:
+    """The test-time augmentation of a run's configuration, as sentences name it: "flip TTA",
+    or "flip and 1-pixel shift TTA" with `tta_shifts` (the shifted views average in too)."""
+    shifts = config.get("tta_shifts") or 0
+    if not shifts:
+        return "flip TTA"
+    return f"flip and {'1' if shifts == 1 else f'1-{shifts}'}-pixel shift TTA"
+
+
 def accuracy_key(split: str, weights: str, tta: bool) -> str:
     """The record's key of one candidate's accuracy, e.g. `val_accuracy_swa_tta`."""
     return f"{split}_accuracy_{weights}{'_tta' if tta else ''}"

@@ -18,6 +18,7 @@ from records.reader import (
     selected_candidate,
     selected_val_accuracy,
 )
+from records.run_record import tta_words
 
 # Leaderboard columns that hold numbers, right-aligned.
 NUMERIC_COLUMNS = (
@@ -118,9 +119,11 @@ def selected_description(record: dict) -> str:
 
 
 def weights_description(record: dict) -> str:
-    """'swa weights', or 'swa weights with flip TTA', for a run's selection."""
+    """'swa weights', or 'swa weights with flip TTA' (`tta_words`), for a run's selection."""
     text = f"{record['selected_weights']} weights"
-    return text + " with flip TTA" if record.get("selected_tta") else text
+    if not record.get("selected_tta"):
+        return text
+    return f"{text} with {tta_words(record.get('config') or {})}"
 
 
 def accuracy_interval(accuracy: float) -> tuple[float, float]:

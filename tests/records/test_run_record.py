@@ -54,3 +54,11 @@ def test_a_missing_field_is_named():
     del record["history"]
     with pytest.raises(ValueError, match="missing key 'history'"):
         RunRecord.from_json(record)
+
+
+def test_tta_is_worded_with_its_shifts():
+    from records.run_record import tta_words
+
+    assert tta_words({"tta_shifts": 0}) == tta_words({}) == "flip TTA"
+    assert tta_words({"tta_shifts": 1}) == "flip and 1-pixel shift TTA"
+    assert tta_words({"tta_shifts": 2}) == "flip and 1-2-pixel shift TTA"
