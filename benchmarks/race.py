@@ -1,28 +1,34 @@
-"""Time to accuracy of whole runs, back to back: `train.py`'s default against the previous one.
+"""Time to accuracy of whole runs, back to back: a contender preset against a baseline preset.
 
-Trains N seeds of the current default and then the baseline (the previous default: the simple
-CNN with SWA, 7 epochs), one after the other in this process, as ordinary runs with records of
-their own; a run already completed under its name with the same configuration is reused, so an
-interrupted race goes on where it stopped. The benchmark record then gives, per run, the
-training seconds until the validation accuracy first reached each target at an epoch's end
-(epochs are timed with their validation pass, about 2 s of each), the test accuracy of the
-weights chosen on validation at the end of the schedule, each configuration's mean, spread and
-range, and the ratio of the baseline's times to the default's. Nothing else should run on the
-machine meanwhile.
+Trains N seeds of the contender (by default `train.py`'s default) and M seeds of the baseline
+(by default the previous default: the simple CNN with SWA, 7 epochs), alternating, one after the
+other in this process, as ordinary runs with records of their own; a run already completed under
+its name with the same configuration is reused, so an interrupted race goes on where it stopped.
+The benchmark record then gives, per run, the training seconds until the validation accuracy
+first reached each target at an epoch's end (epochs are timed with their validation pass, about
+2 s of each), the test accuracy of the weights chosen on validation at the end of the schedule,
+each configuration's mean, spread and range, and the ratio of the baseline's times to the
+contender's. Nothing else should run on the machine meanwhile.
 
     python -m benchmarks.race --seeds 5
+    python -m benchmarks.race --contender airbench-kept --baseline default --seeds 5 \
+        --baseline-seeds 5 --name race-airbench-kept --baseline-name race-default
 
-The record goes to <out>/race-<default model>-vs-<baseline model>.json; the runs to RESULTS_PATH
-as `<name>-seed<k>` and `<baseline name>`.
+The record goes to <out>/race-<contender model>-vs-<baseline model>.json when the two differ
+in their models, else to <out>/race-<contender preset>-vs-<baseline preset>.json; the runs to
+RESULTS_PATH as `<name>-seed<k>` and `<baseline name>` (`<baseline name>-seed<k>` with several
+baseline seeds). A race of other presets than the default's tags its runs `race`, which keeps
+them out of the leaderboard's seed groups.
 """
 
 import argparse
 import json
 import sys
+from itertools import zip_longest
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
-from evaluation.seeds import spread
+from evaluation.seeds import RACE_TAG, spread
 from training.config import ExperimentConfig
 from training.presets import compose
 
@@ -87,9 +93,13 @@ def speedups(baseline: dict, contender: dict) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of the default (0, 1, ...)")
-    parser.add_argument("--name", default="default", help="run name of the default's seeds")
-    parser.add_argument("--baseline-name", default="previous-default")
+    parser.add_argument("--contender", default=CONTENDER, help="preset of the contender")
+    parser.add_argument("--baseline", default=BASELINE, help="preset of the baseline")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the contender (0, 1, ...)")
+    parser.add_argument("--baseline-seeds", type=int, default=1, help="seeds of the baseline")
+    parser.add_argument("--name", default=None, help="run name of the contender's seeds "
+                        "(default: its preset's name)")
+    parser.add_argument("--baseline-name", default=None, help="default: its preset's name")
     parser.add_argument(
         "--limit-train", type=int, default=None, help="train on a stratified subset (smoke runs)"
     )
@@ -97,29 +107,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=None, help="override the validation size")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"argument --seeds: must be >= 1. Received: seeds={args.seeds}")
+    for flag in ("seeds", "baseline_seeds"):
+        if getattr(args, flag) < 1:
+            parser.error(f"argument --{flag.replace('_', '-')}: must be >= 1. "
+                         f"Received: {getattr(args, flag)}")
+    args.name = args.name or args.contender
+    args.baseline_name = args.baseline_name or args.baseline
     return args
 
 
-def race_configs(args) -> tuple[ExperimentConfig, list[ExperimentConfig]]:
-    """The baseline's configuration and the default's, one per seed, with `args`' overrides."""
+def race_configs(args) -> tuple[list[ExperimentConfig], list[ExperimentConfig]]:
+    """The baseline's configurations and the contender's, one per seed, with `args`' overrides."""
     overrides = {"limit_train": args.limit_train}
     for name in ("epochs", "val_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    # The tags by which the report's quick start and tables find these runs.
-    baseline = compose(preset=BASELINE).config.replace(
-        **overrides, run_name=args.baseline_name, tags=("race-baseline",)
+    # The tags by which the report's quick start and tables find these runs; a race of other
+    # presets stays out of the seed groups.
+    own = () if (args.contender, args.baseline) == (CONTENDER, BASELINE) else (RACE_TAG,)
+    contender_tags = ("default-seeds",) if args.contender == CONTENDER else ("race-contender",)
+    baseline = compose(preset=args.baseline).config.replace(
+        **overrides, tags=("race-baseline", *own)
     )
-    default = compose(preset=CONTENDER).config.replace(**overrides, tags=("default-seeds",))
+    baselines = [
+        baseline.replace(seed=seed, run_name=f"{args.baseline_name}-seed{seed}")
+        for seed in range(args.baseline_seeds)
+    ] if args.baseline_seeds > 1 else [baseline.replace(run_name=args.baseline_name)]
+    contender = compose(preset=args.contender).config.replace(
+        **overrides, tags=(*contender_tags, *own)
+    )
     seeds = [
-        default.replace(seed=seed, run_name=f"{args.name}-seed{seed}")
+        contender.replace(seed=seed, run_name=f"{args.name}-seed{seed}")
         for seed in range(args.seeds)
     ]
-    for config in (baseline, *seeds):
+    for config in (*baselines, *seeds):
         config.resolved().validate()
-    return baseline, seeds
+    return baselines, seeds
 
 
 def completed_record(config: ExperimentConfig) -> dict | None:
@@ -148,43 +171,52 @@ def train_or_reuse(config: ExperimentConfig, data) -> dict:
 
 
 def main(argv=None, data=None) -> int:
-    """Trains every seed of the default, then the baseline; `data` skips loading the dataset."""
+    """Trains every seed of the contender, then the baseline's; `data` skips loading the
+    dataset."""
     args = parse_args(argv)
     try:
-        baseline_config, seed_configs = race_configs(args)
-    except ValueError as error:
+        baseline_configs, seed_configs = race_configs(args)
+    except (KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    records = [train_or_reuse(config, data) for config in (*seed_configs, baseline_config)]
-    records.insert(0, records.pop())  # the baseline first
-    baseline = group_summary([run_summary(records[0])])
-    contender = group_summary([run_summary(record) for record in records[1:]])
+    # Alternating the two sides spreads a drift of the machine's speed over both.
+    order = [config for pair in zip_longest(seed_configs, baseline_configs) for config in pair]
+    trained = {
+        config.run.name: train_or_reuse(config, data) for config in order if config is not None
+    }
+    contenders = [trained[config.run.name] for config in seed_configs]
+    baselines = [trained[config.run.name] for config in baseline_configs]
+    baseline = group_summary([run_summary(record) for record in baselines])
+    contender = group_summary([run_summary(record) for record in contenders])
     record = base_record("benchmarks.race", argv)
+    models = contenders[0]["model"], baselines[0]["model"]
     record.update(
         targets=list(TARGETS),
-        baseline={"model": records[0]["model"], **baseline},
-        default={"model": records[1]["model"], **contender},
+        baseline={"model": models[1], "preset": args.baseline, **baseline},
+        default={"model": models[0], "preset": args.contender, **contender},
         speedup_to_val=speedups(baseline, contender),
         timing=TIMING,
     )
+    names = models if models[0] != models[1] else (args.contender, args.baseline)
     out = args.out or default_out_dir()
-    path = write_record(out / f"race-{records[1]['model']}-vs-{records[0]['model']}.json", record)
+    path = write_record(out / f"race-{names[0]}-vs-{names[1]}.json", record)
     print_outcome(record)
     print(f"record: {path}")
     return 0
 
 
 def print_outcome(record: dict) -> None:
-    for side in ("baseline", "default"):
+    for side, role in (("baseline", "baseline"), ("default", "contender")):
         summary = record[side]
         test, seconds = summary["test_accuracy"], summary["train_seconds"]
         print(
-            f"{side} {summary['model']} ({len(summary['runs'])} runs): test accuracy mean "
+            f"{role} {summary['preset']}, {summary['model']} ({len(summary['runs'])} runs): "
+            f"test accuracy mean "
             f"{test['mean']:.4f} (range {test['min']:.4f}-{test['max']:.4f}), training "
             f"{seconds['mean']:.0f} s"
         )
     for target, ratio in record["speedup_to_val"].items():
-        print(f"validation {target}: the default is {ratio:.1f}x as fast")
+        print(f"validation {target}: {record['default']['preset']} is {ratio:.1f}x as fast")
 
 
 if __name__ == "__main__":

@@ -198,8 +198,7 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
         for side in ("baseline", "default"):
             summary = record[side]
             runs = len(summary["runs"])
-            index.append(f"{'previous default' if side == 'baseline' else 'default'}: "
-                         f"{summary['model']}")
+            index.append(f"{_race_label(summary, side)}: {summary['model']}")
             rows.append([
                 str(runs),
                 _spread_cell(summary["test_accuracy"], 4),
@@ -215,9 +214,21 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
             f"Trained one after the other on {record['system'].get('hardware', 'one machine')}, "
             f"{record['date'][:10]}, with `{record['command']}` "
             f"({_record_link(path, bench_dir, base_dir)}); means with the range over seeds in "
-            f"brackets. The default was {_speedups(record)}."
+            f"brackets. {_race_subject(record['default'])} was {_speedups(record)}."
         )
     return "\n\n".join(parts)
+
+
+def _race_subject(summary: dict) -> str:
+    return f"Preset `{summary['preset']}`" if "preset" in summary else "The default"
+
+
+def _race_label(summary: dict, side: str) -> str:
+    """A race side by its preset, or, in records that name none, as the default and the
+    previous default."""
+    if "preset" in summary:
+        return f"preset `{summary['preset']}`"
+    return "previous default" if side == "baseline" else "default"
 
 
 def race_sentence(bench_dir: Path, base_dir: Path) -> str:

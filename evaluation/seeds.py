@@ -19,8 +19,8 @@ PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
 # Tags of a benchmark's runs, which its own table sums up (`benchmarks.ablation` tags its runs
 # so): they are no seed group, and their seeds must not mix with another batch of the same
 # settings (the ablation's default step is the default preset, trained on another day).
-ABLATION_TAG = "ablation"
-BENCHMARK_TAGS = (ABLATION_TAG,)
+ABLATION_TAG, RACE_TAG = "ablation", "race"
+BENCHMARK_TAGS = (ABLATION_TAG, RACE_TAG)
 
 
 @dataclass

@@ -114,7 +114,8 @@ def test_a_race_trains_the_baseline_then_each_seed_and_writes_its_record(
     assert (baseline["model"], baseline["label_smoothing"], baseline["ema"]) == (
         "simple-cnn-bn", 0.0, None
     )
-    assert "default fast-cnn-small (2 runs): test accuracy mean" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "contender default, fast-cnn-small (2 runs): test accuracy mean" in printed
 
     # Run again, the completed runs with the same configuration are reused, not trained again.
     assert race.main(argv, data=fashion_mnist) == 0
