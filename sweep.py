@@ -3,6 +3,7 @@
 python sweep.py --study aug --space augmentation --trials 20      # SQLite under RESULTS_PATH
 python sweep.py --study aug --space augmentation --trials 20      # again: 20 more, same study
 python sweep.py --study recipe --space recipe --preset fast-cnn --set schedule.epochs=5
+python sweep.py --study speed --space speed --trial-budget 180 --trials 10
 python sweep.py --study aug --space augmentation --storage postgresql://me:pw@db:5432/sweeps
 python sweep.py --study aug --space augmentation --trials 0 --export-preset default-aug
 python sweep.py --study aug --space augmentation --dry-run       # print, check, write nothing
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default=DEFAULT_PRESET, metavar="BASE",
                         help=f"the preset every trial starts from (default: {DEFAULT_PRESET})")
     parser.add_argument("--space", default="augmentation", metavar="FILE",
-                        help="a search space file, or a shipped space: augmentation, recipe "
+                        help="a search space file, or a shipped space: augmentation, recipe, speed "
                         "(default: augmentation)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         dest="overrides", help="a setting fixed for every trial, e.g. --set "
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "as --timeout allows)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="start no trial after this many seconds")
+    parser.add_argument("--trial-budget", type=float, default=None, metavar="SECONDS",
+                        help="seconds of training a trial may take: one whose epochs so far say "
+                        "it would run past them stops there, as pruned (default: none)")
     parser.add_argument("--storage", default=None, metavar="URL",
                         help="sqlite:///PATH or postgresql[+psycopg]://USER:PASSWORD@HOST:PORT/DB; "
                         "default: sqlite:///RESULTS_PATH/sweeps/<study>/study.db")
@@ -83,6 +87,7 @@ class Plan:
     fixed: dict
     storage: str
     epochs: int  # the base preset's, with the fixed settings: when the pruner starts judging
+    budget: float | None = None  # training seconds per trial (--trial-budget)
 
 
 def prepare(args: argparse.Namespace) -> Plan:
@@ -96,19 +101,22 @@ def prepare(args: argparse.Namespace) -> Plan:
     for flag, value, minimum in (("--trials", args.trials, 0), ("--heartbeat", args.heartbeat, 1)):
         if value is not None and value < minimum:
             raise ValueError(f"{flag} must be >= {minimum}. Received: {flag} {value}")
-    if args.timeout is not None and args.timeout <= 0:
-        raise ValueError(f"--timeout must be > 0 seconds. Received: --timeout {args.timeout}")
+    for flag, value in (("--timeout", args.timeout), ("--trial-budget", args.trial_budget)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be > 0 seconds. Received: {flag} {value}")
     if args.export_preset is not None:
         export_path(args.export_preset)
-    return Plan(space, fixed, storage_url(args.storage, args.study), base.schedule.epochs)
+    return Plan(space, fixed, storage_url(args.storage, args.study), base.schedule.epochs,
+                args.trial_budget)
 
 
 def plan_text(args, plan: Plan) -> str:
     """The space, the fixed settings and the storage, as --dry-run prints them."""
     fixed = " ".join(f"--set {key}={value!r}" for key, value in plan.fixed.items()) or "none"
+    budget = "none" if plan.budget is None else f"{plan.budget:g} s of training"
     return "\n".join([
         plan.space.describe(),
-        f"# base preset: {args.preset}; fixed: {fixed}",
+        f"# base preset: {args.preset}; fixed: {fixed}; budget per trial: {budget}",
         f"# study {args.study!r} in {plan.storage}",
     ])
 
@@ -137,9 +145,10 @@ def run_trials(args, plan: Plan, command: str):
                        make_sampler(args.sampler, args.seed), make_pruner(args.pruner, plan.epochs))
     trials = args.trials if args.trials is not None or args.timeout else DEFAULT_TRIALS
     if trials != 0:
-        record_settings(study, args.preset, args.space, plan.fixed, command)
+        record_settings(study, args.preset, args.space, plan.fixed, command, plan.budget)
         objective = Objective(args.study, args.preset, plan.space, plan.fixed,
-                              load_fashion_mnist(), args.keep_checkpoints)
+                              load_fashion_mnist(), args.keep_checkpoints,
+                              budget_seconds=plan.budget)
         study.optimize(objective, n_trials=trials, timeout=args.timeout, catch=(RunFailed,),
                        callbacks=[print_trial])
     return study

@@ -1,9 +1,9 @@
 """Time to accuracy of whole runs, back to back: a contender preset against a baseline preset.
 
 Trains N seeds of the contender (by default `train.py`'s default) and M seeds of the baseline
-(by default the previous default: the simple CNN with SWA, 7 epochs), alternating, one after the
-other in this process, as ordinary runs with records of their own; a run already completed under
-its name with the same configuration is reused, so an interrupted race goes on where it stopped.
+(by default `fast-recipe`, the default before it), alternating, one after the other in this
+process, as ordinary runs with records of their own; a run already completed under its name with
+the same configuration is reused, so an interrupted race goes on where it stopped.
 The benchmark record then gives, per run, the training seconds until the validation accuracy
 first reached each target at an epoch's end (epochs are timed with their validation pass, about
 2 s of each), the test accuracy of the weights chosen on validation at the end of the schedule,
@@ -11,14 +11,14 @@ each configuration's mean, spread and range, and the ratio of the baseline's tim
 contender's. Nothing else should run on the machine meanwhile.
 
     python -m benchmarks.race --seeds 5
-    python -m benchmarks.race --contender airbench-kept --baseline default --seeds 5 \
-        --baseline-seeds 5 --name race-airbench-kept --baseline-name race-default
+    python -m benchmarks.race --contender airbench-kept --baseline fast-recipe --seeds 5 \
+        --baseline-seeds 5 --name race-airbench-kept --baseline-name race-fast-recipe
 
 The record goes to <out>/race-<contender model>-vs-<baseline model>.json when the two differ
 in their models, else to <out>/race-<contender preset>-vs-<baseline preset>.json; the runs to
 RESULTS_PATH as `<name>-seed<k>` and `<baseline name>` (`<baseline name>-seed<k>` with several
-baseline seeds). A race of other presets than the default's tags its runs `race`, which keeps
-them out of the leaderboard's seed groups.
+baseline seeds), tagged `race` (which keeps them out of the leaderboard's seed groups) and
+`race-contender` or `race-baseline`.
 """
 
 import argparse
@@ -33,7 +33,7 @@ from training.config import ExperimentConfig
 from training.presets import compose
 
 TARGETS = (0.92, 0.93, 0.94)
-CONTENDER, BASELINE = "default", "previous-default"  # presets: train.py's default and its former
+CONTENDER, BASELINE = "default", "fast-recipe"  # presets: train.py's default and its former
 TIMING = ("seconds_to_val: summed epoch times (validation pass included) until the first epoch "
           "end at or above the target; train_seconds: the whole schedule")
 
@@ -122,19 +122,15 @@ def race_configs(args) -> tuple[list[ExperimentConfig], list[ExperimentConfig]]:
     for name in ("epochs", "val_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    # The tags by which the report's quick start and tables find these runs; a race of other
-    # presets stays out of the seed groups.
-    own = () if (args.contender, args.baseline) == (CONTENDER, BASELINE) else (RACE_TAG,)
-    contender_tags = ("default-seeds",) if args.contender == CONTENDER else ("race-contender",)
     baseline = compose(preset=args.baseline).config.replace(
-        **overrides, tags=("race-baseline", *own)
+        **overrides, tags=(RACE_TAG, "race-baseline")
     )
     baselines = [
         baseline.replace(seed=seed, run_name=f"{args.baseline_name}-seed{seed}")
         for seed in range(args.baseline_seeds)
     ] if args.baseline_seeds > 1 else [baseline.replace(run_name=args.baseline_name)]
     contender = compose(preset=args.contender).config.replace(
-        **overrides, tags=(*contender_tags, *own)
+        **overrides, tags=(RACE_TAG, "race-contender")
     )
     seeds = [
         contender.replace(seed=seed, run_name=f"{args.name}-seed{seed}")

@@ -4,7 +4,8 @@ trains, with the settings the sampler drew, selected and scored on validation on
 A trial's run is named `<study>-trial<number>` and tagged `study:<study>` and
 `trial:<number>`; it never reads the test set, and keeps no checkpoints unless asked. Its value
 is the validation accuracy of the weights the run selects. A pruner may stop it after any epoch
-(`PruningCallback`): the run then ends there and is recorded as pruned.
+(`PruningCallback`), and so does a training-time budget once the trial's epochs so far say it
+would run past it: the run then ends there and is recorded as pruned.
 
 Example:
 
@@ -15,6 +16,8 @@ study.optimize(objective, n_trials=10, catch=(RunFailed,))
 """
 
 import shutil
+import statistics
+import time
 from dataclasses import dataclass
 
 import keras
@@ -35,23 +38,49 @@ class RunFailed(RuntimeError):
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """Reports `val_accuracy` to the trial after each epoch (step = the epoch, from 1) and,
-    when the pruner says so, ends training after that epoch, so the run still selects and
-    records its weights; `pruned_at` is then the last epoch trained.
+    """Reports `val_accuracy` to the trial after each epoch (step = the epoch, from 1) and, when
+    the pruner says so or the training would run past `budget_seconds`, ends training after that
+    epoch, so the run still selects and records its weights; `pruned_at` is then the last epoch
+    trained and `pruned_by` "pruner" or "budget".
 
     Example: `run_experiment(config, callbacks=[PruningCallback(trial)], evaluate_test=False)`.
+
+    Args:
+        trial: the Optuna trial reported to.
+        epochs: the run's planned epochs, from which the budget projects its end.
+        budget_seconds: training seconds (epochs with their validation pass) a trial may take;
+            None for no budget.
     """
 
-    def __init__(self, trial: optuna.Trial):
+    def __init__(self, trial: optuna.Trial, epochs: int | None = None,
+                 budget_seconds: float | None = None):
         super().__init__()
-        self.trial = trial
+        self.trial, self.epochs, self.budget_seconds = trial, epochs, budget_seconds
         self.pruned_at: int | None = None
+        self.pruned_by: str | None = None
+        self.epoch_seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._started)
         self.trial.report(float(logs[MONITOR]), step=epoch + 1)
-        if self.trial.should_prune():
-            self.pruned_at = epoch + 1
+        reason = "pruner" if self.trial.should_prune() else "budget" if self.over_budget() else None
+        if reason is not None:
+            self.pruned_at, self.pruned_by = epoch + 1, reason
             self.model.stop_training = True
+
+    def over_budget(self) -> bool:
+        """Whether the seconds so far plus the remaining epochs, each as long as the median
+        epoch after the first (which also builds the step), pass the budget; judged from the
+        second epoch on."""
+        done = len(self.epoch_seconds)
+        if self.budget_seconds is None or done < 2 or done >= self.epochs:
+            return False
+        typical = statistics.median(self.epoch_seconds[1:])
+        return sum(self.epoch_seconds) + typical * (self.epochs - done) > self.budget_seconds
 
 
 def trial_name(study: str, number: int) -> str:
@@ -72,6 +101,7 @@ class Objective:
         data: the dataset; its test images are never read.
         keep_checkpoints: keep each trial's `DL_MODELS_PATH/<run>/` (removed by default).
         verbose: Keras' verbosity while training (2: one line per epoch).
+        budget_seconds: training seconds a trial may take (`PruningCallback`); None: no budget.
     """
 
     study: str
@@ -81,6 +111,7 @@ class Objective:
     data: FashionMNIST
     keep_checkpoints: bool = False
     verbose: int = 2
+    budget_seconds: float | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         overrides = {**self.fixed, **sample(self.space, trial)}
@@ -88,11 +119,13 @@ class Objective:
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),
         )
-        pruning = PruningCallback(trial)
+        pruning = PruningCallback(trial, config.schedule.epochs, self.budget_seconds)
         result = run_experiment(config, data=self.data, verbose=self.verbose,
                                 evaluate_test=False, callbacks=[pruning])
         if not self.keep_checkpoints:
             shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
+        if pruning.pruned_by is not None:
+            trial.set_user_attr("pruned_by", pruning.pruned_by)
         return self._outcome(trial, result, pruning.pruned_at)
 
     def _outcome(self, trial: optuna.Trial, result: RunResult, pruned_at: int | None) -> float:
@@ -101,6 +134,7 @@ class Objective:
         record = result.record
         trial.set_user_attr("run_dir", str(result.run_dir))
         trial.set_user_attr("epochs_run", record.epochs_run)
+        trial.set_user_attr("train_seconds", record.train_seconds)
         if record.status != "completed":
             raise RunFailed(f"run {result.name} failed: {record.error}")
         state = "completed" if pruned_at is None else "pruned"
@@ -109,5 +143,7 @@ class Objective:
                         "value": value, "params": dict(trial.params)}
         atomic_write_json(result.run_dir / "result.json", record.to_json())
         if pruned_at is not None:
-            raise optuna.TrialPruned(f"pruned after epoch {pruned_at}")
+            raise optuna.TrialPruned(
+                f"pruned after epoch {pruned_at} by the {trial.user_attrs.get('pruned_by')}"
+            )
         return value

@@ -16,6 +16,7 @@ write_sections(generated_sections(Path("results"), Path("images")), Path("."))
 ```
 """
 
+import json
 import warnings
 from pathlib import Path
 
@@ -142,6 +143,9 @@ def summary_line(study, settings: dict) -> str:
         f"with {fixed} fixed." if fixed else "with nothing else fixed.",
         f"Wall time: {wall_time(study.trials)}.",
     ]
+    if "trial_budget_seconds" in settings:
+        parts.insert(3, f"Budget: {settings['trial_budget_seconds']:g} s of training per trial "
+                        "(a trial whose epochs say it would take longer stops, as pruned).")
     if "command" in settings:
         parts.append(f"Command: `{settings['command']}`.")
     return " ".join(parts)
@@ -170,6 +174,7 @@ def best_trials_table(study, keys: list[str], results_dir: Path, folder: Path) -
             **{f"`{key}`": format_value(trial.params.get(key, "-")) for key in keys},
             "Val acc": f"{trial.value:.4f}",
             "Epochs": str(trial.user_attrs.get("epochs_run", "-")),
+            "Training": _training_seconds(record),
             "State": trial.state.name.lower(),
             "Record": markdown_link("result.json", record, folder) if record.is_file() else "-",
         }
@@ -178,7 +183,14 @@ def best_trials_table(study, keys: list[str], results_dir: Path, folder: Path) -
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Trial"
     return markdown_table(frame, right_aligned=[*(f"`{key}`" for key in keys), "Val acc",
-                                                "Epochs"])
+                                                "Epochs", "Training"])
+
+
+def _training_seconds(record: Path) -> str:
+    """A trial's training seconds, from its record ("-" where there is none)."""
+    if not record.is_file():
+        return "-"
+    return f"{json.loads(record.read_text())['train_seconds']:.0f} s"
 
 
 def importance_evaluator():

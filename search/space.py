@@ -104,7 +104,8 @@ class SearchSpace:
 
 
 def space_path(name: str) -> Path:
-    """A space file: the path given, or a shipped space's name (`augmentation`, `recipe`).
+    """A space file: the path given, or a shipped space's name (`augmentation`, `recipe`,
+    `speed`).
 
     Example: `space_path("recipe")` is `<repo>/spaces/recipe.toml`."""
     shipped = SPACES_DIR / f"{name}.toml"

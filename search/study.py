@@ -202,14 +202,17 @@ def load_study(name: str, storage, sampler, pruner) -> optuna.Study:
 
 
 def record_settings(study: optuna.Study, preset: str, space: str, fixed: dict,
-                    command: str) -> None:
+                    command: str, budget_seconds: float | None = None) -> None:
     """Keeps what the trials search and start from in the study's user attrs, so the study
-    describes itself in the docs (`search.report`) without its command line.
+    describes itself in the docs (`search.report`) without its command line; the training
+    budget per trial only where there is one.
 
     Example: `record_settings(study, "default", "augmentation", {}, "python sweep.py ...")`."""
     for key, value in (("preset", preset), ("space", space), ("fixed", fixed),
                        ("command", command)):
         study.set_user_attr(key, value)
+    if budget_seconds is not None:
+        study.set_user_attr("trial_budget_seconds", budget_seconds)
 
 
 def shown_command(argv: list[str]) -> str:

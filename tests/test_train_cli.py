@@ -91,7 +91,8 @@ def test_resume_takes_a_name_and_refuses_other_flags(capsys):
 @pytest.mark.parametrize(
     "argv, swa, schedule, start, freq",
     [
-        ([], True, "onecycle", 8, 1),  # 10 epochs: the last quarter is averaged
+        ([], True, "onecycle", 12, 1),  # 15 epochs: averaged from three quarters in
+        (["--epochs", "10"], True, "onecycle", 8, 1),
         (["--no-swa"], False, "onecycle", None, None),
         (["--epochs", "1"], False, "onecycle", None, None),  # too short to average
         (["--epochs", "4"], True, "onecycle", 3, 1),
@@ -116,15 +117,17 @@ def test_swa_and_schedule_defaults(argv, swa, schedule, start, freq):
         assert (resolved.averaging.swa_start, resolved.averaging.swa_freq) == (start, freq)
 
 
-def test_the_default_is_the_fast_recipe_and_its_parts_follow_the_model():
+def test_the_default_is_airbench_kept_and_its_parts_follow_the_model():
     default = train.parse_config([])[0].resolved()
     assert (
         default.model.name, default.schedule.epochs, default.optimizer.lr, default.averaging.ema
     ) == (
-        "fast-cnn-small", 10, pytest.approx(3e-3), 0.999
+        "fast-cnn-small", 15, pytest.approx(3e-3), 0.999
     )
     assert (default.loss.label_smoothing, default.augmentation.width_shift_range) == (0.1, 0.1)
-    assert default.schedule.warmup_epochs == 2  # a fifth of the run
+    assert default.model.args == {"whitening_patch_size": 3, "dirac_init": True}
+    assert (default.optimizer.bias_lr_factor, default.evaluation.tta_shifts) == (8.0, 1)
+    assert default.schedule.warmup_epochs == 3  # a fifth of the run
     # Capsule networks have their own loss: no smoothing by default, refused when asked for.
     assert train.parse_config(["--model", "capsnet"])[0].resolved().loss.label_smoothing == 0
     # Other schedules keep the reference rate; 0 turns the moving average off.

@@ -539,8 +539,6 @@ class Checks:
             self.require(augmentation.horizontal_flip == 0.5, "horizontal_flip",
                          "0.5 with flip_mode='alternate'")
         self.require(evaluation.tta_shifts >= 0, "tta_shifts", ">= 0 pixels")
-        if evaluation.tta_shifts:
-            self.require(evaluation.tta, "tta_shifts", "0 without tta")
 
     def data_and_names(self) -> None:
         require, data = self.require, self.config.data
@@ -584,6 +582,8 @@ def resolve(config: ExperimentConfig, hardware: Hardware) -> ExperimentConfig:
         values["lr"] = default_lr(schedule, values["optimizer"], values["batch_size"])
     if values["ema"] == 0:
         values["ema"] = None
+    if not values["tta"]:  # the shifts are views of TTA: `--no-tta` turns them off too
+        values["tta_shifts"] = 0
     if values["label_smoothing"] is None:
         values["label_smoothing"] = 0.0 if spec.own_loss else DEFAULT_LABEL_SMOOTHING
     values["swa_start"], values["swa_freq"] = swa_snapshots(

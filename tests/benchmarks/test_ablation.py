@@ -30,7 +30,7 @@ def _record(name, seed, val_accuracy, test_accuracy, history):
     }  # fmt: skip
 
 
-def test_every_step_composes_onto_the_default_and_validates():
+def test_every_step_composes_onto_the_fast_recipe_and_validates():
     assert [name for name, _, _ in ablation.STEPS] == [
         "default", "whitening", "dirac", "bias-lr", "batchnorm", "alternating-flip",
         "label-smoothing-0.2", "translate-tta",
@@ -38,8 +38,8 @@ def test_every_step_composes_onto_the_default_and_validates():
     assert ablation.STEPS[0][2] == ()
     for _, description, overrides in ablation.STEPS:
         assert description and all(parse_override(text) for text in overrides)
-        compose(preset="default", overrides=overrides).config.resolved().validate()
-    every = compose(preset="default", overrides=ALL_ON).config
+        compose(preset=ablation.PRESET, overrides=overrides).config.resolved().validate()
+    every = compose(preset=ablation.PRESET, overrides=ALL_ON).config
     every.resolved().validate()
     assert every.model.args == {
         "whitening_patch_size": 3, "dirac_init": True, "batchnorm_momentum": 0.6,
@@ -179,7 +179,7 @@ def test_the_ablation_table_shows_each_step_and_its_verdict(tmp_path):
     )
     assert lines[1] == "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     assert lines[2] == (
-        "| 0 default | the default preset, no speed option | reference | 0.9310 | 45 s | 60 s "
+        "| 0 default | the fast recipe, no speed option | reference | 0.9310 | 45 s | 60 s "
         "| 0/2 reached | 0.9260 ± 0.0014 | 60 s |"
     )
     assert lines[3] == (

@@ -92,35 +92,79 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
+def test_a_race_of_presets_is_told_by_preset_with_the_times_to_each_target(tmp_path):
+    def side(preset, name, seconds, test_accuracy):
+        runs = [_record(f"{name}-seed{seed}", seed, test_accuracy,
+                        _history((seconds, 0.925), (seconds, 0.935), (seconds, 0.939)))
+                for seed in range(2)]  # fmt: skip
+        summary = race.group_summary([race.run_summary(run) for run in runs])
+        return {"model": "fast-cnn-small", "preset": preset, **summary}
+
+    record = {
+        "command": "python -m benchmarks.race --contender kept", "date": "2026-12-05T14:00:00",
+        "targets": [0.92, 0.93, 0.94], "system": {"hardware": "AMD EPYC, 2 cores"},
+        "default": side("kept", "a", 20.0, 0.944),
+        "baseline": side("fast-recipe", "b", 30.0, 0.935),
+    }  # fmt: skip
+    record["speedup_to_val"] = race.speedups(record["baseline"], record["default"])
+    (tmp_path / "race-kept-vs-fast-recipe.json").write_text(json.dumps(record))
+
+    sentence = race_sentence(tmp_path, tmp_path)
+    assert sentence.startswith(
+        "Preset `kept` (`fast-cnn-small`, 2 seeds, test accuracy 0.9440 in 60 s of training) "
+        "reached validation accuracy 0.92 and 0.93 after 20 and 40 s of training on average, "
+        "against 30 and 60 s for preset `fast-recipe` (`fast-cnn-small`, 2 seeds, test accuracy "
+        "0.9350 in 90 s of training): 1.5x and 1.5x as fast; trained one after the other"
+    )
+    table = race_markdown(tmp_path, tmp_path).splitlines()
+    assert table[2].startswith("| preset `fast-recipe`: fast-cnn-small | 2 | 0.9350 |")
+    assert table[3].startswith("| preset `kept`: fast-cnn-small | 2 | 0.9440 |")
+    record["speedup_to_val"] = {}
+    (tmp_path / "race-kept-vs-fast-recipe.json").write_text(json.dumps(record))
+    assert "no validation target was reached in every run of both" in race_sentence(
+        tmp_path, tmp_path
+    )
+
+
 @pytest.mark.slow
-def test_a_race_trains_the_baseline_then_each_seed_and_writes_its_record(
+def test_a_race_alternates_the_default_and_the_fast_recipe_and_writes_its_record(
     fashion_mnist, run_paths, tmp_path, capsys
 ):
-    argv = ["--seeds", "2", "--epochs", "1", "--limit-train", "300", "--val-size", "100",
-            "--out", str(tmp_path)]  # fmt: skip
+    argv = ["--seeds", "2", "--baseline-seeds", "2", "--epochs", "1", "--limit-train", "300",
+            "--val-size", "100", "--out", str(tmp_path)]  # fmt: skip
     assert race.main(argv, data=fashion_mnist) == 0
 
-    record = json.loads((tmp_path / "race-fast-cnn-small-vs-simple-cnn-bn.json").read_text())
+    # Both sides train fast-cnn-small: the record is named by the presets.
+    record = json.loads((tmp_path / "race-default-vs-fast-recipe.json").read_text())
     assert record["command"] == "python -m benchmarks.race " + " ".join(argv)
-    assert [run["run_name"] for run in record["default"]["runs"]] == [
-        "default-seed0", "default-seed1"
-    ]  # fmt: skip
-    assert [run["seed"] for run in record["default"]["runs"]] == [0, 1]
-    assert record["baseline"]["runs"][0]["run_name"] == "previous-default"
-    for name in ("previous-default", "default-seed0", "default-seed1"):
+    assert (record["default"]["preset"], record["baseline"]["preset"]) == (
+        "default", "fast-recipe"
+    )  # fmt: skip
+    names = {"default": ["default-seed0", "default-seed1"],
+             "baseline": ["fast-recipe-seed0", "fast-recipe-seed1"]}  # fmt: skip
+    for side, expected in names.items():
+        assert [run["run_name"] for run in record[side]["runs"]] == expected
+        assert [run["seed"] for run in record[side]["runs"]] == [0, 1]
+    finished = {}
+    for name in (*names["default"], *names["baseline"]):
         stored = json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text())
         assert stored["status"] == "completed" and stored["config"]["limit_train"] == 300
-    baseline = json.loads((run_paths["RESULTS_PATH"] / "previous-default/config.json").read_text())
-    assert (baseline["model"], baseline["label_smoothing"], baseline["ema"]) == (
-        "simple-cnn-bn", 0.0, None
-    )
+        assert "race" in stored["config"]["tags"]  # no seed group of the leaderboard
+        finished[name] = stored["finished"]
+    assert sorted(finished, key=finished.get) == [
+        "default-seed0", "fast-recipe-seed0", "default-seed1", "fast-recipe-seed1"
+    ]  # fmt: skip
+    configs = {side: json.loads((run_paths["RESULTS_PATH"] / names[side][0] / "config.json")
+                                .read_text()) for side in names}  # fmt: skip
+    assert configs["default"]["model_args"]["whitening_patch_size"] == 3
+    assert configs["baseline"]["model_args"].get("whitening_patch_size", 0) == 0
     printed = capsys.readouterr().out
     assert "contender default, fast-cnn-small (2 runs): test accuracy mean" in printed
 
     # Run again, the completed runs with the same configuration are reused, not trained again.
     assert race.main(argv, data=fashion_mnist) == 0
-    assert capsys.readouterr().out.count("reusing its completed record") == 3
-    again = json.loads((tmp_path / "race-fast-cnn-small-vs-simple-cnn-bn.json").read_text())
+    assert capsys.readouterr().out.count("reusing its completed record") == 4
+    again = json.loads((tmp_path / "race-default-vs-fast-recipe.json").read_text())
     assert again["default"]["runs"] == record["default"]["runs"]
 
 

@@ -38,11 +38,12 @@ def layout(tmp_path):
     study = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{database}",
                                 direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    record_settings(study, "default", "augmentation", FIXED, COMMAND)
+    record_settings(study, "default", "augmentation", FIXED, COMMAND, budget_seconds=90.0)
     study.optimize(objective, n_trials=3)
     record = results / f"{STUDY}-trial0" / "result.json"
     record.parent.mkdir()
-    record.write_text(json.dumps({"run_name": f"{STUDY}-trial0", "config": {}}))
+    record.write_text(json.dumps({"run_name": f"{STUDY}-trial0", "config": {},
+                                  "train_seconds": 61.4}))
     page = tmp_path / SEARCH_PAGE
     page.parent.mkdir()
     page.write_text("# Search\n\n<!-- studies:start -->\n<!-- studies:end -->\n")
@@ -64,16 +65,17 @@ def test_the_section_sums_up_the_study_and_ranks_its_trials(layout):
     assert ("Base preset `default`, space `augmentation` (`augmentation.random_erasing`, "
             "`augmentation.rotation_range`) with `schedule.epochs=2` fixed.") in text
     assert "(one trial at a time)" in text and f"Command: `{COMMAND}`." in text
+    assert "Budget: 90 s of training per trial (a trial whose epochs say it would" in text
     header, *rows = table_rows(text)
     assert header == ["Trial", "`augmentation.random_erasing`", "`augmentation.rotation_range`",
-                      "Val acc", "Epochs", "State", "Record"]
+                      "Val acc", "Epochs", "Training", "State", "Record"]
     best_first = sorted(study.trials, key=lambda trial: -trial.value)
     assert [row[0] for row in rows] == [str(trial.number) for trial in best_first]
     for row, trial in zip(rows, best_first):
         assert row[2] == f"{trial.params['augmentation.rotation_range']:.3g}"
-        assert row[3:6] == [f"{trial.value:.4f}", str(trial.user_attrs["epochs_run"]),
-                            trial.state.name.lower()]
-        assert row[6] == ("[result.json](../results/tiny-aug-trial0/result.json)"
+        assert row[3:7] == [f"{trial.value:.4f}", str(trial.user_attrs["epochs_run"]),
+                            "61 s" if trial.number == 0 else "-", trial.state.name.lower()]
+        assert row[7] == ("[result.json](../results/tiny-aug-trial0/result.json)"
                           if trial.number == 0 else "-")
 
 

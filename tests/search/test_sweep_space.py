@@ -21,7 +21,7 @@ def space_file(tmp_path, text: str):
     return path
 
 
-@pytest.mark.parametrize("name", ["augmentation", "recipe"])
+@pytest.mark.parametrize("name", ["augmentation", "recipe", "speed"])
 def test_shipped_spaces_are_valid_over_the_default_preset(name):
     space = read_space(space_path(name))
     check_space(space, "default", {})
@@ -106,6 +106,17 @@ def test_dry_run_prints_the_space_and_the_storage_and_writes_nothing(tmp_path, r
     assert not run_paths["RESULTS_PATH"].exists()
 
 
+def test_a_budget_per_trial_is_planned_and_a_bad_one_refused(tmp_path, run_paths, capsys):
+    space = space_file(tmp_path, TINY_SPACE)
+    assert run_sweep(sweep_args("budget", space, "--trial-budget", "120", "--dry-run")) == 0
+    assert "budget per trial: 120 s of training" in capsys.readouterr().out
+    assert run_sweep(sweep_args("budget", space, "--trial-budget", "0", "--dry-run")) == 2
+    assert "--trial-budget must be > 0 seconds. Received: --trial-budget 0" in (
+        capsys.readouterr().err
+    )
+    assert not run_paths["RESULTS_PATH"].exists()
+
+
 def test_a_study_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, run_paths, capsys):
     assert run_sweep(sweep_args("../up", space_file(tmp_path, TINY_SPACE), "--dry-run")) == 2
     assert "--study must be a plain folder name" in capsys.readouterr().err
@@ -136,6 +147,35 @@ def test_the_pruning_callback_reports_each_epoch_and_stops_when_told():
     callback.on_epoch_end(1, {"val_accuracy": 0.6})
     assert callback.trial.reports == [(1, 0.5), (2, 0.6)]
     assert callback.pruned_at == 2 and callback.model.stop_training
+    assert callback.pruned_by == "pruner"
+
+
+def test_a_budget_stops_the_trial_once_its_epochs_say_it_would_run_past_it(monkeypatch):
+    from types import SimpleNamespace
+
+    from search import objective
+
+    # Epochs of 30 s (the first, which builds the step, 50 s) in a 10-epoch run: 320 s in all.
+    clock = iter([0.0, 50.0, 50.0, 80.0, 80.0, 110.0, 110.0, 140.0])
+    monkeypatch.setattr(objective.time, "perf_counter", lambda: next(clock))
+
+    def trained(budget):
+        callback = objective.PruningCallback(FakeTrial(prune_from=99), 10, budget)
+        callback.set_model(SimpleNamespace(stop_training=False))
+        for epoch in range(4):
+            callback.on_epoch_begin(epoch)
+            callback.on_epoch_end(epoch, {"val_accuracy": 0.5})
+            if callback.model.stop_training:
+                break
+        return callback
+
+    over = trained(300.0)  # after epoch 2: 80 s + 8 x 30 s = 320 s > 300 s
+    assert (over.pruned_at, over.pruned_by, over.model.stop_training) == (2, "budget", True)
+    assert over.epoch_seconds == [50.0, 30.0]
+    clock = iter([0.0, 50.0, 50.0, 80.0, 80.0, 110.0, 110.0, 140.0])
+    within = trained(320.0)  # exactly at the budget: it runs on
+    assert (within.pruned_at, within.pruned_by, within.model.stop_training) == (None, None, False)
+    assert len(within.trial.reports) == 4
 
 
 def test_the_default_pruner_judges_from_mid_run_and_stops_only_clearly_losing_trials():

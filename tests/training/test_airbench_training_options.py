@@ -129,10 +129,10 @@ def test_translate_tta_averages_exactly_the_listed_views():
     np.testing.assert_allclose(flip_only.val_probabilities, flip_expected, rtol=1e-6)
 
 
-def test_translate_tta_needs_tta():
-    assert ExperimentConfig().replace(tta_shifts=1).validate().evaluation.tta_shifts == 1
-    with pytest.raises(ConfigError, match="tta_shifts must be 0 without tta"):
-        ExperimentConfig().replace(tta=False, tta_shifts=1).validate()
+def test_turning_tta_off_turns_the_translate_views_off():
+    assert ExperimentConfig().replace(tta_shifts=1).resolved().evaluation.tta_shifts == 1
+    resolved = compose(overrides=["evaluation.tta=false"]).config.resolved().validate()
+    assert (resolved.evaluation.tta, resolved.evaluation.tta_shifts) == (False, 0)
 
 
 def test_every_option_has_a_section_key_and_the_preset_turns_them_on():

@@ -38,9 +38,15 @@ def test_every_preset_composes_to_a_valid_configuration(name):
     assert presets.describe(presets.preset_path(name))["description"]
 
 
-def test_the_default_preset_is_the_configs_defaults():
-    assert presets.compose().config == ExperimentConfig().replace(preset="default")
-    assert presets.compose().sources == {}
+def test_the_default_preset_is_airbench_kept_over_the_configs_defaults():
+    assert presets.compose(preset="fast-recipe").config == ExperimentConfig().replace(
+        preset="fast-recipe"
+    )
+    default = presets.compose().config
+    assert default == presets.compose(preset="airbench-kept").config.replace(preset="default")
+    assert presets.compose().presets == ["fast-recipe", "airbench-kept", "default"]
+    assert (default.schedule.epochs, default.evaluation.tta_shifts) == (15, 1)
+    assert set(presets.compose().sources.values()) == {"presets/airbench-kept.toml"}
 
 
 def test_a_preset_starts_from_another_and_overrides_it():
