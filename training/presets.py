@@ -31,6 +31,10 @@ layers.config.schedule.epochs  # 3
 print(to_toml(layers.config.resolved()))
 ```
 
+A preset's `model.args` belong to its model's family: where a later layer names a model of
+another family (`--preset default --model wrn-16-4`) and sets no arguments of its own, the
+preset's are left out, as that model would refuse them.
+
 An unknown section or key, or a value of the wrong type, is refused naming the key, what it takes
 and where it was written, before anything else happens.
 """
@@ -46,7 +50,14 @@ from pathlib import Path
 import tomli_w
 
 import config as paths
-from training.config import FLAT_FIELDS, SECTION_KEYS, SECTIONS, ConfigError, ExperimentConfig
+from training.config import (
+    FLAT_FIELDS,
+    SECTION_KEYS,
+    SECTIONS,
+    ConfigError,
+    ExperimentConfig,
+    model_spec,
+)
 
 PRESETS_DIR = paths.REPO_ROOT / "presets"
 DEFAULT_PRESET = "default"
@@ -227,6 +238,7 @@ def compose(
     file_tables = read_toml(config_file) if config_file else {}
     base = preset or file_tables.get("preset") or DEFAULT_PRESET
     settings, sources, chain = load_preset(base)
+    preset_model = settings.get("model", ExperimentConfig().model.name)
     if config_file:
         own = settings_from_tables(file_tables, str(config_file))
         settings.update(own)
@@ -239,11 +251,26 @@ def compose(
         name = field_of(key, "--set")
         settings[name] = checked_value(key, value, "--set")
         sources[name] = f"--set {key}"
+    _leave_out_foreign_model_args(settings, sources, preset_model)
     applied = [str(config_file)] if config_file else []
     applied += [sources[name] for name in flags or {}]
     applied += [f"--set {key}={value}" for key, value in _as_texts(overrides)]
     config = ExperimentConfig().replace(**settings, preset=chain[-1])
     return Layers(config, sources, chain, applied)
+
+
+def _leave_out_foreign_model_args(settings: dict, sources: dict, preset_model: str) -> None:
+    """Drops the preset's `model.args` where a later layer named a model of another family (see
+    the module's docstring); an unknown model is left for validation to name."""
+    model = settings.get("model", preset_model)
+    if model == preset_model or not sources.get("model_args", "").startswith("presets/"):
+        return
+    try:
+        foreign = model_spec(model).family != model_spec(preset_model).family
+    except ConfigError:
+        return
+    if foreign:
+        del settings["model_args"], sources["model_args"]
 
 
 def _as_texts(overrides) -> list[tuple[str, str]]:

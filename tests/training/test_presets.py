@@ -49,6 +49,20 @@ def test_the_default_preset_is_airbench_kept_over_the_configs_defaults():
     assert set(presets.compose().sources.values()) == {"presets/airbench-kept.toml"}
 
 
+def test_a_presets_model_args_stay_with_its_models_family():
+    # The default's whitening stem is fast-cnn's: another family gets none of it ...
+    other = presets.checked(presets.compose(flags={"model": "wrn-16-4"}))
+    assert other.model.args == {} and "model_args" not in presets.compose(
+        flags={"model": "wrn-16-4"}).sources  # fmt: skip
+    assert other.evaluation.tta_shifts == 1  # ... and keeps what any model can take
+    # Another model of the same family keeps them; arguments given later are never dropped.
+    wider = presets.compose(overrides=['model.name="fast-cnn"']).config
+    assert wider.model.args == {"whitening_patch_size": 3, "dirac_init": True}
+    asked = presets.compose(flags={"model": "simple-cnn"},
+                            overrides=["model.args={dropout = 0.1}"]).config  # fmt: skip
+    assert asked.model.args == {"dropout": 0.1}
+
+
 def test_a_preset_starts_from_another_and_overrides_it():
     layers = presets.compose(preset="fast-cnn-20-epochs")
     assert layers.presets == ["fast-cnn", "fast-cnn-20-epochs"]
