@@ -73,6 +73,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         GeneratedSection(experiments, "default-runs", comparison("default-runs")),
         GeneratedSection(experiments, "short-runs", comparison("short-runs")),
         GeneratedSection(experiments, "fast-recipe", comparison("fast-recipe")),
+        GeneratedSection(experiments, "fast-cnn-kept", comparison("fast-cnn-kept")),
         GeneratedSection(experiments, "short-default-runs",
                          comparison("short-default-runs")),
         *exports.generated_sections(results_dir),

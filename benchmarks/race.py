@@ -167,8 +167,8 @@ def train_or_reuse(config: ExperimentConfig, data) -> dict:
 
 
 def main(argv=None, data=None) -> int:
-    """Trains every seed of the contender, then the baseline's; `data` skips loading the
-    dataset."""
+    """Trains the seeds of the contender and the baseline, alternating; `data` skips loading
+    the dataset."""
     args = parse_args(argv)
     try:
         baseline_configs, seed_configs = race_configs(args)

@@ -92,6 +92,15 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
     assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
+def test_an_unknown_preset_or_a_bad_seed_count_is_refused_before_training(capsys):
+    assert race.main(["--contender", "no-such-preset"]) == 2
+    error = capsys.readouterr().err
+    assert "no-such-preset" in error and "fast-recipe" in error  # names the known presets
+    with pytest.raises(SystemExit):
+        race.main(["--baseline-seeds", "0"])
+    assert "argument --baseline-seeds: must be >= 1. Received: 0" in capsys.readouterr().err
+
+
 def test_a_race_of_presets_is_told_by_preset_with_the_times_to_each_target(tmp_path):
     def side(preset, name, seconds, test_accuracy):
         runs = [_record(f"{name}-seed{seed}", seed, test_accuracy,
