@@ -206,7 +206,8 @@ def print_outcome(record: dict) -> None:
         summary = record[side]
         test, seconds = summary["test_accuracy"], summary["train_seconds"]
         print(
-            f"{role} {summary['preset']}, {summary['model']} ({len(summary['runs'])} runs): "
+            f"{role} {summary['preset']}, {summary['model']} ({len(summary['runs'])} run"
+            f"{'s' if len(summary['runs']) > 1 else ''}): "
             f"test accuracy mean "
             f"{test['mean']:.4f} (range {test['min']:.4f}-{test['max']:.4f}), training "
             f"{seconds['mean']:.0f} s"

@@ -93,7 +93,8 @@ def test_trials_never_read_the_test_set_and_keep_no_checkpoints(study):
 def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, capsys):
     folder = study.folder / "presets"
     folder.mkdir()
-    shutil.copy(presets.PRESETS_DIR / "default.toml", folder)
+    for name in presets.compose().presets:  # the default and the presets it starts from
+        shutil.copy(presets.PRESETS_DIR / f"{name}.toml", folder)
     monkeypatch.setattr(presets, "PRESETS_DIR", folder)
     monkeypatch.setenv("RESULTS_PATH", str(study.folder / "results_path"))
     export = sweep_args(STUDY, study.space, "--trials", "0", "--export-preset", "tuned")
