@@ -32,9 +32,16 @@ import statistics
 import sys
 from pathlib import Path
 
-import config as paths
 from benchmarks.common import base_record, default_out_dir, write_record
-from benchmarks.race import TARGETS, TIMING, group_summary, run_summary, train_or_reuse
+from benchmarks.race import (
+    PRUNED_OUTPUTS,
+    TARGETS,
+    TIMING,
+    group_summary,
+    prune_outputs,
+    run_summary,
+    train_or_reuse,
+)
 from evaluation.seeds import ABLATION_TAG, spread
 from records.reader import selected_val_accuracy
 from training.config import ExperimentConfig
@@ -65,8 +72,6 @@ STEPS = (
 )  # fmt: skip
 STEP_NAMES = tuple(name for name, _, _ in STEPS)
 SMOKE_FLAGS = ("epochs", "limit_train", "val_size")  # fields of the flags for smoke runs
-# What an ablation run leaves out of its record folder unless --keep-predictions.
-PRUNED_OUTPUTS = ("predictions.npz", "confusion.png")
 
 
 def _toml_value(value) -> str:
@@ -224,12 +229,6 @@ def check_steps(args) -> ExperimentConfig:
 
         check_model_arguments(every.model.name, every.model.args)
     return every
-
-
-def prune_outputs(run_name: str) -> None:
-    """Removes `PRUNED_OUTPUTS` from the run's record folder (RESULTS_PATH/<run>)."""
-    for name in PRUNED_OUTPUTS:
-        (paths.RESULTS_PATH / run_name / name).unlink(missing_ok=True)
 
 
 def step_summary(records: list[dict]) -> dict:

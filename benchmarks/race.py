@@ -18,7 +18,8 @@ The record goes to <out>/race-<contender model>-vs-<baseline model>.json when th
 in their models, else to <out>/race-<contender preset>-vs-<baseline preset>.json; the runs to
 RESULTS_PATH as `<name>-seed<k>` and `<baseline name>` (`<baseline name>-seed<k>` with several
 baseline seeds), tagged `race` (which keeps them out of the leaderboard's seed groups) and
-`race-contender` or `race-baseline`.
+`race-contender` or `race-baseline`, with their records but not their predictions or confusion
+figure (`--keep-predictions` keeps them).
 """
 
 import argparse
@@ -34,6 +35,9 @@ from training.presets import compose
 
 TARGETS = (0.92, 0.93, 0.94)
 CONTENDER, BASELINE = "default", "fast-recipe"  # presets: train.py's default and its former
+# What a benchmark's run leaves out of its record folder unless --keep-predictions: its table
+# reads the records alone.
+PRUNED_OUTPUTS = ("predictions.npz", "confusion.png")
 TIMING = ("seconds_to_val: summed epoch times (validation pass included) until the first epoch "
           "end at or above the target; train_seconds: the whole schedule")
 
@@ -106,6 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="override both runs' epochs")
     parser.add_argument("--val-size", type=int, default=None, help="override the validation size")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
+    parser.add_argument(
+        "--keep-predictions", action="store_true",
+        help=f"keep each run's {' and '.join(PRUNED_OUTPUTS)} (removed by default)",
+    )
     args = parser.parse_args(argv)
     for flag in ("seeds", "baseline_seeds"):
         if getattr(args, flag) < 1:
@@ -156,6 +164,14 @@ def completed_record(config: ExperimentConfig) -> dict | None:
     return record if same and record.get("status") == "completed" else None
 
 
+def prune_outputs(run_name: str) -> None:
+    """Removes `PRUNED_OUTPUTS` from the run's record folder (RESULTS_PATH/<run>)."""
+    import config as paths
+
+    for name in PRUNED_OUTPUTS:
+        (paths.RESULTS_PATH / run_name / name).unlink(missing_ok=True)
+
+
 def train_or_reuse(config: ExperimentConfig, data) -> dict:
     from training.experiment import run_experiment
 
@@ -177,9 +193,11 @@ def main(argv=None, data=None) -> int:
         return 2
     # Alternating the two sides spreads a drift of the machine's speed over both.
     order = [config for pair in zip_longest(seed_configs, baseline_configs) for config in pair]
-    trained = {
-        config.run.name: train_or_reuse(config, data) for config in order if config is not None
-    }
+    trained = {}
+    for config in filter(None, order):
+        trained[config.run.name] = train_or_reuse(config, data)
+        if not args.keep_predictions:
+            prune_outputs(config.run.name)
     contenders = [trained[config.run.name] for config in seed_configs]
     baselines = [trained[config.run.name] for config in baseline_configs]
     baseline = group_summary([run_summary(record) for record in baselines])

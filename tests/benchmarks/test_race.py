@@ -159,6 +159,8 @@ def test_a_race_alternates_the_default_and_the_fast_recipe_and_writes_its_record
         stored = json.loads((run_paths["RESULTS_PATH"] / name / "result.json").read_text())
         assert stored["status"] == "completed" and stored["config"]["limit_train"] == 300
         assert "race" in stored["config"]["tags"]  # no seed group of the leaderboard
+        run_dir = run_paths["RESULTS_PATH"] / name  # the record stays, the bulk goes
+        assert not any((run_dir / output).exists() for output in race.PRUNED_OUTPUTS)
         finished[name] = stored["finished"]
     assert sorted(finished, key=finished.get) == [
         "default-seed0", "fast-recipe-seed0", "fast-recipe-seed1"
