@@ -201,6 +201,28 @@ def summary(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
+def timing_lines(record: RunRecord) -> str:
+    """Where and how fast it trained: seconds and images/s, the machine with its measured peak,
+    and whether the run had the cores alone (a time taken beside other work measures nothing)."""
+    machine = record.system.get("machine", {}).get("key", record.system.get("hardware"))
+    measured = record.system.get("peak", {})
+    peak = ", ".join(f"{dtype} {rate:,.0f}" for dtype, rate in measured.get("gflops", {}).items())
+    if peak and not measured.get("alone"):
+        peak += ", taken while other processes ran"
+    lines = [
+        f"  training time      {record.train_seconds:,.0f} s, {record.images_per_second:,.0f} "
+        "images/s",
+        f"  machine            {machine}" + (f" (measured peak GFLOP/s: {peak})" if peak else ""),
+    ]
+    load = record.load
+    if load is not None:
+        other = f"other processes took up to {load['other_share_max']:.0%} of the cores"
+        verdict = ("alone: these times measure this machine" if load["alone"] else
+                   "shared: these times do not measure this machine")
+        lines.append(f"  load               {other}, {verdict}")
+    return "\n".join(lines)
+
+
 def list_models_table() -> str:
     from models import list_models, parameter_count
 
@@ -308,6 +330,7 @@ def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, RunRecord | 
         return 1, None
     print(f"\nRun {result.name}")
     print(summary(record))
+    print(timing_lines(record))
     print(f"  record             {result.run_dir}")
     print(f"  checkpoints        {result.checkpoint_dir}")
     print(f"  TensorBoard        tensorboard --logdir {result.tensorboard_dir.parent}")

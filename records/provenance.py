@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import config
+from records.machine import cpu_facts, measured_peak
 
 PACKAGES = ("tensorflow", "keras", "numpy", "scikit-learn", "pandas")
 
@@ -17,26 +18,27 @@ def default_run_name(model: str, optimizer: str) -> str:
     return f"{model}-{optimizer}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def git_commit() -> str | None:
+def git_state() -> tuple[str | None, bool | None]:
+    """The checkout's commit and whether its tracked files match it (a run on an uncommitted
+    change cannot be traced to a commit); (None, None) outside a git checkout."""
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=config.REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=config.REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=config.REPO_ROOT, capture_output=True, text=True,
+            timeout=10, check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.REPO_ROOT,
+            capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() + ("-dirty" if dirty else "")
+        return None, None
+    return commit, not changes
+
+
+def git_commit() -> str | None:
+    """The commit, with `-dirty` when tracked files differ from it."""
+    commit, clean = git_state()
+    return None if commit is None else commit + ("" if clean else "-dirty")
 
 
 def cpu_description(cpuinfo: str | None = None) -> str:
@@ -57,8 +59,11 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     return f"{name}, {os.cpu_count()} cores"
 
 
-def system_info() -> dict:
-    """Hardware and software the run used: CPU, GPUs, Python and package versions."""
+def system_info(with_peak: bool = True) -> dict:
+    """Hardware and software the run used: the CPU (`records.machine.cpu_facts`: family, model,
+    instruction sets, cores) and GPUs, the machine's measured matrix-product peak (`with_peak`;
+    cached per machine), Python and package versions, the commit and whether the tree was
+    clean."""
     import tensorflow as tf
 
     gpus = []
@@ -71,15 +76,24 @@ def system_info() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {
+    facts = cpu_facts()
+    commit, clean = git_state()
+    info = {
         "cpu": cpu_description(),
+        "machine": facts,
         "gpus": gpus,
         "hardware": ", ".join(gpus) if gpus else cpu_description(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "packages": versions,
-        "git_commit": git_commit(),
+        "git_commit": None if commit is None else commit + ("" if clean else "-dirty"),
+        "git_clean": clean,
     }
+    if with_peak:
+        # The default device runs the products: the first GPU where there is one.
+        key = f"{gpus[0]} on {facts['key']}" if gpus else facts["key"]
+        info["peak"] = {"device": "GPU:0" if gpus else "CPU", **measured_peak(key)}
+    return info
 
 
 def utc_now() -> str:

@@ -88,7 +88,12 @@ class RunRecord:
             (strings, as JSON keys), each with `seconds`.
         train_seconds, images_per_second, fit_seconds, wall_seconds: timing (training epochs;
             `fit` with its callbacks; the whole run).
-        finished, system: when and where it ended (`records.provenance`).
+        finished, system: when and where it ended (`records.provenance`: the machine, its
+            measured peak, the commit and whether the tree was clean).
+        load: what else used the cores while it trained (`records.machine.summarize_load`),
+            from the epochs' `load_other_share` and `load_steal_share`; `alone` says whether
+            its times are a measurement of the machine.
+        preset_chain: the presets its configuration came from, the named one first.
         accuracies: every candidate's accuracy by `accuracy_key` (test keys absent for a
             search trial, which never reads the test set).
         selected_weights, selected_tta: the candidate chosen on validation.
@@ -142,6 +147,8 @@ class RunRecord:
     failed_epoch: int | None = None
     error: str | None = None
     final_batchnorm_recomputed: bool | None = None
+    load: dict | None = None
+    preset_chain: list | None = None
 
     def selected_accuracy(self, split: str) -> float | None:
         """The accuracy on `split` ("val" or "test") of the candidate chosen on validation."""

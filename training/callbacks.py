@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from outputs.io import atomic_write_json
+from records.machine import LoadMeter
 
 
 def current_learning_rate(optimizer) -> float:
@@ -37,8 +38,26 @@ def diverged(logs: dict) -> bool:
     return logs.get("loss") is None or ("val_loss" in logs and logs["val_loss"] is None)
 
 
+# An epoch's load in its history (`records.machine.load_between`'s names -> history keys).
+LOAD_KEYS = {"other_share": "load_other_share", "steal_share": "load_steal_share",
+             "own_cpu_seconds": "own_cpu_seconds"}
+
+
+def epoch_loads(epochs: dict[int, dict]) -> list[dict]:
+    """The loads that `HistoryRecorder` kept in a run's history, in `load_between`'s names;
+    epochs recorded without them (older records) are left out."""
+    names = {key: name for name, key in LOAD_KEYS.items()}
+    return [{names[key]: logs[key] for key in names}
+            for _, logs in sorted(epochs.items())
+            if all(logs.get(key) is not None for key in names)]
+
+
 class HistoryRecorder(keras.callbacks.Callback):
-    """Writes every epoch's logs, learning rate and duration to a JSON file, keyed by epoch.
+    """Writes every epoch's logs, learning rate, duration and load to a JSON file, keyed by epoch.
+
+    The load (`LOAD_KEYS`) is the share of the machine's cores that other processes and the
+    hypervisor took while the epoch trained and validated, and this process's CPU seconds: it
+    says whether the epoch's `seconds` measure the machine or a machine shared.
 
     Keras' `History` only holds the epochs of the current `fit` call; this file survives a resumed
     run, and an epoch trained twice (killed before its backup was saved) is stored once.
@@ -54,6 +73,7 @@ class HistoryRecorder(keras.callbacks.Callback):
             if keep_epochs is None or epoch <= keep_epochs
         }
         self._started = 0.0
+        self._load = LoadMeter()
 
     @staticmethod
     def load(path: Path) -> dict[int, dict]:
@@ -64,12 +84,16 @@ class HistoryRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._load.start()
 
     def on_epoch_end(self, epoch, logs=None):
         entry = {key: float(value) for key, value in (logs or {}).items()}
         entry = {key: (value if math.isfinite(value) else None) for key, value in entry.items()}
         entry["learning_rate"] = current_learning_rate(self.model.optimizer)
         entry["seconds"] = time.perf_counter() - self._started
+        load = self._load.stop()
+        if load is not None:
+            entry.update({key: load[name] for name, key in LOAD_KEYS.items()})
         self.epochs[epoch + 1] = entry
         atomic_write_json(self.path, {str(k): v for k, v in sorted(self.epochs.items())})
 

@@ -40,6 +40,7 @@ from outputs.folders import (
     output_roots,
 )
 from outputs.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from records.machine import summarize_load
 from records.predictions import PREDICTIONS_FILE, write_predictions
 from records.provenance import default_run_name, system_info, utc_now
 from records.run_record import RunRecord
@@ -60,6 +61,7 @@ from training.callbacks import (
     LastEpochWeights,
     TerminateOnInvalidValidationLoss,
     diverged,
+    epoch_loads,
     inference_copy,
     save_model_atomically,
 )
@@ -69,7 +71,7 @@ from training.hardware import make_strategy
 from training.hparams import log_hparams
 from training.losses import SparseCategoricalCrossentropyWithSmoothing
 from training.optimizers import build_optimizer
-from training.presets import to_toml
+from training.presets import preset_chain, to_toml
 from training.schedule_rules import MIN_SWA_EPOCHS
 from training.selection import (
     EVAL_BATCH_SIZE,
@@ -424,6 +426,8 @@ def training_record(config, folders, model, strategy, run_data, history) -> RunR
         images_per_second=train_images * len(epochs) / train_seconds if train_seconds else None,
         finished=utc_now(),
         system=system_info(),
+        load=summarize_load(epoch_loads(epochs)),
+        preset_chain=preset_chain(config.preset),
         **group_fields(run_data.group, run_data.test),
     )
     if failed_epoch:

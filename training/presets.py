@@ -225,6 +225,18 @@ def load_preset(name: str, seen: tuple = ()) -> tuple[dict, dict, list[str]]:
     return {**settings, **own}, {**sources, **dict.fromkeys(own, source)}, [*chain, name]
 
 
+def preset_chain(name: str | None) -> list[str] | None:
+    """The presets a configuration came from, the named one first and the base last (`default`
+    -> `airbench-kept` -> `fast-recipe`): a record keeps what a name like `default` meant when
+    it ran. None without a preset; `[name]` alone where the preset can no longer be read."""
+    if not name:
+        return None
+    try:
+        return load_preset(name)[2][::-1]
+    except (ValueError, OSError):
+        return [name]
+
+
 def compose(
     preset: str | None = None,
     config_file: Path | None = None,

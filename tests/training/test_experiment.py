@@ -53,6 +53,22 @@ def test_a_run_writes_its_record_checkpoints_and_logs(smoke_run):
     assert list(smoke_run.tensorboard_dir.rglob("events.out.tfevents.*"))
 
 
+def test_the_record_names_its_machine_its_peak_its_load_and_its_commit(smoke_run):
+    record = json.loads((smoke_run.run_dir / "result.json").read_text())
+    system = record["system"]
+    assert system["machine"]["cores"] >= 1 and system["machine"]["key"]
+    assert system["peak"]["machine"] == system["machine"]["key"]
+    assert system["peak"]["gflops"]["bfloat16"] > 0 and system["peak"]["gflops"]["float32"] > 0
+    assert isinstance(system["git_clean"], bool)
+    assert system["git_commit"].endswith("-dirty") is not system["git_clean"]
+    for epoch in record["history"].values():  # each epoch's load, beside its seconds
+        assert 0 <= epoch["load_other_share"] <= 1 and epoch["own_cpu_seconds"] > 0
+    load = record["load"]
+    assert load["epochs_measured"] == 2
+    assert load["alone"] == (load["other_share_max"] <= 0.05 and load["steal_share_max"] <= 0.05)
+    assert "preset_chain" not in record  # a configuration made in Python names no preset
+
+
 def test_saved_checkpoints_load_safely_and_predict_raw_images(smoke_run, fashion_mnist):
     images = fashion_mnist.x_test[:32]
     for name in ("best.keras", "final.keras", "swa.keras"):
