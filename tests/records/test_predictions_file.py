@@ -7,9 +7,13 @@ from records.predictions import (
     LEVELS_DTYPE,
     PREDICTIONS_FILE,
     PROBABILITY_LEVELS,
+    LabelledImages,
     compact_predictions,
     decode_probabilities,
     encode_probabilities,
+    mend_predictions,
+    mend_tied_argmax,
+    predicted_runs,
     read_test_probabilities,
     write_predictions,
 )
@@ -114,3 +118,61 @@ def test_older_files_are_rewritten_with_the_same_predictions_and_only_once(tmp_p
     assert "left " + str(tmp_path / "no-record" / PREDICTIONS_FILE) in capsys.readouterr().err
     assert (tmp_path / "no-record" / PREDICTIONS_FILE).read_bytes() == b"kept as it is"
     assert compact_predictions(tmp_path) == []
+
+
+def _confusion(labels, predicted) -> list:
+    counts = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts.tolist()
+
+
+def test_a_tie_that_rounding_made_is_mended_from_the_records_confusion_matrix(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, NUM_CLASSES, TEST_IMAGES)
+    probabilities = peaked_probabilities(rng, labels)
+    levels = encode_probabilities(probabilities)
+    truth = levels.argmax(axis=1)
+    # As a float16 file rewritten before ties were kept: image 7 ties its top class with class 0.
+    top = int(truth[7]) if truth[7] != 0 else 1
+    levels[7, top] = levels[7, 0] = 2000
+    truth[7] = top
+    labels[7] = top
+    assert levels[7].argmax() == 0  # argmax picks the earlier class: one image off
+    confusion = _confusion(labels, truth)
+
+    mended = mend_tied_argmax(levels, labels, confusion)
+    np.testing.assert_array_equal(mended.argmax(axis=1), truth)
+    assert np.sum(mended != levels) == 1  # one level of one image
+
+    # A difference no tie explains is not mended.
+    wrong = np.array(confusion)
+    wrong[0, 0] += 1
+    wrong[1, 1] -= 1
+    assert mend_tied_argmax(levels, labels, wrong) is None
+
+    # The command mends the file, after which the read-back accuracy is the record's exactly.
+    (tmp_path / "run").mkdir()
+    record = fake_record("run", [900] * NUM_CLASSES, 0.9)
+    record.update(test_accuracy=float(np.mean(truth == labels)), selected_weights="swa",
+                  selected_tta=True, confusion_matrix=confusion)
+    write_json(tmp_path / "run" / "result.json", record)
+    path = tmp_path / "run" / PREDICTIONS_FILE
+    np.savez(path, val_indices=np.arange(3, dtype=np.int32), val_swa_tta=levels[:3],
+             test_swa_tta=levels)
+    test_set = LabelledImages(np.zeros((TEST_IMAGES, 28, 28, 1), np.uint8), labels)
+    predicted = predicted_runs([record], tmp_path, load_test_set=lambda: test_set)
+    assert predicted.records == []  # one image off: not used
+    assert "is not the record's" in capsys.readouterr().err
+
+    assert mend_predictions(tmp_path, test_set) == [path]
+    predicted = predicted_runs([record], tmp_path, load_test_set=lambda: test_set)
+    assert [item["run_name"] for item in predicted.records] == ["run"]
+    assert mend_predictions(tmp_path, test_set) == []  # once
+
+
+def test_levels_keep_every_argmax_even_where_rounding_ties_classes():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, NUM_CLASSES, TEST_IMAGES)
+    probabilities = peaked_probabilities(rng, labels, near_ties=0.3)
+    decoded = decode_probabilities(encode_probabilities(probabilities))
+    np.testing.assert_array_equal(decoded.argmax(axis=1), probabilities.argmax(axis=1))
