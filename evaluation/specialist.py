@@ -247,6 +247,11 @@ def per_class_recall(probabilities: np.ndarray, labels: np.ndarray) -> dict[str,
             for label, name in enumerate(CLASS_NAMES) if np.any(labels == label)}
 
 
+def changed_classes(before: np.ndarray, after: np.ndarray) -> int:
+    """How many images `after`'s probabilities classify otherwise than `before`'s."""
+    return int(np.sum(before.argmax(axis=1) != after.argmax(axis=1)))
+
+
 def build_combination(results_dir, generalist_name, specialist_name, name, labels,
                       method=AUTO, command=None) -> dict:
     """Chooses the method (and weight) on validation, scores the test set once, writes and
@@ -300,6 +305,9 @@ def build_combination(results_dir, generalist_name, specialist_name, name, label
         "test_accuracy": accuracy(test, test_labels),
         "per_class_recall": {"before": per_class_recall(generalist.test, test_labels),
                              "after": per_class_recall(test, test_labels)},
+        # Images whose class the combination changed: none on either split is "no change".
+        "changed_val_predictions": changed_classes(generalist.val, val),
+        "changed_test_predictions": changed_classes(generalist.test, test),
         "finished": utc_now(),
         "command": command,
     }

@@ -131,6 +131,22 @@ def is_trial(record: dict) -> bool:
     return "trial" in record
 
 
+def changes_nothing(record: dict) -> bool:
+    """Whether `record` is a combination whose choice on validation left the generalist's
+    predictions as they were (a mixture that gives the specialist no weight, or no image
+    changed class): no result of its own, "no change"."""
+    if record.get("kind") != COMBINATION:
+        return False
+    if record.get("weight") == 0:
+        return True
+    changed = [record.get(key) for key in ("changed_val_predictions", "changed_test_predictions")]
+    return changed == [0, 0]
+
+
+NO_CHANGE = ("no change: the choice on validation leaves the generalist's predictions as they "
+             "are")
+
+
 def is_run(record: dict) -> bool:
     """Whether `record` is a training run's over the ten classes: no ensemble, specialist,
     combination or search trial."""
@@ -285,6 +301,8 @@ def rank_records(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]
             excluded.append((record["run_name"], f"{record['status']}: {reason}"))
         elif is_specialist(record):
             excluded.append((record["run_name"], specialist_description(record)))
+        elif changes_nothing(record):
+            excluded.append((record["run_name"], NO_CHANGE))
         else:
             ranked.append(record)
     ranked.sort(key=lambda r: (-r["test_accuracy"], -_best_val_accuracy(r), r["run_name"]))

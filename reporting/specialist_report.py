@@ -21,7 +21,7 @@ from data.fashion_mnist import CLASS_NAMES
 from evaluation.specialist import consulted_rows
 from evaluation.statistics import McNemarResult, mcnemar
 from records.predictions import PredictedRuns
-from records.reader import COMBINATION
+from records.reader import COMBINATION, changes_nothing
 from reporting.comparisons import SIGNIFICANCE, format_p_value
 from reporting.plots import before_after_figure
 from reporting.tables import format_duration, markdown_link, markdown_table, relative_link
@@ -192,8 +192,9 @@ def specialist_markdown(records: list[dict], predicted: PredictedRuns, results_d
                         images_dir: Path, base_dir: Path) -> str:
     """The answer to the original question from the combination records, or how to make one."""
     found = combinations(records, predicted)
+    unchanged = no_change_sentence(records)
     if not found:
-        return (
+        return unchanged or (
             "No combination with predictions yet: train a specialist with `python train.py "
             "--classes shirt,t-shirt/top,pullover,coat`, then `python -m evaluation.specialist "
             "--generalist RUN --specialist SPECIALIST` writes one."
@@ -212,11 +213,23 @@ def specialist_markdown(records: list[dict], predicted: PredictedRuns, results_d
         "The method and its weight were chosen on the validation split; the test set was "
         "scored once. McNemar's test counts the test images exactly one of the two gets right."
         + alone,
-        answer(found) + " " + " ".join(verdict(combination) for combination in found),
+        answer(found) + " " + " ".join(verdict(combination) for combination in found)
+        + (" " + unchanged if unchanged else ""),
         cost_sentence(first, results_dir),
         f"![{RECALL_TARGET_CLASS} recall and the group's confusion block before and after]"
         f"({figure})",
     ])
+
+
+def no_change_sentence(records: list[dict]) -> str:
+    """The combinations that changed nothing (`records.reader.changes_nothing`), named as such:
+    they are no result, and neither ranked nor in the table."""
+    names = [f"`{record['run_name']}` (on `{record['generalist']}`)" for record in records
+             if changes_nothing(record)]
+    if not names:
+        return ""
+    return (f"No change: {', '.join(names)}: the choice on validation gave the specialist no "
+            "say, so its predictions are the generalist's and it is not counted as a result.")
 
 
 def specialist_figure(found: list[Combination]):

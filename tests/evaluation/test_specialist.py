@@ -15,7 +15,8 @@ from evaluation.specialist import (
     main,
 )
 from records.predictions import PREDICTIONS_FILE, write_predictions
-from records.reader import rank_records, record_problems, runs_only
+from records.reader import NO_CHANGE, changes_nothing, rank_records, record_problems, runs_only
+from reporting.specialist_report import no_change_sentence
 from reporting.tables import leaderboard_frame
 from tests.fake_records import fake_record, write_json
 
@@ -124,6 +125,32 @@ def test_the_combination_is_ranked_with_predictions_that_match_its_record(tmp_pa
     assert ranked == [record] and runs_only(ranked) == []
     row = leaderboard_frame(ranked).loc["combined"]
     assert row["Model"] == "generalist + specialist tops"
+
+
+def test_a_combination_that_changes_no_prediction_is_no_change_not_a_result(tmp_path):
+    write_pair(tmp_path)
+    # A specialist that says what the generalist says: no method changes a class.
+    val_labels = TRAIN_LABELS[VAL_INDICES]
+    generalist_val, generalist_test = confused_generalist(val_labels), confused_generalist(
+        TEST_LABELS)
+    echo = [probabilities[:, list(GROUP)] / probabilities[:, list(GROUP)].sum(1, keepdims=True)
+            for probabilities in (generalist_val, generalist_test)]
+    write_record(tmp_path, "tops", echo[0], echo[1], VAL_INDICES, np.arange(len(TEST_LABELS)),
+                 kind="specialist", classes={"names": NAMES, "labels": list(GROUP)})
+    record = build_combination(tmp_path, "generalist", "tops", "echo",
+                               (TRAIN_LABELS, TEST_LABELS))
+    assert record["changed_val_predictions"] == record["changed_test_predictions"] == 0
+    ranked, excluded = rank_records([record])
+    assert ranked == [] and excluded == [("echo", NO_CHANGE)]
+    assert "`echo` (on `generalist`)" in no_change_sentence([record])
+    # A record of a mixture that chose weight 0, from before the counts were kept.
+    older = {key: value for key, value in record.items() if not key.startswith("changed_")}
+    assert changes_nothing({**older, "method": "mixture", "weight": 0.0})
+    assert not changes_nothing({**older, "method": "mixture", "weight": 0.4})
+    # One that changes a class is a result, ranked.
+    first = build_combination(tmp_path, "generalist", "tops", "echo-again",
+                              (TRAIN_LABELS, TEST_LABELS))
+    assert not changes_nothing({**first, "changed_test_predictions": 3})
 
 
 def test_a_combination_can_stack_on_an_ensemble(tmp_path):
