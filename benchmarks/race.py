@@ -30,6 +30,8 @@ from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
 from evaluation.seeds import RACE_TAG, spread
+from records.machine import record_alone, record_machine
+from records.reader import selected_val_accuracy
 from training.config import ExperimentConfig
 from training.presets import compose
 
@@ -58,8 +60,11 @@ def run_summary(record: dict) -> dict:
         "run_name": record["run_name"],
         "seed": record["seed"],
         "train_seconds": record["train_seconds"],
+        "val_accuracy": selected_val_accuracy(record),
         "test_accuracy": record["test_accuracy"],
         "selected": f"{record['selected_weights']}{'+tta' if record.get('selected_tta') else ''}",
+        "machine": record_machine(record),
+        "alone": record_alone(record),
         "seconds_to_val": {
             str(target): seconds_to_target(record["history"], target) for target in TARGETS
         },
@@ -71,6 +76,7 @@ def group_summary(runs: list[dict]) -> dict:
     reached (`reached` counts the runs that did)."""
     summary = {
         "runs": runs,
+        "val_accuracy": spread([run["val_accuracy"] for run in runs]),
         "test_accuracy": spread([run["test_accuracy"] for run in runs]),
         "train_seconds": spread([run["train_seconds"] for run in runs]),
         "seconds_to_val": {},
@@ -83,6 +89,44 @@ def group_summary(runs: list[dict]) -> dict:
             **(spread(reached) if len(reached) == len(runs) else {}),
         }
     return summary
+
+
+def timing_comparable(baseline: dict, contender: dict) -> tuple[bool, str]:
+    """Whether the two sides' times compare: every run on one kind of machine and none that
+    shared its cores; and why not."""
+    runs = [*baseline["runs"], *contender["runs"]]
+    machines = sorted({str(run.get("machine")) for run in runs})
+    if len(machines) != 1:
+        return False, f"the runs trained on different machines ({'; '.join(machines)})"
+    shared = [run["run_name"] for run in runs if run.get("alone") is False]
+    if shared:
+        return False, f"{', '.join(shared)} shared the cores with other processes"
+    unmeasured = sum(run.get("alone") is None for run in runs)
+    return True, (f"one machine ({machines[0]})" + (
+        f"; the load of {unmeasured} run(s) was not measured" if unmeasured else ""))
+
+
+def verdict(baseline: dict, contender: dict, speedup: dict) -> dict:
+    """The race's outcome by validation alone: the contender wins when its mean validation
+    accuracy (selected weights) beats the baseline's by more than the larger standard deviation
+    of the two sides' seeds, or ties within it and reaches the highest target both sides reach
+    sooner. The test set is reported, never read here."""
+    gain = contender["val_accuracy"]["mean"] - baseline["val_accuracy"]["mean"]
+    noise = max(contender["val_accuracy"]["std"], baseline["val_accuracy"]["std"])
+    accuracy = "better" if gain > noise else "worse" if gain < -noise else "tie"
+    highest = max(speedup, key=float, default=None)
+    faster = highest is not None and speedup[highest] > 1
+    winner = "contender" if accuracy == "better" or (accuracy == "tie" and faster) else "baseline"
+    return {
+        "rule": "validation accuracy beyond the seeds' spread, else the time to the highest "
+                "validation target both reached; test accuracy is reported, never used",
+        "val_accuracy_gain": round(gain, 4),
+        "val_accuracy_noise": round(noise, 4),
+        "accuracy": accuracy,
+        "decided_on_target": highest,
+        "faster": faster,
+        "winner": winner,
+    }
 
 
 def speedups(baseline: dict, contender: dict) -> dict:
@@ -204,11 +248,17 @@ def main(argv=None, data=None) -> int:
     contender = group_summary([run_summary(record) for record in contenders])
     record = base_record("benchmarks.race", argv)
     models = contenders[0]["model"], baselines[0]["model"]
+    comparable, why = timing_comparable(baseline, contender)
+    # Ratios of times only between runs of one machine that had its cores.
+    speedup = speedups(baseline, contender) if comparable else {}
     record.update(
         targets=list(TARGETS),
         baseline={"model": models[1], "preset": args.baseline, **baseline},
         default={"model": models[0], "preset": args.contender, **contender},
-        speedup_to_val=speedups(baseline, contender),
+        timing_comparable=comparable,
+        timing_note=why,
+        speedup_to_val=speedup,
+        verdict=verdict(baseline, contender, speedup),
         timing=TIMING,
     )
     names = models if models[0] != models[1] else (args.contender, args.baseline)
@@ -232,6 +282,12 @@ def print_outcome(record: dict) -> None:
         )
     for target, ratio in record["speedup_to_val"].items():
         print(f"validation {target}: {record['default']['preset']} is {ratio:.1f}x as fast")
+    if not record["timing_comparable"]:
+        print(f"times not compared: {record['timing_note']}")
+    winner = record["verdict"]["winner"]
+    side = record["default"] if winner == "contender" else record["baseline"]
+    print(f"decided on validation: the {winner}, {side['preset']}, wins (the contender's "
+          f"validation accuracy: {record['verdict']['accuracy']})")
 
 
 if __name__ == "__main__":

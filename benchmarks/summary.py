@@ -212,12 +212,49 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
         frame = pd.DataFrame(rows, index=pd.Index(index, name="Configuration"), columns=columns)
         parts.append(
             f"{markdown_table(frame, right_aligned=columns)}\n\n"
-            f"Trained one after the other on {record['system'].get('hardware', 'one machine')}, "
-            f"{record['date'][:10]}, with `{record['command']}` "
-            f"({_record_link(path, bench_dir, base_dir)}); means with the range over seeds in "
-            f"brackets. {_race_subject(record['default'])} was {_speedups(record)}."
+            f"Trained one after the other on {race_machine(record)}, with "
+            f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}); means with the "
+            f"range over seeds in brackets. {_race_subject(record['default'])} was "
+            f"{_speedups(record)}. {race_verdict(record)}"
         )
     return "\n\n".join(parts)
+
+
+def race_machine(record: dict) -> str:
+    """The machine the race's runs trained on, as their records name it; where they name none,
+    the machine that wrote the race record."""
+    machines = {run.get("machine") for side in ("default", "baseline")
+                for run in record[side]["runs"]}
+    if len(machines) == 1 and None not in machines:
+        return machines.pop()
+    if len(machines) > 1:
+        return "several machines (" + "; ".join(sorted(map(str, machines))) + ")"
+    return record["system"].get("hardware", "one machine")
+
+
+def race_verdict(record: dict) -> str:
+    """The race's outcome by its rule (`benchmarks.race.verdict`: validation decides, the test
+    set is reported only), and a warning where its times do not compare."""
+    parts = []
+    if not record.get("timing_comparable", True):
+        parts.append(f"Its times are not compared: {record['timing_note']}.")
+    outcome = record.get("verdict")
+    if outcome is None:
+        return " ".join(parts)
+    side = "default" if outcome["winner"] == "contender" else "baseline"
+    winner = _race_label(record[side], side)
+    how = {"better": "better on validation beyond the seeds' spread",
+           "worse": "worse on validation beyond the seeds' spread",
+           "tie": "tied with the baseline on validation (within the seeds' spread)"}
+    parts.append(
+        f"Decided on validation: the contender was {how[outcome['accuracy']]} "
+        f"({outcome['val_accuracy_gain']:+.4f} against a spread of "
+        f"{outcome['val_accuracy_noise']:.4f})"
+        + ("" if outcome["accuracy"] != "tie" else
+           f" and {'faster' if outcome['faster'] else 'not faster'} to validation "
+           f"{outcome['decided_on_target']}")
+        + f", so {winner} wins; test accuracy is reported, never used to choose.")
+    return " ".join(parts)
 
 
 def _race_subject(summary: dict) -> str:
@@ -241,7 +278,7 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
     default, baseline = record["default"], record["baseline"]
     how = (
         f"trained one after the other on the same machine by `{record['command']}` "
-        f"({record['system'].get('hardware', 'one machine')})"
+        f"({race_machine(record)})"
     )
     link = f"([race record]({relative_link(path, base_dir)}))"
     if "preset" not in default:  # records from before races named their presets
@@ -261,8 +298,8 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
         f"Preset `{default['preset']}` ({_race_side(default)}) reached validation accuracy "
         f"{_listed(record, default)}, against {_listed(record, baseline, units=False)} for "
         f"preset `{baseline['preset']}` ({_race_side(baseline)}): "
-        f"{_listed_ratios(record)} as fast; {how} {link}."
-    )
+        f"{_listed_ratios(record)} as fast; {how} {link}. {race_verdict(record)}"
+    ).strip()
 
 
 def _listed(record: dict, summary: dict, units: bool = True) -> str:

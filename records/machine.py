@@ -264,3 +264,16 @@ def share_of_peak(gflops: float | None, peak: dict | None, dtype: str) -> float 
     """`gflops` as a share of the measured `dtype` peak of the same machine, or None."""
     rate = ((peak or {}).get("gflops") or {}).get(dtype)
     return round(gflops / rate, 4) if gflops and rate else None
+
+
+def record_machine(record: dict) -> str | None:
+    """The kind of machine a record's times were taken on: its `system.machine.key`, or, in
+    records from before machine keys, the CPU as they named it (`system.cpu`)."""
+    system = record.get("system") or {}
+    return (system.get("machine") or {}).get("key") or system.get("cpu") or system.get("hardware")
+
+
+def record_alone(record: dict) -> bool | None:
+    """Whether a run had the cores alone while it trained (`summarize_load`); None for records
+    from before the load was measured."""
+    return (record.get("load") or {}).get("alone")

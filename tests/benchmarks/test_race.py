@@ -14,13 +14,56 @@ def _history(*epochs):
     }
 
 
-def _record(name, seed, test_accuracy, history):
+def _record(name, seed, test_accuracy, history, val_accuracy=0.94, machine="machine A",
+            alone=True):
     seconds = sum(entry["seconds"] for entry in history.values())
     return {
         "run_name": name, "seed": seed, "model": "fast-cnn-small", "train_seconds": seconds,
         "test_accuracy": test_accuracy, "selected_weights": "swa", "selected_tta": True,
-        "history": history,
+        "val_accuracy_swa_tta": val_accuracy, "history": history,
+        "system": {"machine": {"key": machine}}, "load": {"alone": alone},
     }  # fmt: skip
+
+
+def _side(val_accuracies, test_accuracy, seconds, **fields):
+    return race.group_summary([
+        race.run_summary(_record(f"run{index}", index, test_accuracy,
+                                 _history((seconds, 0.925)), val_accuracy=value, **fields))
+        for index, value in enumerate(val_accuracies)
+    ])
+
+
+def test_the_winner_is_decided_on_validation_and_the_test_set_plays_no_part():
+    baseline = _side([0.940, 0.942], test_accuracy=0.95, seconds=60.0)
+    # Better on validation beyond the seeds' spread: wins, though slower and worse on test.
+    better = _side([0.950, 0.951], test_accuracy=0.90, seconds=90.0)
+    outcome = race.verdict(baseline, better, race.speedups(baseline, better))
+    assert (outcome["accuracy"], outcome["winner"]) == ("better", "contender")
+    # A tie on validation: the time to the highest common target decides.
+    tie = _side([0.9405, 0.9415], test_accuracy=0.99, seconds=90.0)
+    assert race.verdict(baseline, tie, race.speedups(baseline, tie))["winner"] == "baseline"
+    quick = _side([0.9405, 0.9415], test_accuracy=0.80, seconds=30.0)
+    outcome = race.verdict(baseline, quick, race.speedups(baseline, quick))
+    assert (outcome["accuracy"], outcome["faster"], outcome["winner"]) == ("tie", True,
+                                                                           "contender")
+    assert outcome["decided_on_target"] == "0.92"
+    # Worse on validation beyond the spread: loses, however fast.
+    worse = _side([0.930, 0.931], test_accuracy=0.99, seconds=10.0)
+    assert race.verdict(baseline, worse, race.speedups(baseline, worse))["winner"] == "baseline"
+
+
+def test_times_compare_only_between_runs_of_one_machine_that_had_its_cores():
+    baseline = _side([0.94], test_accuracy=0.9, seconds=60.0)
+    assert race.timing_comparable(baseline, _side([0.94], 0.9, 30.0))[0] is True
+    elsewhere = _side([0.94], 0.9, 30.0, machine="machine B")
+    comparable, why = race.timing_comparable(baseline, elsewhere)
+    assert not comparable and "different machines (machine A; machine B)" in why
+    shared = _side([0.94], 0.9, 30.0, alone=False)
+    comparable, why = race.timing_comparable(baseline, shared)
+    assert not comparable and "run0 shared the cores" in why
+    unknown = _side([0.94], 0.9, 30.0, alone=None)
+    comparable, why = race.timing_comparable(baseline, unknown)
+    assert comparable and "not measured" in why
 
 
 def test_time_to_a_target_sums_epochs_up_to_the_first_that_reached_it():
@@ -84,11 +127,18 @@ def test_the_race_table_puts_both_configurations_side_by_side(tmp_path):
         "| default: fast-cnn-small | 2 | 0.9350 (0.9300-0.9400) | 30 s | 30 s | 0 of 2 runs |"
     )
     assert "The default was 4.0x as fast to validation accuracy 0.92." in text
+    assert "Trained one after the other on machine A, with" in text
+    assert "Decided on validation" not in text  # a record from before the rule
+    record["verdict"] = race.verdict(record["baseline"], record["default"],
+                                     record["speedup_to_val"])
+    (bench / "race-fast-cnn-small-vs-simple-cnn-bn.json").write_text(json.dumps(record))
+    assert ("Decided on validation: the contender was tied with the baseline on validation"
+            in race_markdown(bench, tmp_path))
     assert "(results/benchmarks/race-fast-cnn-small-vs-simple-cnn-bn.json)" in text
     assert race_markdown(tmp_path / "results" / "none", tmp_path).startswith("No race record")
     sentence = race_sentence(bench, tmp_path)
     assert "(`simple-cnn-bn`, test accuracy 0.9200 in 120 s of training)" in sentence
-    assert "by `python -m benchmarks.race --seeds 2` (AMD EPYC, 2 cores)" in sentence
+    assert "by `python -m benchmarks.race --seeds 2` (machine A)" in sentence
     assert "the default's 2 seeds were 4.0x as fast to validation accuracy 0.92 (" in sentence
 
 
@@ -171,6 +221,12 @@ def test_a_race_alternates_the_default_and_the_fast_recipe_and_writes_its_record
     assert configs["baseline"]["model_args"].get("whitening_patch_size", 0) == 0
     printed = capsys.readouterr().out
     assert "contender default, fast-cnn-small (1 run): test accuracy mean" in printed
+    assert record["verdict"]["winner"] in ("contender", "baseline")
+    assert "never used" in record["verdict"]["rule"]
+    runs = [*record["default"]["runs"], *record["baseline"]["runs"]]
+    assert {run["machine"] for run in runs} == {record["system"]["machine"]["key"]}
+    if not record["timing_comparable"]:  # a test beside other work shares the cores
+        assert record["speedup_to_val"] == {} and "shared the cores" in record["timing_note"]
 
     # Run again, the completed runs with the same configuration are reused, not trained again.
     assert race.main(argv, data=fashion_mnist) == 0
