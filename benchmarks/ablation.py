@@ -2,11 +2,13 @@
 
 Step 0, named `default` after what it was when the ablation ran, trains N seeds of the
 `fast-recipe` preset. Each later step adds one option (`STEPS`, in order) to the kept
-configuration: the default plus every earlier change that was kept. A change
-is kept when the mean over its seeds of the validation accuracy of each run's selected weights
-(the weights the run chose on validation and tested once) is at least the kept configuration's
-mean; otherwise the next step builds on the configuration without it. Only validation decides:
-the test accuracy is recorded, never compared.
+configuration: the default plus every earlier change that was kept. A change is kept when the
+mean over its seeds of the validation accuracy of each run's selected weights (the weights the
+run chose on validation and tested once) beats the kept configuration's by more than the seeds'
+spread, or ties within it, without a lower mean, at no training cost beyond the spread of the
+seeds' times ("free"; `keep_decision`, whose reason each step's record keeps); otherwise the next
+step builds on the configuration without it. Only validation decides: the test accuracy is
+recorded, never compared.
 
 The runs are ordinary runs with records of their own, named `ablation-<step>-<name>-seed<k>` and
 tagged `ablation`; a run already completed under its name with the same configuration is reused,
@@ -109,10 +111,25 @@ def combined(*override_lists) -> list[str]:
     return [text for text, _ in merged.values()]
 
 
-def keeps(candidate_val_accuracy: float, kept_val_accuracy: float) -> bool:
-    """Whether a change is kept: its configuration's mean selected validation accuracy is at
-    least the kept configuration's (a tie keeps it)."""
-    return candidate_val_accuracy >= kept_val_accuracy
+def keep_decision(candidate: dict, kept: dict) -> tuple[bool, str]:
+    """Whether a change is kept, and why, from two step summaries (`step_summary`): it is kept
+    when its mean selected validation accuracy beats the kept configuration's by more than the
+    larger standard deviation over the two sides' seeds ("better"), or when it ties within that
+    spread without a lower mean and costs no training time beyond the spread of the seeds'
+    training seconds ("free"); otherwise it is dropped. Validation alone decides."""
+    gain = candidate["mean_val_accuracy"] - kept["mean_val_accuracy"]
+    noise = max(candidate["val_accuracy"]["std"], kept["val_accuracy"]["std"])
+    if gain > noise:
+        return True, f"better: {gain:+.4f} beyond the seeds' spread of {noise:.4f}"
+    if gain < -noise:
+        return False, f"worse: {gain:+.4f} beyond the seeds' spread of {noise:.4f}"
+    cost = candidate["train_seconds"]["mean"] - kept["train_seconds"]["mean"]
+    slack = max(candidate["train_seconds"]["std"], kept["train_seconds"]["std"])
+    if gain >= 0 and cost <= slack:
+        return True, (f"free: a tie ({gain:+.4f} within {noise:.4f}) at {cost:+.0f} s of "
+                      f"training (within {slack:.0f} s)")
+    why = "a lower mean" if gain < 0 else f"{cost:+.0f} s of training beyond {slack:.0f} s"
+    return False, f"a tie ({gain:+.4f} within {noise:.4f}) with {why}"
 
 
 def greedy(steps, measure) -> list[dict]:
@@ -127,7 +144,7 @@ def greedy(steps, measure) -> list[dict]:
 
     Returns:
         Per step: its index, name, description, its own overrides, the configuration's full
-        list of overrides, `kept`, then the summary's fields.
+        list of overrides, `kept` and the `decision` that says why, then the summary's fields.
 
     Example:
 
@@ -139,18 +156,19 @@ def greedy(steps, measure) -> list[dict]:
     ```
     """
     kept_overrides: list[str] = []
-    kept_accuracy = None
+    kept_summary = None
     outcomes = []
     for index, name, description, overrides in steps:
         configuration = combined(kept_overrides, overrides)
         summary = measure(index, name, configuration)
-        kept = kept_accuracy is None or keeps(summary["mean_val_accuracy"], kept_accuracy)
+        kept, why = ((True, "the reference") if kept_summary is None
+                     else keep_decision(summary, kept_summary))
         if kept:
-            kept_overrides, kept_accuracy = configuration, summary["mean_val_accuracy"]
+            kept_overrides, kept_summary = configuration, summary
         outcomes.append({
             "index": index, "name": name, "description": description,
             "overrides": list(overrides), "configuration": configuration, "kept": kept,
-            **summary,
+            "decision": why, **summary,
         })  # fmt: skip
     return outcomes
 
@@ -247,7 +265,8 @@ def step_summary(records: list[dict]) -> dict:
 
 def print_plan(args, every: ExperimentConfig) -> None:
     print(f"ablation of {every.model.name}: {args.seeds} seed(s) per step, each change added to "
-          "the kept configuration and kept when its mean validation accuracy is not lower")
+          "the kept configuration and kept when its mean validation accuracy beats the seeds' "
+          "spread, or ties at no training cost")
     width = max(len(STEPS[index][0]) for index in args.steps)
     for index in args.steps:
         name, description, overrides = STEPS[index]
@@ -286,7 +305,10 @@ def main(argv=None, data=None) -> int:
         targets=list(TARGETS),
         protocol="cumulative and greedy: each step adds its change to the kept configuration "
         "(the default and every earlier change kept); a change is kept when the mean over seeds "
-        "of the selected weights' validation accuracy is >= the kept configuration's. The test "
+        "of the selected weights' validation accuracy beats the kept configuration's by more "
+        "than the larger standard deviation of the two, or ties within it without a lower mean "
+        "and costs no training time beyond the larger standard deviation of the seeds' "
+        "training seconds (free). The test "
         "accuracy is recorded, never compared.",
         steps=steps,
         kept_configuration=next(step for step in reversed(steps) if step["kept"])["configuration"],
@@ -305,7 +327,8 @@ def print_outcome(record: dict) -> None:
         verdict = "reference" if step["index"] == 0 else "kept" if step["kept"] else "dropped"
         print(
             f"{step['index']} {step['name']}: mean val accuracy {step['mean_val_accuracy']:.4f} "
-            f"({verdict}), test {test['mean']:.4f}, training {step['train_seconds']['mean']:.0f} s"
+            f"({verdict}: {step['decision']}), test {test['mean']:.4f}, training "
+            f"{step['train_seconds']['mean']:.0f} s"
         )
     kept = " ".join(f"--set {shlex.quote(text)}" for text in record["kept_configuration"])
     print(f"kept: {kept or 'the default alone'}")

@@ -221,10 +221,15 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
 
 
 def race_machine(record: dict) -> str:
-    """The machine the race's runs trained on, as their records name it; where they name none,
-    the machine that wrote the race record."""
-    machines = {run.get("machine") for side in ("default", "baseline")
-                for run in record[side]["runs"]}
+    """The machine the race's runs trained on, as their records name it."""
+    return runs_machine([run for side in ("default", "baseline") for run in record[side]["runs"]],
+                        record)
+
+
+def runs_machine(runs: list[dict], record: dict) -> str:
+    """The machine `runs` (summaries with `machine`) trained on; where they name none, the
+    machine that wrote `record`."""
+    machines = {run.get("machine") for run in runs}
     if len(machines) == 1 and None not in machines:
         return machines.pop()
     if len(machines) > 1:
@@ -361,7 +366,7 @@ def ablation_markdown(bench_dir: Path, base_dir: Path) -> str:
         index.append(f"{step['index']} {step['name']}")
         rows.append([
             _change_cell(step),
-            "reference" if step["index"] == 0 else "yes" if step["kept"] else "no",
+            _kept_cell(step),
             f"{step['mean_val_accuracy']:.4f}",
             *(_seconds_cell(step["seconds_to_val"][str(target)], runs)
               for target in record["targets"]),
@@ -375,12 +380,24 @@ def ablation_markdown(bench_dir: Path, base_dir: Path) -> str:
     kept = " ".join(f"`--set {text}`" for text in record["kept_configuration"])
     return (
         f"{markdown_table(frame, right_aligned=columns[2:])}\n\n"
-        f"Trained step after step on {record['system'].get('hardware', 'one machine')}, "
-        f"{record['date'][:10]}, with `{record['command']}` "
+        f"Trained step after step on "
+        f"{runs_machine([run for step in record['steps'] for run in step['runs']], record)}, "
+        f"with `{record['command']}` "
         f"({_record_link(path, bench_dir, base_dir)}); each row holds means over "
         f"{record['seeds']} seed(s) of `{record['model']}` (test accuracy: mean ± standard "
         f"deviation). Kept in the end: {kept or 'none of the changes, the default alone'}."
     )
+
+
+def _kept_cell(step: dict) -> str:
+    """'reference', or yes/no with the rule's reason: 'yes (better)', 'yes (free)', 'no (worse)',
+    'no (tie)'."""
+    if step["index"] == 0:
+        return "reference"
+    verdict = "yes" if step["kept"] else "no"
+    decision = step.get("decision", "")
+    reason = decision.split(":")[0] if ":" in decision.split("(")[0] else "tie"
+    return f"{verdict} ({reason})" if decision else verdict
 
 
 def _percent(share: float) -> str:

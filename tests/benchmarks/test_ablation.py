@@ -4,6 +4,7 @@ import pytest
 
 from benchmarks import ablation, summary
 from benchmarks.summary import ablation_markdown
+from evaluation.seeds import spread
 from reporting.sections import section_markers
 from tests.conftest import REPO_ROOT
 from training.presets import compose, parse_override
@@ -100,7 +101,29 @@ def test_a_change_that_lowers_validation_accuracy_is_dropped_and_the_next_builds
     ]
     assert steps[3]["runs"][1]["selected_val_accuracy"] == 0.935
     assert steps[1]["val_accuracy"]["min"] == 0.935
-    assert ablation.keeps(0.93, 0.93) and not ablation.keeps(0.9299, 0.93)
+    assert [step["decision"].split(" ")[0].strip(":") for step in steps] == [
+        "the", "better", "worse", "free", "a"]  # the last: a tie with a lower mean
+
+
+def _summary(val_accuracies, seconds):
+    return {"mean_val_accuracy": sum(val_accuracies) / len(val_accuracies),
+            "val_accuracy": spread(val_accuracies), "train_seconds": spread(seconds)}
+
+
+def test_a_change_is_kept_only_when_it_beats_the_seeds_spread_or_is_free():
+    kept = _summary([0.940, 0.942], [100.0, 102.0])  # std 0.0014 and 1.4 s
+    better = ablation.keep_decision(_summary([0.945, 0.946], [150.0, 150.0]), kept)
+    assert better[0] and better[1].startswith("better: +0.0045 beyond the seeds' spread")
+    # A tie on validation is kept only at no training cost beyond the seeds' spread.
+    free = ablation.keep_decision(_summary([0.941, 0.942], [90.0, 91.0]), kept)
+    assert free[0] and free[1].startswith("free: a tie")
+    costly = ablation.keep_decision(_summary([0.941, 0.942], [110.0, 111.0]), kept)
+    assert not costly[0] and "s of training beyond" in costly[1]
+    # A tie with a lower mean is dropped however cheap; so is a loss beyond the spread.
+    lower = ablation.keep_decision(_summary([0.9405, 0.9410], [50.0, 50.0]), kept)
+    assert not lower[0] and "a lower mean" in lower[1]
+    worse = ablation.keep_decision(_summary([0.930, 0.931], [50.0, 50.0]), kept)
+    assert not worse[0] and worse[1].startswith("worse")
 
 
 def test_an_unknown_step_is_refused_naming_the_steps_and_nothing_is_written(
@@ -184,17 +207,18 @@ def test_the_ablation_table_shows_each_step_and_its_verdict(tmp_path):
     )
     assert lines[3] == (
         "| 1 whitening | frozen 3x3 patch-whitening stem (`model.args={whitening_patch_size = 3}`)"
-        " | yes | 0.9370 | 20 s | 40 s | 1/2 reached | 0.9330 ± 0.0028 | 40 s |"
+        " | yes (better) | 0.9370 | 20 s | 40 s | 1/2 reached | 0.9330 ± 0.0028 | 40 s |"
     )
     # Lower on validation, higher on test: dropped all the same.
     assert lines[4] == (
-        "| 2 dirac | identity-initialized convolutions (`model.args={dirac_init = true}`) | no "
+        "| 2 dirac | identity-initialized convolutions (`model.args={dirac_init = true}`) "
+        "| no (worse) "
         "| 0.9305 | 50 s | 1/2 reached | 0/2 reached "
         "| 0.9400 ± 0.0000 | 50 s |"
     )
     assert len(lines) == 7 and lines[5] == ""
     assert lines[6].startswith(
-        "Trained step after step on AMD EPYC, 2 cores, 2026-12-01, with "
+        "Trained step after step on AMD EPYC, 2 cores, with "
         "`python -m benchmarks.ablation --seeds 2` ([ablation-fast-cnn-small]"
         "(../results/benchmarks/ablation-fast-cnn-small.json)); each row holds means over 2 "
         "seed(s) of `fast-cnn-small`"
