@@ -41,7 +41,7 @@ import keras
 import tensorflow as tf
 
 from benchmarks.common import base_record, check_variant, default_out_dir, write_record
-from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
+from benchmarks.flops import flop_rates, measured_peak_for, train_flops_per_image
 from data import IMAGE_SHAPE, load_fashion_mnist
 from models.arguments import check_model_arguments
 from models.whitening import fit_whitening, whitening_layers
@@ -487,7 +487,8 @@ def main(argv=None, data=None) -> int:
         plain, profiled = windows.seconds_per_step()
         profile = breakdown(op_stats(logdir), args.steps, profiled, model_scopes(model))
     images_per_second = config.runtime.batch_size / plain
-    peak = None if tf.config.list_physical_devices("GPU") else cpu_peak(config.runtime.precision)
+    peak = (None if tf.config.list_physical_devices("GPU")
+            else measured_peak_for(config.runtime.precision))
     flops = {
         **flop_rates(train_flops_per_image(model, IMAGE_SHAPE), images_per_second, peak),
         "peak": peak,

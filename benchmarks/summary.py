@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 import config
+from records.machine import record_machine, share_of_peak
 from reporting.sections import GeneratedSection, write_sections
 from reporting.tables import markdown_link, markdown_table, relative_link
 
@@ -38,7 +39,8 @@ THROUGHPUT_COLUMNS = (
     "vs old (as it was)",
     "vs old at 28x28x1",
     "GFLOP/s",
-    "Of the assumed peak",
+    "Of the measured peak",
+    "Machine",
     "Record",
 )
 
@@ -69,8 +71,35 @@ def _ratio(rate: float, reference: dict | None) -> str:
     return f"{rate / reference['images_per_second']:.2f}x" if reference else "-"
 
 
+def machine_name(record: dict) -> str:
+    """The machine a benchmark record ran on (`records.machine.record_machine`); records from
+    before CPU families were recorded say so, since two generations share the name."""
+    name = record_machine(record) or "not recorded"
+    return name if "family" in name else f"{name} (family not recorded)"
+
+
+def measured_peaks(bench_dir: Path) -> dict[str, dict]:
+    """The matmul-peak records' measured GFLOP/s per dtype, by the machine they ran on."""
+    peaks = {}
+    for _, record in _records(bench_dir, "matmul-peak*.json"):
+        rates = {dtype: result["best_gflops"] for dtype, result in record["dtypes"].items()}
+        peaks[machine_name(record)] = {"gflops": rates}
+    return peaks
+
+
+def share_of_measured_peak(gflops: float | None, precision: str, record: dict,
+                           peaks: dict[str, dict]) -> float | None:
+    """`gflops` against the peak measured on the record's own machine (its `system.peak`, or a
+    matmul-peak record of the same machine), for the precision's dtype; None where that
+    machine's peak was never measured: a share of another machine's peak means nothing."""
+    peak = (record.get("system") or {}).get("peak") or peaks.get(machine_name(record))
+    dtype = "bfloat16" if "bfloat16" in precision else "float32"
+    return share_of_peak(gflops, peak, dtype)
+
+
 def throughput_table(bench_dir: Path, base_dir: Path) -> str:
     rows, index = [], []
+    peaks = measured_peaks(bench_dir)
     for path, record in _records(bench_dir, "throughput-*.json"):
         approaches = record["approaches"]
         legacy = approaches.get("legacy")
@@ -79,7 +108,8 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
             native = legacy
         for name, result in approaches.items():
             rate = result["images_per_second"]
-            utilisation = result.get("utilisation")
+            utilisation = share_of_measured_peak(result.get("achieved_gflops"),
+                                                 result["precision"], record, peaks)
             variant = record.get("variant")
             index.append(record["model"] + (f" ({variant})" if variant else ""))
             rows.append(
@@ -93,6 +123,7 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
                     _ratio(rate, native),
                     f"{result['achieved_gflops']:.0f}",
                     "-" if utilisation is None else f"{utilisation:.0%}",
+                    machine_name(record) + _shared_mark(result),
                     _record_link(path, bench_dir, base_dir),
                 ]
             )
@@ -100,6 +131,11 @@ def throughput_table(bench_dir: Path, base_dir: Path) -> str:
         return "No throughput record yet: run `python -m benchmarks.throughput --model simple-cnn`."
     frame = pd.DataFrame(rows, index=pd.Index(index, name="Model"), columns=THROUGHPUT_COLUMNS)
     return markdown_table(frame, right_aligned=THROUGHPUT_COLUMNS[4:9])
+
+
+def _shared_mark(result: dict) -> str:
+    """', shared' for a measurement taken while other processes used the cores."""
+    return ", shared" if (result.get("load") or {}).get("alone") is False else ""
 
 
 def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
@@ -139,24 +175,21 @@ def time_to_accuracy_table(bench_dir: Path, base_dir: Path) -> str:
 
 
 def matmul_peak_sentence(bench_dir: Path, base_dir: Path) -> str | None:
-    """What large matrix products reach on the machine of the matmul-peak record, against its
-    assumed peaks; None without the record."""
-    path = bench_dir / "matmul-peak.json"
-    if not path.exists():
+    """What large matrix products reach on the machine of each matmul-peak record: the measured
+    peak that the table's shares are of; None without a record."""
+    sentences = []
+    for path, record in _records(bench_dir, "matmul-peak*.json"):
+        rates = [f"{result['best_gflops']:.0f} GFLOP/s in {dtype}"
+                 for dtype, result in record["dtypes"].items()]
+        sentences.append(
+            f"On {machine_name(record)}, large matrix products (`{record['command']}`) run at "
+            f"{' and '.join(rates)} ({markdown_link('record', path, base_dir)})."
+        )
+    if not sentences:
         return None
-    record = json.loads(path.read_text())
-    rates = [
-        f"{result['best_gflops']:.0f} GFLOP/s in {dtype} ({result['of_assumed_peak']:.0%} of its "
-        f"assumed {result['assumed_peak_gflops']:.0f})"
-        for dtype, result in record["dtypes"].items()
-    ]
-    return (
-        f"What a kernel reaches: on {record['system']['hardware']} "
-        f"({record['date'][:10]}), large matrix products (`{record['command']}`) run at "
-        f"{' and '.join(rates)} ({markdown_link('record', path, base_dir)}). The table's "
-        "fractions are of the assumed peak; a model's rate near the products' is as fast as "
-        "this machine's kernels go."
-    )
+    return (" ".join(sentences) + " That is the measured peak the table's shares are of, for "
+            "rows of the same machine only; a row of a machine whose peak was not measured has "
+            "none. A model's rate near the products' is as fast as that machine's kernels go.")
 
 
 def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
@@ -404,14 +437,18 @@ def _percent(share: float) -> str:
     return f"{share:.1%}"
 
 
-def _profile_flops(record: dict) -> str:
-    """`, N GFLOP/s, P of the assumed bf16 peak` when the record has a FLOP rate and a peak."""
+def _profile_flops(record: dict, peaks: dict[str, dict]) -> str:
+    """`, N GFLOP/s, P of the machine's measured bfloat16 peak` when the record has a FLOP rate
+    (and its machine a measured peak)."""
     flops = record.get("flops") or {}
     if flops.get("achieved_gflops") is None:
         return ""
     text = f", {flops['achieved_gflops']:,.0f} GFLOP/s"
-    if flops.get("utilisation") is not None:
-        text += f", {flops['utilisation']:.0%} of the assumed {flops['peak']['rate']} peak"
+    precision = record.get("precision", "mixed_bfloat16")
+    share = share_of_measured_peak(flops["achieved_gflops"], precision, record, peaks)
+    if share is not None:
+        dtype = "bfloat16" if "bfloat16" in precision else "float32"
+        text += f", {share:.0%} of the machine's measured {dtype} peak"
     return text
 
 
@@ -429,6 +466,7 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
     if not profiles:
         return "No profile record yet: run `python -m benchmarks.profile_step --preset default`."
     parts = []
+    peaks = measured_peaks(bench_dir)
     for path, record in sorted(profiles, key=lambda profile: profile[1]["date"], reverse=True):
         rows, index = [], []
         for entry in record["categories"].values():
@@ -459,10 +497,11 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
             f"{f'with {changed} ' if changed else ''}"
             f"(`{record['model']}`, {record['precision']}, batch {record['batch_size']}) "
             f"profiled after {record['warmup_steps']} warm-up steps on "
-            f"{record['system'].get('hardware', 'one machine')}, {record['date'][:10]}, with "
+            f"{machine_name(record)}, with "
             f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}): "
             f"{1000 * record['wall_seconds_per_step']:.1f} ms per step under the profiler, "
-            f"{record['images_per_second']:,.0f} images/s without it{_profile_flops(record)}."
+            f"{record['images_per_second']:,.0f} images/s without it"
+            f"{_profile_flops(record, peaks)}."
             f"{overlap}"
         )
     return "\n\n".join(parts)

@@ -48,10 +48,11 @@ from benchmarks.common import (
     window_rates,
     write_record,
 )
-from benchmarks.flops import cpu_peak, flop_rates, train_flops_per_image
+from benchmarks.flops import flop_rates, measured_peak_for, train_flops_per_image
 from data import IMAGE_SHAPE, NUM_CLASSES, build_augmentation, make_training_dataset
 from models import build_model, get_spec, list_models
 from models.arguments import check_model_arguments
+from records.machine import LoadMeter, is_alone
 from training.config import ExperimentConfig
 from training.device_augmentation import augment_in_train_step
 from training.hardware import (
@@ -149,7 +150,8 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
         jit_compile=jit_compile,
     )
     timer = WindowTimer(args.warmup, args.steps // args.windows, args.windows)
-    model.fit(inputs, callbacks=[timer], verbose=0, **fit_options)
+    with LoadMeter() as meter:  # what else used the cores while it was timed
+        model.fit(inputs, callbacks=[timer], verbose=0, **fit_options)
     rates = window_rates(timer.window_seconds(), timer.window_steps * args.batch_size)
     flops = train_flops_per_image(model, input_shape)
     return {
@@ -164,6 +166,7 @@ def measure_approach(name, precision, input_shape, jit_compile, peak, train, arg
         **rates,
         **flop_rates(flops, rates["images_per_second"], peak),
         "peak": peak,
+        "load": {**meter.load, "alone": is_alone([meter.load])} if meter.load else None,
     }
 
 
@@ -225,9 +228,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a name for the model built with --model-arg, in the record's "
                         "file name and the table")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--cpu-ghz", type=float, default=None, help="clock for the CPU peak; default: read"
-    )
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
     return checked_args(parser, parser.parse_args(argv))
 
@@ -331,9 +331,10 @@ def throughput_record(args, argv, results, ratios, precision, jit_compile, on_gp
         legacy_augmentation=LEGACY_AUGMENTATION,
         flops_convention=FLOPS_CONVENTION,
         peak_note=(
-            "no peak: training ran on a GPU and only CPU peaks are modelled"
+            "no peak: training ran on a GPU, whose peak is not measured here"
             if on_gpu
-            else "CPU peak = physical cores x clock x FLOPs/cycle/core for the approach's precision"
+            else "peak = the GFLOP/s large matrix products measurably reach on this machine in "
+            "the approach's dtype (records.machine.measured_peak)"
         ),
         approaches=results,
         ratios=ratios,
@@ -357,7 +358,7 @@ def main(argv=None, data=None) -> int:
             args.approaches, precision, args.model
         ).items():
             print(f"{name}: {approach_precision}, {'x'.join(map(str, shape))}")
-            peak = None if on_gpu else cpu_peak(approach_precision, ghz=args.cpu_ghz)
+            peak = None if on_gpu else measured_peak_for(approach_precision)
             results[name] = measure_approach(
                 name, approach_precision, shape, jit_compile, peak, train, args
             )

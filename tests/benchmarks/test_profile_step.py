@@ -170,13 +170,18 @@ def test_the_profile_table_shows_each_category_per_step(tmp_path):
     assert lines[-3] == "| Step (wall clock, profiled) | 100.0 | 100.0% | - |"
     assert lines[-1] == (
         "50 steps of the `default` preset (`fast-cnn-small`, mixed_bfloat16, batch 128) "
-        "profiled after 10 warm-up steps on AMD EPYC, 2 cores, 2026-12-05, with "
+        "profiled after 10 warm-up steps on AMD EPYC, 2 cores (family not recorded), with "
         "`python -m benchmarks.profile_step --preset default` "
         "([profile-fast-cnn-small-mixed_bfloat16]"
         "(../results/benchmarks/profile-fast-cnn-small-mixed_bfloat16.json)): 100.0 ms per step "
-        "under the profiler, 1,850 images/s without it, 177 GFLOP/s, 27% of the assumed bf16 "
-        "peak."
+        "under the profiler, 1,850 images/s without it, 177 GFLOP/s."
     )
+    # With its machine's measured peak, the rate is told as a share of it.
+    measured = {**newer, "system": {"machine": {"key": "machine A"},
+                                    "peak": {"gflops": {"bfloat16": 354.2}}}}
+    (bench / "profile-fast-cnn-small-mixed_bfloat16.json").write_text(json.dumps(measured))
+    assert ("177 GFLOP/s, 50% of the machine's measured bfloat16 peak."
+            in summary.profile_markdown(bench, tmp_path / "docs"))
     # More op time than wall time: the ops of the two cores overlapped, and the text says so.
     assert "| Not in op time (Python, framework) | -20.0 | -20.0% | - |" in oldest
     assert oldest.endswith("so the shares add up past 100% and the time not in ops is negative.")

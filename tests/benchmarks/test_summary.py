@@ -21,6 +21,7 @@ def test_tables_are_generated_from_the_records(tmp_path):
     bench.mkdir(parents=True)
     record = {
         "model": "wrn-16-4",
+        "system": {"machine": {"key": "machine A family 25"}},
         "approaches": {
             "project": _result(120.0, "mixed_bfloat16"),
             "legacy": _result(20.0, shape=(56, 56, 3), augment_on=None),
@@ -28,6 +29,14 @@ def test_tables_are_generated_from_the_records(tmp_path):
         },
     }
     (bench / "throughput-wrn-16-4-mixed_bfloat16.json").write_text(json.dumps(record))
+    # Another machine's record: its rate is never held against the peak measured above.
+    elsewhere = {**record, "system": {"cpu": "AMD EPYC, 2 cores"}}
+    (bench / "throughput-wrn-16-4-elsewhere.json").write_text(json.dumps(elsewhere))
+    # The measured peak of machine A: 240 GFLOP/s in bfloat16, so 60 GFLOP/s are 25% of it.
+    peak = {"command": "python -m benchmarks.matmul_peak",
+            "system": {"machine": {"key": "machine A family 25"}},
+            "dtypes": {"bfloat16": {"best_gflops": 240.0}, "float32": {"best_gflops": 120.0}}}
+    (bench / "matmul-peak.json").write_text(json.dumps(peak))
     curve = {
         "model": "simple-cnn",
         "config": {"optimizer": "adam", "lr": 0.001, "lr_schedule": "constant",
@@ -48,9 +57,12 @@ def test_tables_are_generated_from_the_records(tmp_path):
     assert write_sections(sections, tmp_path) == [page]
     lines = page.read_text().splitlines()
     assert "stale" not in lines and lines[-1] == "b"
-    project = next(line for line in lines if "| this project |" in line)
+    project, other = (next(line for line in lines if "| this project |" in line and name in line)
+                      for name in ("mixed_bfloat16.json", "elsewhere.json"))
     # 120 images/s: 6x the upscaled old pipeline, 1.5x the old pipeline at 28x28x1.
-    assert "| 120 | 6.00x | 1.50x | 60 | 25% |" in project
+    assert "| 120 | 6.00x | 1.50x | 60 | 25% | machine A family 25 |" in project
+    assert "| 60 | - | AMD EPYC, 2 cores (family not recorded) |" in other
+    assert any("On machine A family 25, large matrix products" in line for line in lines)
     assert "[throughput-wrn-16-4-mixed_bfloat16](../results/benchmarks/" in project
     upscaled = next(line for line in lines if "| 56x56x3 |" in line)
     assert "| ImageDataGenerator |" in upscaled and "| 1.00x | 0.25x |" in upscaled
