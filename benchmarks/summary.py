@@ -13,7 +13,13 @@ import pandas as pd
 
 import config
 from reporting.sections import GeneratedSection, write_sections
-from reporting.tables import markdown_link, markdown_table, relative_link
+from reporting.tables import (
+    machine,
+    machines_sentence,
+    markdown_link,
+    markdown_table,
+    relative_link,
+)
 
 BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root
 MODELS_PAGE = Path("docs") / "models.md"
@@ -151,7 +157,7 @@ def matmul_peak_sentence(bench_dir: Path, base_dir: Path) -> str | None:
         for dtype, result in record["dtypes"].items()
     ]
     return (
-        f"What a kernel reaches: on {record['system']['hardware']} "
+        f"What a kernel reaches: on {machine(record)} "
         f"({record['date'][:10]}), large matrix products (`{record['command']}`) run at "
         f"{' and '.join(rates)} ({markdown_link('record', path, base_dir)}). The table's "
         "fractions are of the assumed peak; a model's rate near the products' is as fast as "
@@ -159,10 +165,25 @@ def matmul_peak_sentence(bench_dir: Path, base_dir: Path) -> str | None:
     )
 
 
+def records_machines(bench_dir: Path, pattern: str) -> str | None:
+    """Which machine measured each record matching `pattern` (None without one): a table's
+    times and rates compare only within one machine."""
+    records = _records(bench_dir, pattern)
+    if not records:
+        return None
+    named = [(f"`{path.relative_to(bench_dir).with_suffix('').as_posix()}`", record)
+             for path, record in records]
+    return machines_sentence(named, verb="Measured")
+
+
 def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
-    """The throughput table, the measured matmul peak, then the time-to-accuracy table."""
-    tables = (throughput_table(bench_dir, base_dir), matmul_peak_sentence(bench_dir, base_dir),
-              time_to_accuracy_table(bench_dir, base_dir))
+    """The throughput table and its machines, the measured matmul peak, then the
+    time-to-accuracy table and its machines."""
+    tables = (throughput_table(bench_dir, base_dir),
+              records_machines(bench_dir, "throughput-*.json"),
+              matmul_peak_sentence(bench_dir, base_dir),
+              time_to_accuracy_table(bench_dir, base_dir),
+              records_machines(bench_dir, "time-to-accuracy-*.json"))
     return "\n\n".join(table for table in tables if table)
 
 
@@ -212,7 +233,7 @@ def race_markdown(bench_dir: Path, base_dir: Path) -> str:
         frame = pd.DataFrame(rows, index=pd.Index(index, name="Configuration"), columns=columns)
         parts.append(
             f"{markdown_table(frame, right_aligned=columns)}\n\n"
-            f"Trained one after the other on {record['system'].get('hardware', 'one machine')}, "
+            f"Trained one after the other on {machine(record)}, "
             f"{record['date'][:10]}, with `{record['command']}` "
             f"({_record_link(path, bench_dir, base_dir)}); means with the range over seeds in "
             f"brackets. {_race_subject(record['default'])} was {_speedups(record)}."
@@ -241,7 +262,7 @@ def race_sentence(bench_dir: Path, base_dir: Path) -> str:
     default, baseline = record["default"], record["baseline"]
     how = (
         f"trained one after the other on the same machine by `{record['command']}` "
-        f"({record['system'].get('hardware', 'one machine')})"
+        f"({machine(record)})"
     )
     link = f"([race record]({relative_link(path, base_dir)}))"
     if "preset" not in default:  # records from before races named their presets
@@ -338,7 +359,7 @@ def ablation_markdown(bench_dir: Path, base_dir: Path) -> str:
     kept = " ".join(f"`--set {text}`" for text in record["kept_configuration"])
     return (
         f"{markdown_table(frame, right_aligned=columns[2:])}\n\n"
-        f"Trained step after step on {record['system'].get('hardware', 'one machine')}, "
+        f"Trained step after step on {machine(record)}, "
         f"{record['date'][:10]}, with `{record['command']}` "
         f"({_record_link(path, bench_dir, base_dir)}); each row holds means over "
         f"{record['seeds']} seed(s) of `{record['model']}` (test accuracy: mean ± standard "
@@ -405,7 +426,7 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
             f"{f'with {changed} ' if changed else ''}"
             f"(`{record['model']}`, {record['precision']}, batch {record['batch_size']}) "
             f"profiled after {record['warmup_steps']} warm-up steps on "
-            f"{record['system'].get('hardware', 'one machine')}, {record['date'][:10]}, with "
+            f"{machine(record)}, {record['date'][:10]}, with "
             f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}): "
             f"{1000 * record['wall_seconds_per_step']:.1f} ms per step under the profiler, "
             f"{record['images_per_second']:,.0f} images/s without it{_profile_flops(record)}."

@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.calibration import DEFAULT_BINS
-from evaluation.seeds import overlapping, seed_groups, spread
+from evaluation.seeds import BENCHMARK_TAGS, SeedGroup, overlapping, seed_groups, spread
 from evaluation.statistics import EXACT_BELOW, mcnemar
 from records.predictions import PredictedRuns
 from records.reader import best_run, record_tags, runs_only
 from reporting.tables import (
     format_accuracy,
     format_duration,
+    machines_sentence,
     markdown_link,
     markdown_table,
     relative_link,
@@ -83,6 +84,15 @@ def paired_tests_markdown(predicted: PredictedRuns, results_dir: Path, base_dir:
     )
 
 
+def group_label(group: SeedGroup) -> str:
+    """A seed group's name in tables: the tag every one of its runs carries (`train.py --tag`),
+    else the common part of their run names. A run's name is chosen when it starts and may name
+    a preset that has changed since (`default-seed0`); its tag names the batch it belongs to."""
+    shared = set.intersection(*(set(record_tags(record)) for record in group.records))
+    shared -= set(BENCHMARK_TAGS)
+    return min(shared) if shared else group.name
+
+
 def seed_groups_markdown(records: list[dict]) -> str:
     """Mean, spread and range of each configuration trained with several seeds, best mean
     first, marking adjacent configurations whose ranges overlap."""
@@ -108,15 +118,18 @@ def seed_groups_markdown(records: list[dict]) -> str:
         ])
     columns = ("Model", "n", "Seeds", "Test acc mean ± std", "Range", "Mean training time",
                "Range overlaps the next")
-    index = pd.Index([f"`{group.name}`" for group in groups], name="Configuration")
+    labels = [f"`{group_label(group)}`" for group in groups]
+    index = pd.Index(labels, name="Configuration")
     table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
                            right_aligned=columns[1:6])
+    named = [(label, record) for label, group in zip(labels, groups) for record in group.records]
     return (
         f"{table}\n\n"
         "Configurations trained with several seeds (runs whose settings are equal apart from "
-        "the seed), best mean test accuracy first; std is the sample standard deviation over "
-        "the seeds. Where a configuration's range overlaps the next one's (yes), a seed can "
-        "reorder the two: neither is ranked above the other."
+        "the seed, named by the tag they share or else by their run names), best mean test "
+        "accuracy first; std is the sample standard deviation over the seeds. Where a "
+        "configuration's range overlaps the next one's (yes), a seed can reorder the two: "
+        f"neither is ranked above the other. {machines_sentence(named)}"
     )
 
 
@@ -194,7 +207,9 @@ def seed_comparison_markdown(predicted: PredictedRuns, candidate_tag: str,
     index = pd.Index([f"`{tag}`" for tag in sides], name="Runs tagged")
     table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
                            right_aligned=columns)
-    return f"{table}\n\n{seed_comparison_sentence(predicted, candidate, baseline)}"
+    named = [(f"`{tag}`", run) for tag, runs in sides.items() for run in runs]
+    return (f"{table}\n\n{seed_comparison_sentence(predicted, candidate, baseline)} "
+            f"{machines_sentence(named)}")
 
 
 def seed_comparison_sentence(predicted: PredictedRuns, candidate: list[dict],

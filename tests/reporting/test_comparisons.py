@@ -135,7 +135,26 @@ def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
         ["`short`", "simple-cnn", "2", "0, 1", "0.9010 ± 0.0014", "0.9000-0.9020", "30s", "-"],
     ]
     assert "a seed can reorder the two: neither is ranked above the other" in text
+    assert text.endswith(" Trained on Fixture GPU | 2.")
     assert "No configuration" in seed_groups_markdown(records[-1:])
+
+
+def test_a_seed_group_is_named_by_the_tag_its_runs_share_and_its_machines_are_named():
+    # Named when the fast recipe was the default; tagged as the batch they are.
+    old = [seed_record(f"default-seed{seed}", seed, 0.93, 100.0, 9) for seed in (0, 1)]
+    for record in old:
+        record["config"]["tags"] = ["default-seeds", "fast-recipe"][: 1 + record["seed"]]
+        record["system"] = {"hardware": "AMD EPYC, 2 cores"}
+    new = [seed_record(f"kept-seed{seed}", seed, 0.94, 60.0, 3) for seed in (0, 1)]
+    for record in new:
+        record["system"] = {"cpu": "AMD EPYC (family 26, model 2), 2 cores"}
+
+    text = seed_groups_markdown(old + new)
+    assert [row[0] for row in table_rows(text)] == ["`kept`", "`default-seeds`"]
+    assert text.endswith(
+        "Trained on AMD EPYC (family 26, model 2), 2 cores (`kept`) and on AMD EPYC, 2 cores "
+        "(`default-seeds`): times compare only within one machine."
+    )
 
 
 def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_the_figures(
