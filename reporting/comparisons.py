@@ -11,7 +11,7 @@ from evaluation.calibration import DEFAULT_BINS
 from evaluation.seeds import BENCHMARK_TAGS, SeedGroup, overlapping, seed_groups, spread
 from evaluation.statistics import EXACT_BELOW, mcnemar
 from records.predictions import PredictedRuns
-from records.reader import best_run, record_tags, runs_only
+from records.reader import best_run, is_ensemble, record_tags, runs_only, selected_val_accuracy
 from reporting.tables import (
     format_accuracy,
     format_duration,
@@ -82,6 +82,37 @@ def paired_tests_markdown(predicted: PredictedRuns, results_dir: Path, base_dir:
         f"correction). Where the answer is no (p > {SIGNIFICANCE:g}), the two runs are not "
         f"different on this test set: neither is better, whatever their order."
     )
+
+
+def ensembles_markdown(predicted: PredictedRuns, results_dir: Path, base_dir: Path) -> str:
+    """Each ensemble with predictions against its member best on validation (a member with
+    predictions of its own), by McNemar's test on the test images: whether averaging made a
+    difference the test set can show."""
+    by_name = {record["run_name"]: record for record in predicted.records}
+    lines = []
+    for ensemble in filter(is_ensemble, predicted.records):
+        members = [by_name[name] for name in ensemble["members"] if name in by_name]
+        if not members:
+            continue
+        member = best_run(members)
+        result = mcnemar(predicted.correct(ensemble["run_name"]),
+                         predicted.correct(member["run_name"]))
+        verdict = "different" if result.p_value <= SIGNIFICANCE else "not different"
+        lines.append(
+            f"- {_run_link(ensemble['run_name'], results_dir, base_dir)} ({ensemble['method']}; "
+            f"{len(ensemble['members'])} members): test accuracy "
+            f"{ensemble['test_accuracy']:.4f} against {member['test_accuracy']:.4f} for "
+            f"`{member['run_name']}`, its member best on validation; "
+            f"{result.only_first_right} test images only the ensemble gets right, "
+            f"{result.only_second_right} only the member (p = {format_p_value(result.p_value)}): "
+            f"{verdict} at {SIGNIFICANCE:g}."
+        )
+    if not lines:
+        return (f"No ensemble with predictions and a member with predictions yet"
+                f"{f' ({predicted.problem})' if predicted.problem else ''}: "
+                "`python -m evaluation.ensemble` makes one.")
+    return ("Each ensemble against its member best on validation, by McNemar's test on the "
+            "test images:\n\n" + "\n".join(lines))
 
 
 def group_label(group: SeedGroup) -> str:
@@ -181,6 +212,21 @@ def tagged_seed_runs(records: list[dict], tag: str) -> list[dict]:
     """The completed full 10-class runs tagged `tag`, in seed order."""
     runs = [record for record in runs_only(records) if tag in record_tags(record)]
     return sorted(runs, key=lambda record: record["seed"])
+
+
+def seed_validation_sentence(records: list[dict], tag: str) -> str:
+    """The validation accuracies of the weights the runs tagged `tag` chose: what a search
+    trial over their configuration, scored the same way on the same split, is held against."""
+    runs = tagged_seed_runs(records, tag)
+    if not runs:
+        return (f"No completed runs tagged `{tag}` yet: `python train.py --seeds 5 --tag {tag}` "
+                "trains them.")
+    values = spread([selected_val_accuracy(run) for run in runs])
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    splits = sorted({str(run["config"].get("split_seed")) for run in runs})
+    return (f"The {len(runs)} runs tagged `{tag}` (seeds {seeds}) chose weights with validation "
+            f"accuracy {format_accuracy(values['min'])}-{format_accuracy(values['max'])}, mean "
+            f"{values['mean']:.4f} (split seed {', '.join(splits)}).")
 
 
 def seed_comparison_markdown(predicted: PredictedRuns, candidate_tag: str,
