@@ -58,9 +58,14 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
         GeneratedSection(Path("docs") / "search.md", "preset-comparison",
                          lambda folder: comparisons.seed_comparison_markdown(
                              inputs.predicted, SEARCHED_PRESET_TAG, FAST_RECIPE_SEEDS_TAG)),
+        GeneratedSection(Path("docs") / "search.md", "default-validation",
+                         lambda folder: comparisons.seed_validation_sentence(
+                             inputs.records, DEFAULT_SEEDS_TAG)),
         GeneratedSection(benchmarks, "kept-recipe",
                          lambda folder: comparisons.seed_comparison_markdown(
                              inputs.predicted, KEPT_RECIPE_TAG, FAST_RECIPE_SEEDS_TAG)),
+        GeneratedSection(experiments, "ensembles", partial(
+            comparisons.ensembles_markdown, inputs.predicted, results_dir)),
         GeneratedSection(experiments, "seed-groups",
                          lambda folder: comparisons.seed_groups_markdown(inputs.records)),
         GeneratedSection(experiments, "figures", partial(

@@ -12,9 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 import config
-from records.machine import record_machine, share_of_peak
+from records.machine import share_of_peak
 from reporting.sections import GeneratedSection, write_sections
-from reporting.tables import markdown_link, markdown_table, relative_link
+from reporting.tables import (
+    machine,
+    machines_sentence,
+    markdown_link,
+    markdown_table,
+    relative_link,
+)
 
 BENCHMARKS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root
 MODELS_PAGE = Path("docs") / "models.md"
@@ -72,9 +78,9 @@ def _ratio(rate: float, reference: dict | None) -> str:
 
 
 def machine_name(record: dict) -> str:
-    """The machine a benchmark record ran on (`records.machine.record_machine`); records from
-    before CPU families were recorded say so, since two generations share the name."""
-    name = record_machine(record) or "not recorded"
+    """The machine a benchmark record ran on (`reporting.tables.machine`); records from before
+    CPU families were recorded say so, since two generations share the name."""
+    name = machine(record)
     return name if "family" in name else f"{name} (family not recorded)"
 
 
@@ -192,10 +198,25 @@ def matmul_peak_sentence(bench_dir: Path, base_dir: Path) -> str | None:
             "none. A model's rate near the products' is as fast as that machine's kernels go.")
 
 
+def records_machines(bench_dir: Path, pattern: str) -> str | None:
+    """Which machine measured each record matching `pattern` (None without one): a table's
+    times and rates compare only within one machine."""
+    records = _records(bench_dir, pattern)
+    if not records:
+        return None
+    named = [(f"`{path.relative_to(bench_dir).with_suffix('').as_posix()}`", record)
+             for path, record in records]
+    return machines_sentence(named, verb="Measured")
+
+
 def benchmark_tables_markdown(bench_dir: Path, base_dir: Path) -> str:
-    """The throughput table, the measured matmul peak, then the time-to-accuracy table."""
-    tables = (throughput_table(bench_dir, base_dir), matmul_peak_sentence(bench_dir, base_dir),
-              time_to_accuracy_table(bench_dir, base_dir))
+    """The throughput table and its machines, the measured matmul peak, then the
+    time-to-accuracy table and its machines."""
+    tables = (throughput_table(bench_dir, base_dir),
+              records_machines(bench_dir, "throughput-*.json"),
+              matmul_peak_sentence(bench_dir, base_dir),
+              time_to_accuracy_table(bench_dir, base_dir),
+              records_machines(bench_dir, "time-to-accuracy-*.json"))
     return "\n\n".join(table for table in tables if table)
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.calibration import DEFAULT_BINS
-from evaluation.seeds import overlapping, seed_groups, spread
+from evaluation.seeds import BENCHMARK_TAGS, SeedGroup, overlapping, seed_groups, spread
 from evaluation.statistics import EXACT_BELOW, mcnemar
 from records.predictions import PredictedRuns
-from records.reader import best_run, record_tags, runs_only
+from records.reader import best_run, is_ensemble, record_tags, runs_only, selected_val_accuracy
 from reporting.tables import (
     format_accuracy,
     format_duration,
+    machines_sentence,
     markdown_link,
     markdown_table,
     relative_link,
@@ -83,6 +84,46 @@ def paired_tests_markdown(predicted: PredictedRuns, results_dir: Path, base_dir:
     )
 
 
+def ensembles_markdown(predicted: PredictedRuns, results_dir: Path, base_dir: Path) -> str:
+    """Each ensemble with predictions against its member best on validation (a member with
+    predictions of its own), by McNemar's test on the test images: whether averaging made a
+    difference the test set can show."""
+    by_name = {record["run_name"]: record for record in predicted.records}
+    lines = []
+    for ensemble in filter(is_ensemble, predicted.records):
+        members = [by_name[name] for name in ensemble["members"] if name in by_name]
+        if not members:
+            continue
+        member = best_run(members)
+        result = mcnemar(predicted.correct(ensemble["run_name"]),
+                         predicted.correct(member["run_name"]))
+        verdict = "different" if result.p_value <= SIGNIFICANCE else "not different"
+        lines.append(
+            f"- {_run_link(ensemble['run_name'], results_dir, base_dir)} ({ensemble['method']}; "
+            f"{len(ensemble['members'])} members): test accuracy "
+            f"{ensemble['test_accuracy']:.4f} against {member['test_accuracy']:.4f} for "
+            f"`{member['run_name']}`, its member best on validation; "
+            f"{result.only_first_right} test images only the ensemble gets right, "
+            f"{result.only_second_right} only the member (p = {format_p_value(result.p_value)}): "
+            f"{verdict} at {SIGNIFICANCE:g}."
+        )
+    if not lines:
+        return (f"No ensemble with predictions and a member with predictions yet"
+                f"{f' ({predicted.problem})' if predicted.problem else ''}: "
+                "`python -m evaluation.ensemble` makes one.")
+    return ("Each ensemble against its member best on validation, by McNemar's test on the "
+            "test images:\n\n" + "\n".join(lines))
+
+
+def group_label(group: SeedGroup) -> str:
+    """A seed group's name in tables: the tag every one of its runs carries (`train.py --tag`),
+    else the common part of their run names. A run's name is chosen when it starts and may name
+    a preset that has changed since (`default-seed0`); its tag names the batch it belongs to."""
+    shared = set.intersection(*(set(record_tags(record)) for record in group.records))
+    shared -= set(BENCHMARK_TAGS)
+    return min(shared) if shared else group.name
+
+
 def seed_groups_markdown(records: list[dict]) -> str:
     """Mean, spread and range of each configuration trained with several seeds, best mean
     first, marking adjacent configurations whose ranges overlap."""
@@ -108,15 +149,18 @@ def seed_groups_markdown(records: list[dict]) -> str:
         ])
     columns = ("Model", "n", "Seeds", "Test acc mean ± std", "Range", "Mean training time",
                "Range overlaps the next")
-    index = pd.Index([f"`{group.name}`" for group in groups], name="Configuration")
+    labels = [f"`{group_label(group)}`" for group in groups]
+    index = pd.Index(labels, name="Configuration")
     table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
                            right_aligned=columns[1:6])
+    named = [(label, record) for label, group in zip(labels, groups) for record in group.records]
     return (
         f"{table}\n\n"
         "Configurations trained with several seeds (runs whose settings are equal apart from "
-        "the seed), best mean test accuracy first; std is the sample standard deviation over "
-        "the seeds. Where a configuration's range overlaps the next one's (yes), a seed can "
-        "reorder the two: neither is ranked above the other."
+        "the seed, named by the tag they share or else by their run names), best mean test "
+        "accuracy first; std is the sample standard deviation over the seeds. Where a "
+        "configuration's range overlaps the next one's (yes), a seed can reorder the two: "
+        f"neither is ranked above the other. {machines_sentence(named)}"
     )
 
 
@@ -170,6 +214,21 @@ def tagged_seed_runs(records: list[dict], tag: str) -> list[dict]:
     return sorted(runs, key=lambda record: record["seed"])
 
 
+def seed_validation_sentence(records: list[dict], tag: str) -> str:
+    """The validation accuracies of the weights the runs tagged `tag` chose: what a search
+    trial over their configuration, scored the same way on the same split, is held against."""
+    runs = tagged_seed_runs(records, tag)
+    if not runs:
+        return (f"No completed runs tagged `{tag}` yet: `python train.py --seeds 5 --tag {tag}` "
+                "trains them.")
+    values = spread([selected_val_accuracy(run) for run in runs])
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    splits = sorted({str(run["config"].get("split_seed")) for run in runs})
+    return (f"The {len(runs)} runs tagged `{tag}` (seeds {seeds}) chose weights with validation "
+            f"accuracy {format_accuracy(values['min'])}-{format_accuracy(values['max'])}, mean "
+            f"{values['mean']:.4f} (split seed {', '.join(splits)}).")
+
+
 def seed_comparison_markdown(predicted: PredictedRuns, candidate_tag: str,
                              baseline_tag: str) -> str:
     """The runs tagged `candidate_tag` against those tagged `baseline_tag` (`train.py --seeds N
@@ -194,7 +253,9 @@ def seed_comparison_markdown(predicted: PredictedRuns, candidate_tag: str,
     index = pd.Index([f"`{tag}`" for tag in sides], name="Runs tagged")
     table = markdown_table(pd.DataFrame(rows, index=index, columns=columns),
                            right_aligned=columns)
-    return f"{table}\n\n{seed_comparison_sentence(predicted, candidate, baseline)}"
+    named = [(f"`{tag}`", run) for tag, runs in sides.items() for run in runs]
+    return (f"{table}\n\n{seed_comparison_sentence(predicted, candidate, baseline)} "
+            f"{machines_sentence(named)}")
 
 
 def seed_comparison_sentence(predicted: PredictedRuns, candidate: list[dict],

@@ -28,6 +28,8 @@ from reporting.tables import (
     format_accuracy,
     format_duration,
     interval_description,
+    machine,
+    machines_sentence,
     markdown_link,
     markdown_table,
     model_description,
@@ -96,7 +98,12 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     leaderboard = relative_link(results_dir / "README.md", base_dir)
     ensembles, combinations = sum(map(is_ensemble, ranked)), sum(map(is_combined, ranked))
     combinations -= ensembles
+    repeats = len(repeated_runs(runs_only(ranked)))
     entries = f"{len(ranked) - ensembles - combinations} full runs" + (
+        f" ({repeats} of them repeat{'s' if repeats == 1 else ''} an earlier run's accuracies "
+        "and confusion matrix exactly)"
+        if repeats else ""
+    ) + (
         f" and {ensembles} ensemble{'s' if ensembles != 1 else ''}" if ensembles else ""
     ) + (
         f" and {combinations} combination{'s' if combinations != 1 else ''} with a specialist"
@@ -115,12 +122,28 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
     )
 
 
+def repeated_runs(records: list[dict]) -> list[dict]:
+    """The runs whose outcome, every accuracy they recorded and their confusion matrix, equals
+    that of a run finished before them: a configuration trained again (a race or an ablation
+    reusing a seed), which is one measurement, not two."""
+    seen, repeats = set(), []
+    for record in sorted(records, key=lambda record: (record.get("finished") or "",
+                                                      record["run_name"])):
+        outcome = (record["model"], repr(record.get("confusion_matrix")),
+                   *sorted((key, value) for key, value in record.items()
+                           if key.startswith(("val_accuracy", "test_accuracy"))))
+        if outcome in seen:
+            repeats.append(record)
+        seen.add(outcome)
+    return repeats
+
+
 def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
                          precision_tag: str) -> str:
     """What `python train.py` printed and how long it took, over the runs tagged `seeds_tag`
-    (the default's seeds), and how much longer it takes where `--precision auto` picks float32:
-    the ratio of the epoch times of the float32 and the mixed_bfloat16 run tagged
-    `precision_tag`."""
+    (the default's seeds), and what `--precision auto` picks, with the float32 and the
+    mixed_bfloat16 run tagged `precision_tag`: their training times on the machine that ran
+    both."""
     defaults = sorted(tagged_runs(results_dir, seeds_tag), key=lambda record: record["seed"])
     by_precision = {r["config"]["precision"]: r for r in tagged_runs(results_dir, precision_tag)}
     float32, bfloat16 = by_precision.get("float32"), by_precision.get("mixed_bfloat16")
@@ -129,7 +152,6 @@ def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
                 f"`{precision_tag}` (one float32 and one mixed_bfloat16 run) yet.")
     first, config = defaults[0], defaults[0]["config"]
     ratio = _seconds_per_epoch(float32) / _seconds_per_epoch(bfloat16)
-    mean_seconds = sum(record["train_seconds"] for record in defaults) / len(defaults)
     return (
         f"`python train.py` trains `{first['model']}` for {first['epochs_run']} epochs with the "
         f"`{config['lr_schedule']}` schedule{' and SWA' if config['swa'] else ''}, shows a "
@@ -137,21 +159,30 @@ def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
         f"chosen on validation and where it wrote the record, the checkpoints and the "
         f"TensorBoard logs. {_seeds_sentence(defaults, results_dir, base_dir)}\n\n"
         f"`--precision auto` picks `mixed_bfloat16` on a CPU with bfloat16 instructions "
-        f"(AVX512-BF16, AMX), like the recorded runs' CPU. Without them (AVX2 only) it picks "
-        f"`float32`, and each epoch takes about {ratio:.1f}x as long as in `mixed_bfloat16` on "
-        f"the same cores: "
-        f"{float32['epochs_run']} epochs of `{float32['model']}` took "
-        f"{float32['train_seconds']:.0f} s in `float32` against {bfloat16['train_seconds']:.0f} s "
+        f"(AVX512-BF16, AMX) and `float32` on one without them. "
+        f"{_precision_pair(float32, bfloat16)} "
         f"({record_link(float32, results_dir, base_dir, 'float32')}, "
-        f"{record_link(bfloat16, results_dir, base_dir, 'mixed_bfloat16')}), so expect about "
-        f"{round(mean_seconds * ratio / 60)} minutes of training."
+        f"{record_link(bfloat16, results_dir, base_dir, 'mixed_bfloat16')}): each epoch took "
+        f"{ratio:.1f}x as long in `float32`."
     )
+
+
+def _precision_pair(float32: dict, bfloat16: dict) -> str:
+    """What the two runs trained, for how long, on which machine (or machines)."""
+    what = f"{float32['epochs_run']} epochs of `{float32['model']}`"
+    seconds = (f"{float32['train_seconds']:.0f} s in `float32` against "
+               f"{bfloat16['train_seconds']:.0f} s in `mixed_bfloat16`")
+    if machine(float32) == machine(bfloat16):
+        return f"On {machine(float32)}, {what} took {seconds}"
+    return (f"{what} took {seconds}, on two machines ({machine(float32)}; "
+            f"{machine(bfloat16)})")
 
 
 def _seeds_sentence(records: list[dict], results_dir: Path, base_dir: Path) -> str:
     """The recorded runs' hardware, times and printed test accuracies, one link per run."""
     first = records[0]
-    hardware = f"{first['system'].get('hardware', 'a CPU')}; `{first['config']['precision']}`"
+    machines = sorted({machine(record) for record in records})
+    hardware = f"{'; '.join(machines)}; `{first['config']['precision']}`"
     train = [record["train_seconds"] for record in records]
     wall = [record["wall_seconds"] for record in records]
     accuracies = [record["test_accuracy"] for record in records]
@@ -179,8 +210,8 @@ def _seconds_per_epoch(record: dict) -> float:
 def comparison_table(results_dir: Path, base_dir: Path, tag: str) -> str:
     """One row per run tagged `tag`, best test accuracy first: what it trained, how long it
     took, how accurate it was."""
-    rows, index = [], []
-    for record in tagged_runs(results_dir, tag):
+    rows, index, records = [], [], tagged_runs(results_dir, tag)
+    for record in records:
         side = record["config"]["input_size"] or NATIVE_SIDE
         index.append(record_link(record, results_dir, base_dir))
         rows.append([
@@ -199,4 +230,5 @@ def comparison_table(results_dir: Path, base_dir: Path, tag: str) -> str:
     if not rows:
         return f"No usable record tagged `{tag}` yet (`python train.py --tag {tag}`)."
     frame = pd.DataFrame(rows, index=pd.Index(index, name="Run"), columns=columns)
-    return markdown_table(frame, right_aligned=columns[4:])
+    named = [(f"`{record['run_name']}`", record) for record in records]
+    return f"{markdown_table(frame, right_aligned=columns[4:])}\n\n{machines_sentence(named)}"

@@ -12,6 +12,7 @@ import pandas as pd
 
 from evaluation.metrics import classification_report_frame
 from evaluation.statistics import wilson_interval
+from records.machine import record_machine
 from records.reader import (
     is_combined,
     is_ensemble,
@@ -45,6 +46,35 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def machine(record: dict) -> str:
+    """The machine a run or benchmark record was made on (`records.machine.record_machine`: its
+    machine key, e.g. 'AMD EPYC family 26 model 2, 2 cores, avx512_bf16', or in older records
+    `system.cpu`, e.g. 'AMD EPYC (family 26, model 2), 2 cores')."""
+    return record_machine(record) or "a machine it does not name"
+
+
+def machines_sentence(named: list[tuple[str, dict]], verb: str = "Trained") -> str:
+    """Which machine each record was made on, for the sentence under a table of times:
+    'Trained on M.' when one machine made them all, else one clause per machine naming its
+    records, and that their times compare only within one machine.
+
+    Args:
+        named: (how the table names a row, one of its records) pairs; a row whose records
+            span machines is named under each of them.
+        verb: the sentence's first word, e.g. "Measured".
+    """
+    by_machine: dict[str, list[str]] = {}
+    for name, record in named:
+        names = by_machine.setdefault(machine(record), [])
+        if name not in names:
+            names.append(name)
+    if len(by_machine) == 1:
+        return f"{verb} on {next(iter(by_machine))}."
+    clauses = [f"{cpu} ({', '.join(names)})" for cpu, names in by_machine.items()]
+    return (f"{verb} on {'; '.join(clauses[:-1])} and on {clauses[-1]}: times compare only "
+            "within one machine.")
 
 
 def relative_link(target: Path, start: Path) -> str:

@@ -26,6 +26,8 @@ from reporting.sections import GeneratedSection
 from reporting.tables import format_duration, markdown_link, markdown_table, relative_link
 from search.objective import trial_name
 from search.study import STUDIES_FOLDER
+from training.config import resolve
+from training.hardware import Hardware
 from training.presets import compose, field_of
 
 SEARCH_PAGE = Path("docs") / "search.md"
@@ -108,25 +110,33 @@ def wall_time(trials) -> str:
     return f"{format_duration(seconds)} with a trial running ({how}{apart})"
 
 
-def read_trial_config(results_dir: Path, study: str, number: int) -> dict:
-    """The configuration in a trial's record, or {} when the record is not there."""
+def read_trial_record(results_dir: Path, study: str, number: int) -> dict:
+    """A trial's record, or {} when it is not there."""
     import json
 
     path = results_dir / trial_name(study, number) / "result.json"
     if not path.is_file():
         return {}
-    config = json.loads(path.read_text(encoding="utf-8")).get("config")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return record if isinstance(record, dict) else {}
+
+
+def read_trial_config(results_dir: Path, study: str, number: int) -> dict:
+    """The configuration in a trial's record, or {} when the record is not there."""
+    config = read_trial_record(results_dir, study, number).get("config")
     return config if isinstance(config, dict) else {}
 
 
 def study_settings(study, results_dir: Path) -> dict:
     """What the trials started from: the study's user attrs (`search.study.record_settings`),
-    else the base preset in the first trial's record; the searched settings from the trials."""
+    else the base preset in the first trial's record; the searched settings from the trials;
+    the GPUs the first trial ran on (`gpus`), which the base's batch size depends on."""
     settings = dict(study.user_attrs)
-    if "preset" not in settings and study.trials:
-        preset = read_trial_config(results_dir, study.study_name, 0).get("preset")
-        if preset:
-            settings["preset"] = preset
+    first = read_trial_record(results_dir, study.study_name, 0) if study.trials else {}
+    config = first.get("config") if isinstance(first.get("config"), dict) else {}
+    if "preset" not in settings and config.get("preset"):
+        settings["preset"] = config["preset"]
+    settings["gpus"] = len((first.get("system") or {}).get("gpus") or ())
     settings["keys"] = sorted({key for trial in study.trials for key in trial.params})
     return settings
 
@@ -206,13 +216,14 @@ def completed_trials(study) -> list:
 
 
 def base_values(settings: dict) -> dict:
-    """The base preset's value (with the fixed settings) of each searched setting; {} when the
-    preset is not recorded or no longer composes."""
+    """The base preset's value (with the fixed settings) of each searched setting, resolved as
+    a run resolves it on the trials' hardware (a batch size the preset leaves unset is the
+    machine's default); {} when the preset is not recorded or no longer composes."""
     if "preset" not in settings:
         return {}
     try:
         config = compose(preset=settings["preset"], overrides=settings.get("fixed", {})).config
-        values = config.to_dict()
+        values = resolve(config, Hardware(gpus=settings.get("gpus", 0))).to_dict()
         return {key: values[field_of(key, "the study")] for key in settings["keys"]}
     except ValueError:
         return {}

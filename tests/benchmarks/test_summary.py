@@ -69,6 +69,24 @@ def test_tables_are_generated_from_the_records(tmp_path):
     timing = next(line for line in lines if line.startswith("| simple-cnn |"))
     assert "| adam 0.001, constant |" in timing and "| not reached |" in timing
     assert "| 0.9123 | 1,234 |" in timing
+    # The time-to-accuracy record names no machine; the throughput records name two.
+    assert lines.count("Measured on a machine it does not name.") == 1
+    assert any("times compare only within one machine" in line for line in lines)
+
+
+def test_a_benchmark_table_names_the_machine_of_each_record(tmp_path):
+    bench = tmp_path / "benchmarks"
+    (bench / "long-windows").mkdir(parents=True)
+    for path, cpu in (("throughput-a.json", "AMD EPYC (family 26, model 2), 2 cores"),
+                      ("long-windows/throughput-b.json", None)):
+        system = {"cpu": cpu} if cpu else {"hardware": "AMD EPYC, 2 cores"}
+        (bench / path).write_text(json.dumps({"system": system}))
+
+    assert summary.records_machines(bench, "throughput-*.json") == (
+        "Measured on AMD EPYC (family 26, model 2), 2 cores (`throughput-a`) and on AMD EPYC, "
+        "2 cores (`long-windows/throughput-b`): times compare only within one machine."
+    )
+    assert summary.records_machines(bench, "race-*.json") is None
 
 
 def test_the_model_table_counts_parameters_and_reads_flops_from_the_records(tmp_path, monkeypatch):

@@ -6,14 +6,16 @@ from evaluation.statistics import mcnemar
 from records.predictions import LabelledImages, predicted_runs
 from records.reader import rank_records, read_records
 from reporting.comparisons import (
+    ensembles_markdown,
     figure_run,
     paired_tests_markdown,
     pairs_to_compare,
     seed_comparison_markdown,
     seed_groups_markdown,
+    seed_validation_sentence,
 )
 from tests.fake_records import fake_record, write_json
-from tests.records.fake_predictions import write_run_with_predictions
+from tests.records.fake_predictions import fake_ensemble_record, write_run_with_predictions
 
 LABELS = np.arange(10_000) % 10
 TEST_SET = LabelledImages(np.zeros((10_000, 28, 28, 1), np.uint8), LABELS)
@@ -135,7 +137,26 @@ def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
         ["`short`", "simple-cnn", "2", "0, 1", "0.9010 ± 0.0014", "0.9000-0.9020", "30s", "-"],
     ]
     assert "a seed can reorder the two: neither is ranked above the other" in text
+    assert text.endswith(" Trained on Fixture GPU | 2.")
     assert "No configuration" in seed_groups_markdown(records[-1:])
+
+
+def test_a_seed_group_is_named_by_the_tag_its_runs_share_and_its_machines_are_named():
+    # Named when the fast recipe was the default; tagged as the batch they are.
+    old = [seed_record(f"default-seed{seed}", seed, 0.93, 100.0, 9) for seed in (0, 1)]
+    for record in old:
+        record["config"]["tags"] = ["default-seeds", "fast-recipe"][: 1 + record["seed"]]
+        record["system"] = {"hardware": "AMD EPYC, 2 cores"}
+    new = [seed_record(f"kept-seed{seed}", seed, 0.94, 60.0, 3) for seed in (0, 1)]
+    for record in new:
+        record["system"] = {"cpu": "AMD EPYC (family 26, model 2), 2 cores"}
+
+    text = seed_groups_markdown(old + new)
+    assert [row[0] for row in table_rows(text)] == ["`kept`", "`default-seeds`"]
+    assert text.endswith(
+        "Trained on AMD EPYC (family 26, model 2), 2 cores (`kept`) and on AMD EPYC, 2 cores "
+        "(`default-seeds`): times compare only within one machine."
+    )
 
 
 def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_the_figures(
@@ -157,6 +178,36 @@ def test_an_ensemble_with_its_predictions_is_paired_tested_but_never_shown_in_th
         row[0] == "[pair](pair/result.json)" or row[1] == "[pair](pair/result.json)" for row in rows
     )
     assert figure_run(predicted)["run_name"] == "run-a"  # the best run, never an ensemble
+
+
+def test_an_ensemble_is_tested_against_its_member_best_on_validation(tmp_path):
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "run-a", LABELS, np.arange(300), 0.92)
+    write_run_with_predictions(results, "run-b", LABELS, np.arange(250, 400), 0.93)
+    build_ensemble(results, ["run-a", "run-b"], "pair", 1, (np.zeros(20, int), LABELS),
+                   average=True)
+
+    predicted = read_predicted(results)
+    text = ensembles_markdown(predicted, results, results)
+    ensemble = predicted.correct("pair")
+    member = predicted.correct("run-b")  # better on validation, though worse on test
+    only_ensemble, only_member = int((ensemble & ~member).sum()), int((member & ~ensemble).sum())
+    assert (only_ensemble, only_member) != (0, 0)
+    assert f"for `run-b`, its member best on validation; {only_ensemble} test images only " in text
+    assert f"right, {only_member} only the member (p = " in text
+    assert text.startswith("Each ensemble against its member best on validation")
+
+
+def test_without_a_member_with_predictions_no_ensemble_is_tested(tmp_path):
+    results = tmp_path / "results"
+    write_run_with_predictions(results, "run-a", LABELS, np.arange(300), 0.92)
+    write_json(results / "pair" / "result.json",
+               fake_ensemble_record("pair", 0.95, 0.96, {"gone": 0.5, "run-a": 0.5}))
+    (results / "run-a" / "predictions.npz").unlink()
+    assert ensembles_markdown(read_predicted(results), results, results).startswith(
+        "No ensemble with predictions and a member with predictions yet (no ranked run has "
+        "predictions)"
+    )
 
 
 def write_tagged_seeds(results, tag, wrong_by_seed, val_accuracy=0.93):
@@ -189,3 +240,15 @@ def test_overlapping_seeds_are_said_to_overlap_and_a_missing_side_named(tmp_path
     assert "finds 0 of 1 pairs different" in text
     assert "No completed runs tagged `other`" in seed_comparison_markdown(
         read_predicted(results), "other", "default-seeds")
+
+
+def test_the_validation_accuracies_of_tagged_seeds_are_summed_up():
+    runs = [seed_record(f"kept-seed{seed}", seed, 0.94, 60.0, 3) for seed in (0, 1)]
+    for run, value in zip(runs, (0.9512, 0.9538)):
+        run["config"].update(tags=["kept"], split_seed=0)
+        run["val_accuracy_swa"] = value
+    assert seed_validation_sentence(runs + [seed_record("other", 2, 0.99, 60.0, 3)], "kept") == (
+        "The 2 runs tagged `kept` (seeds 0, 1) chose weights with validation accuracy "
+        "0.9512-0.9538, mean 0.9525 (split seed 0)."
+    )
+    assert seed_validation_sentence(runs, "none").startswith("No completed runs tagged `none`")

@@ -1,6 +1,12 @@
 import importlib
+import json
 
-from reporting.run_tables import comparison_table, default_run_markdown, top_runs_markdown
+from reporting.run_tables import (
+    comparison_table,
+    default_run_markdown,
+    repeated_runs,
+    top_runs_markdown,
+)
 from reporting.sections import section_markers
 from tests.fake_records import fake_record, write_json
 
@@ -58,9 +64,27 @@ def test_the_default_run_sentence_reads_its_numbers_and_the_precision_ratio_from
     assert "took 522 s of training, 579 s from start to record" in text
     assert "printed test accuracy **0.9220** (swa weights; " in text
     assert "[seed 0](results/default/result.json)" in text
-    # 401.4 / 218.3 = 1.84 per epoch; 522.4 s x 1.84 = 16 minutes
-    assert "about 1.8x as long" in text and "took 401 s in `float32` against 218 s" in text
-    assert "expect about 16 minutes of training" in text
+    # 401.4 / 218.3 = 1.84 per epoch, on the machine that ran both; nothing extrapolated.
+    assert ("On Fixture GPU | 2, 3 epochs of `simple-cnn` took 401 s in `float32` against "
+            "218 s in `mixed_bfloat16`") in text
+    assert "each epoch took 1.8x as long in `float32`" in text
+    assert "minutes" not in text and "AVX2" not in text
+
+
+def test_the_default_run_sentence_names_each_machine_from_its_record(tmp_path):
+    results = tmp_path / "results"
+    record = fake_record("default", [922] * 10, 0.93)
+    record["system"] = {"cpu": "AMD EPYC (family 26, model 2), 2 cores", "hardware": "old"}
+    _write(results, record, "default-seeds")
+    _precision_runs(results)
+    float32 = results / "precision-float32" / "result.json"
+    moved = json.loads(float32.read_text())
+    moved["system"] = {"hardware": "AMD EPYC, 2 cores"}  # an older record: no `cpu`
+    write_json(float32, moved)
+
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert "(AMD EPYC (family 26, model 2), 2 cores; `mixed_bfloat16`)" in text
+    assert "on two machines (AMD EPYC, 2 cores; Fixture GPU | 2)" in text
 
 
 def test_the_default_run_sentence_summarises_every_seed(tmp_path):
@@ -76,7 +100,6 @@ def test_the_default_run_sentence_summarises_every_seed(tmp_path):
     assert "took 280-300 s of training, 320-340 s from start to record" in text
     assert "printed test accuracy **0.9350** on average, 0.9300-0.9400" in text
     assert "[seed 2](results/default-seed2/result.json)" in text
-    assert "expect about 10 minutes of training" in text  # 290 s x 2
 
 
 def test_the_default_run_sentence_names_a_missing_or_bad_record(tmp_path, capsys):
@@ -100,7 +123,8 @@ def test_the_comparison_table_has_a_row_per_tagged_run_best_first(tmp_path):
     _write(results, fake_record("other", [990] * 10, 0.99), "another-table")
 
     lines = comparison_table(results, tmp_path / "docs", "precision-default").splitlines()
-    assert len(lines) == 5  # the header, its rule and the three tagged runs
+    assert len(lines) == 7  # the header, its rule, the three tagged runs, the machine
+    assert lines[6] == "Trained on Fixture GPU | 2."
     assert "| float32 | 28x28 | 3 x 55,000 | 5m 00s | 100 s |" in lines[2]
     assert lines[4] == (
         "| [resized](../results/resized/result.json) | simple-cnn | mixed_bfloat16 | 56x56 "
@@ -142,3 +166,30 @@ def test_top_runs_rank_ensembles_as_rows_and_name_a_tta_selection(tmp_path):
     assert "| 0.9350 | 0.9200 (ema+tta) |" in lines[3]
     assert "The first 3 of 2 full runs and 1 ensemble by test accuracy" in lines[-1]
     assert "(ema weights with flip TTA: validation 0.9350, test 0.9200)" in lines[-1]
+
+
+def test_a_table_of_runs_from_two_machines_names_each_and_says_times_do_not_compare(tmp_path):
+    results = tmp_path / "results"
+    for name, cpu in (("new", "AMD EPYC (family 26, model 2), 2 cores"), ("old", None)):
+        record = fake_record(name, [900] * 10, 0.9)
+        record["system"] = {"cpu": cpu} if cpu else {"hardware": "AMD EPYC, 2 cores"}
+        _write(results, record, "mixed")
+
+    last = comparison_table(results, tmp_path, "mixed").splitlines()[-1]
+    assert last == ("Trained on AMD EPYC (family 26, model 2), 2 cores (`new`) and on "
+                    "AMD EPYC, 2 cores (`old`): times compare only within one machine.")
+
+
+def test_a_run_that_repeats_an_earlier_ones_outcome_is_counted_once(tmp_path):
+    results = tmp_path / "results"
+    first = _write(results, fake_record("seed0", [900] * 10, 0.9, finished="2026-01-01"))
+    again = _write(results, fake_record("race-seed0", [900] * 10, 0.9, finished="2026-01-02"))
+    _write(results, fake_record("seed1", [905] * 10, 0.9, finished="2026-01-03"))
+    differs = fake_record("seed2", [900] * 10, 0.9, finished="2026-01-04")
+    differs["test_accuracy_final"] += 0.0001  # one candidate scored differently
+    _write(results, differs)
+
+    assert [record["run_name"] for record in repeated_runs([again, first])] == ["race-seed0"]
+    text = top_runs_markdown(results, tmp_path, count=2)
+    assert ("The first 2 of 4 full runs (1 of them repeats an earlier run's accuracies and "
+            "confusion matrix exactly) by test accuracy") in text

@@ -67,3 +67,33 @@ def test_an_unchanged_section_is_not_rewritten(tmp_path):
     before = page.stat().st_mtime_ns, page.stat().st_ino
     write_sections([GeneratedSection(Path("page.md"), "runs", lambda folder: "same")], tmp_path)
     assert (page.stat().st_mtime_ns, page.stat().st_ino) == before
+
+
+def test_every_marked_section_of_the_readme_and_docs_is_one_report_py_writes():
+    """A pair of markers that no code writes would hide hand-typed text from
+    tests/test_docs_figures.py; a listed section without its markers would never be written."""
+    import importlib
+    import re
+    from types import SimpleNamespace
+
+    root = Path(__file__).resolve().parents[2]
+    report = importlib.import_module("report")
+    inputs = SimpleNamespace(records=[], predicted=None, ranked=[])
+    listed = {(section.path.as_posix(), section.name) for section in report.generated_sections(
+        root / "results", Path("README.md"), inputs, root / "images")}
+    marked = {
+        (path.relative_to(root).as_posix(), name)
+        for path in (root / "README.md", *sorted((root / "docs").glob("*.md")))
+        for name in re.findall(r"<!-- ([\w.-]+):start -->",
+                               _without_code(path.read_text(encoding="utf-8")))
+    }
+    assert marked - listed == set(), "markers that report.py's generated_sections does not write"
+    assert listed - marked == set(), "sections report.py lists whose markers are missing"
+
+
+def _without_code(markdown: str) -> str:
+    """`markdown` without fenced code and code spans, which may show markers as examples."""
+    import re
+
+    fenced = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", markdown, flags=re.S | re.M)
+    return re.sub(r"`[^`]+`", "", fenced)

@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from reporting.sections import write_sections
-from search.report import SEARCH_PAGE, generated_sections, studies_markdown
+from search.report import SEARCH_PAGE, base_values, generated_sections, studies_markdown
 from search.study import record_settings
 
 STUDY = "tiny-aug"
@@ -90,6 +90,13 @@ def test_the_sentence_names_the_important_settings_against_the_base_preset(layou
     rotation = best.params["augmentation.rotation_range"]
     assert f"`augmentation.rotation_range` {rotation:.3g} (`default`: 0)" in text
     assert "With fewer than 10 completed trials these shares are rough." in text
+
+
+def test_a_base_setting_the_preset_leaves_unset_is_shown_as_a_run_resolves_it():
+    settings = {"preset": "default", "keys": ["loss.label_smoothing", "runtime.batch_size"]}
+    assert base_values(settings) == {"loss.label_smoothing": 0.1, "runtime.batch_size": 128}
+    # The trials' hardware decides the batch size: 512 per GPU.
+    assert base_values({**settings, "gpus": 1})["runtime.batch_size"] == 512
 
 
 def test_figures_are_written_and_a_second_run_rewrites_identical_bytes(layout):
