@@ -23,6 +23,7 @@ from training.presets import (
     compose,
     describe,
     list_presets,
+    load_preset,
     model_argument,
     preset_path,
     to_toml,
@@ -38,6 +39,15 @@ def comma_separated(text: str) -> tuple[str, ...]:
     Example: `comma_separated("shirt, coat")` is ("shirt", "coat").
     """
     return tuple(name.strip() for name in text.split(","))
+
+
+def config_file(text: str) -> Path:
+    """A `--config` value: the path of a file (an empty value would name the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected the path of a TOML configuration file. Received: {text!r}"
+        )
+    return Path(text)
 
 
 def _help_default(value) -> str:
@@ -63,7 +73,7 @@ def add_layer_arguments(group) -> None:
     group.add_argument("--preset", metavar="NAME", default=None,
                        help="a named configuration from presets/ (see --list-presets); "
                        f"default: {DEFAULT_PRESET}, or the one the --config file names")
-    group.add_argument("--config", metavar="FILE", type=Path, default=None,
+    group.add_argument("--config", metavar="FILE", type=config_file, default=None,
                        help="a TOML configuration file: one table per section, as --dry-run "
                        "prints it")
     group.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
@@ -211,9 +221,16 @@ def list_models_table() -> str:
 
 
 def list_presets_table() -> str:
-    """Each preset's name, the preset it starts from and its description."""
+    """Each preset's name, the preset it starts from and its description; a preset that
+    `--preset` would refuse is named on stderr and left out, so one broken file does not hide
+    the others."""
     rows = []
     for name in list_presets():
+        try:
+            load_preset(name)
+        except ValueError as error:
+            print(f"warning: skipped {preset_path(name)}: {error}", file=sys.stderr)
+            continue
         about = describe(preset_path(name))
         base = f" (from {about['preset']})" if about["preset"] else ""
         rows.append(f"{name}{base}\n    {about['description'] or ''}")
