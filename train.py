@@ -29,6 +29,9 @@ from training.presets import (
     to_toml,
 )
 
+# What a command refuses with a message of its own, printed without a traceback.
+REFUSALS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
+
 
 def comma_separated(text: str) -> tuple[str, ...]:
     """`a,b,c` as ("a", "b", "c"), spaces around each name removed.
@@ -249,6 +252,25 @@ def dry_run_text(layers) -> str:
     return "\n".join(lines) + "\n" + to_toml(resolved)
 
 
+def print_resumed_settings(config: ExperimentConfig) -> int:
+    """Prints the settings `--resume` continues the run with, read from the run as the resume
+    reads them; returns the exit status (2 where the resume would be refused)."""
+    from training.experiment import resolve_config
+
+    try:
+        stored = resolve_config(config, resume=True)
+    except REFUSALS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"# The settings run {stored.run.name} was started with and --resume continues it with "
+        "(its config.json).\n"
+        "# Train them as a new run with: python train.py --config FILE, after saving this text "
+        f"as FILE.\n{to_toml(stored)}"
+    )
+    return 0
+
+
 def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
     """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
     if seeds == 1:
@@ -272,6 +294,8 @@ def main(argv=None) -> int:
     if args.list_presets:
         print(list_presets_table())
         return 0
+    if args.dry_run and resume:
+        return print_resumed_settings(config)
     if args.dry_run:
         print(dry_run_text(args.layers))
         return 0
@@ -305,14 +329,7 @@ def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, RunRecord | 
     except KeyboardInterrupt:
         print("\nInterrupted before training started; nothing to resume.", file=sys.stderr)
         return 130, None
-    except (
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        RunStateError,
-        DiskFullError,
-    ) as error:
+    except (*REFUSALS, RunStateError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2, None
     record = result.record

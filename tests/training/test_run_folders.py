@@ -64,6 +64,39 @@ def test_a_run_is_trained_by_one_process_at_a_time(run_paths, capsys):
     RunLock(folders.checkpoint_dir / "run.lock").acquire().release()
 
 
+def every_file(roots: dict) -> dict:
+    """{path: (bytes, modification time)} of every file under the output folders."""
+    return {
+        path: (path.read_bytes(), path.stat().st_mtime_ns)
+        for root in roots.values() for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+def test_a_refused_resume_leaves_every_file_of_the_running_run_untouched(run_paths, capsys):
+    folders = new_folders("busy")
+    folders.backup_dir.mkdir()
+    # What a run writes under temporary names while it saves an epoch.
+    temporaries = [folders.backup_dir / ".tmp-epoch-0001.weights.h5",
+                   folders.run_dir / ".history.json.1a2b3c4d.tmp",
+                   folders.checkpoint_dir / ".best.keras.5e6f7a8b.tmp"]
+    for path in temporaries:
+        path.write_bytes(b"being written")
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        # The lock as the training process holds it.
+        (folders.checkpoint_dir / "run.lock").write_text(str(trainer.pid))
+        before = every_file(run_paths)
+        assert train.main(["--resume", "busy"]) == 2
+        assert f"Run 'busy' is being trained by process {trainer.pid}" in capsys.readouterr().err
+        assert every_file(run_paths) == before
+    finally:
+        trainer.kill()
+        trainer.wait()
+    # Once the lock is the resumed run's, the killed attempt's temporary files go.
+    experiment.continue_from(folders, say=lambda text: None)
+    assert not any(path.exists() for path in temporaries)
+
+
 @pytest.mark.parametrize("variable", ["DL_MODELS_PATH", "TB_LOGS_PATH", "RESULTS_PATH"])
 def test_an_unusable_output_folder_is_named_and_nothing_is_written(
     variable, run_paths, monkeypatch, tmp_path
