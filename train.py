@@ -272,15 +272,17 @@ def print_resumed_settings(config: ExperimentConfig) -> int:
 
 
 def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
-    """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
+    """One configuration per seed, named `<run>-seed<k>` after one shared base name (shortened
+    where the whole would be longer than a name may be)."""
     if seeds == 1:
         return [config]
+    from outputs.folders import suffixed
     from records.provenance import default_run_name
 
     smoke = "-smoke" if config.data.limit_train is not None else ""
     base = config.run.name or default_run_name(config.model.name, config.optimizer.name + smoke)
     return [
-        config.replace(seed=seed, run_name=f"{base}-seed{seed}")
+        config.replace(seed=seed, run_name=suffixed(base, f"-seed{seed}"))
         for seed in range(config.runtime.seed, config.runtime.seed + seeds)
     ]
 

@@ -6,6 +6,7 @@ import pytest
 
 import train
 import training.experiment as experiment
+from outputs.folders import check_output_name
 from records.run_record import RunRecord
 from tests.conftest import REPO_ROOT
 from tests.fake_records import fake_record
@@ -130,6 +131,13 @@ def test_a_resume_dry_run_is_refused_as_the_resume_would_be(run_paths, capsys, n
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: " + message.format(results=results))
+
+
+def test_the_seeds_of_a_run_name_of_the_maximum_length_get_names_within_it():
+    config = train.parse_config(["--run-name", "x" * 128, "--seed", "9"])[0]
+    names = [seeded.run.name for seeded in train.seed_configs(config, 2)]
+    assert names == ["x" * 122 + "-seed9", "x" * 121 + "-seed10"]
+    assert [check_output_name(name, "run_name") for name in names] == names
 
 
 @pytest.mark.parametrize(
