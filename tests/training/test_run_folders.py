@@ -5,13 +5,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 import train
 import training.experiment as experiment
 from training import ExperimentConfig, run_experiment
-from training.backup import IDENTITY_FILE, EpochBackup, RunLock, RunStateError
+from training.backup import (
+    IDENTITY_FILE,
+    LOCK_WRITE_SECONDS,
+    EpochBackup,
+    RunLock,
+    RunStateError,
+)
 
 TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
 
@@ -95,6 +102,18 @@ def test_a_refused_resume_leaves_every_file_of_the_running_run_untouched(run_pat
     # Once the lock is the resumed run's, the killed attempt's temporary files go.
     experiment.continue_from(folders, say=lambda text: None)
     assert not any(path.exists() for path in temporaries)
+
+
+def test_a_lock_whose_process_is_writing_its_id_is_not_taken_over(tmp_path):
+    lock = tmp_path / "run.lock"
+    lock.write_text("")  # created by another process, its id not written yet
+    with pytest.raises(RunStateError, match="is being started by another process"):
+        RunLock(lock).acquire()
+    assert lock.read_text() == ""
+    old = time.time() - LOCK_WRITE_SECONDS - 1  # left empty by a process killed at once
+    os.utime(lock, (old, old))
+    RunLock(lock).acquire().release()
+    assert not lock.exists()
 
 
 @pytest.mark.parametrize("variable", ["DL_MODELS_PATH", "TB_LOGS_PATH", "RESULTS_PATH"])
