@@ -86,10 +86,20 @@ def add_layer_arguments(group) -> None:
                        help="print the resolved configuration, as it would be saved, and exit")
 
 
+def _default_preset_settings() -> dict:
+    """The default preset's settings, for the help; the configuration's own defaults where the
+    preset cannot be read, so that the commands needing no preset still run (those that compose
+    one name the problem)."""
+    try:
+        return compose().config.to_dict()
+    except ValueError:
+        return ExperimentConfig().to_dict()
+
+
 def add_setting_flags(group) -> None:
     """One flag per field (but those set by the layers alone), its default the default
     preset's; unset unless given, so it overrides only what the command line says."""
-    defaults = compose().config.to_dict()
+    defaults = _default_preset_settings()
     for name, flat in FLAT_FIELDS.items():
         field = flat.field
         if not field.metadata.get("cli", True):
@@ -155,12 +165,14 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
         _check_resume_arguments(parser, args, flags)
     if args.seeds < 1:
         parser.error(f"argument --seeds: seeds must be >= 1. Received: seeds={args.seeds}")
+    if args.list_models or args.list_presets or resume:
+        # A listing reads no configuration, and a resume its run's own: no preset can stop them.
+        return ExperimentConfig().replace(run_name=flags.get("run_name")), resume, args
     try:
         layers = compose(args.preset, args.config, flags, args.overrides)
         args.layers = layers
-        if not (args.list_models or args.list_presets or resume):
-            import_tensorflow()  # resolving probes the hardware: without TensorFlow's notices
-            checked(layers)
+        import_tensorflow()  # resolving probes the hardware: without TensorFlow's notices
+        checked(layers)
     except ValueError as error:
         parser.error(str(error))
     return layers.config, resume, args

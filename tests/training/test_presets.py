@@ -277,3 +277,21 @@ def test_the_readmes_default_run_is_the_default_preset():
         f"`{default.schedule.name}` "
         "schedule" in sentence
     )
+
+
+def test_a_broken_default_preset_is_named_and_commands_that_need_no_preset_still_run(
+    tmp_path, monkeypatch, outputs, capsys
+):
+    folder = tmp_path / "presets"
+    shutil.copytree(presets.PRESETS_DIR, folder)
+    monkeypatch.setattr(presets, "PRESETS_DIR", folder)
+    (folder / "default.toml").write_text("[schedule\n")
+    broken = "Preset 'default' must be a readable UTF-8 TOML file, but it is not valid TOML"
+
+    assert train.main(["--list-presets"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: skipped {folder / 'default.toml'}: {broken}" in captured.err
+    assert "fast-cnn-20-epochs (from fast-cnn)" in captured.out
+    assert train.main(["--list-models"]) == 0
+    assert broken in refused(["--epochs", "1"], capsys)
+    assert not any((outputs / name).exists() for name in ("results_path", "dl_models_path"))
