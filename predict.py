@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.images import ImageError, convert_image, find_images
+from outputs.folders import check_output_file
+from serving.images import convert_image, find_images
 
 TOP_CLASSES = 3
 
@@ -107,9 +108,11 @@ def main(argv=None) -> int:
     parser.add_argument("--show", type=Path, metavar="OUT.png", help="write a figure of the inputs")
     args = parser.parse_args(argv)
 
-    try:  # the inputs are checked before TensorFlow loads, so a typo fails at once
+    try:  # the inputs and the output are checked before TensorFlow loads: a typo fails at once
+        if args.show:
+            check_output_file(args.show, "--show")
         paths, images = convert_files(args.inputs)
-    except ImageError as error:
+    except ValueError as error:  # an ImageError, or a --show path that cannot be written
         print(f"error: {error}", file=sys.stderr)
         return 2
     from quiet_tensorflow import import_tensorflow

@@ -23,10 +23,14 @@ from training.presets import (
     compose,
     describe,
     list_presets,
+    load_preset,
     model_argument,
     preset_path,
     to_toml,
 )
+
+# What a command refuses with a message of its own, printed without a traceback.
+REFUSALS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
 
 
 def comma_separated(text: str) -> tuple[str, ...]:
@@ -38,6 +42,15 @@ def comma_separated(text: str) -> tuple[str, ...]:
     Example: `comma_separated("shirt, coat")` is ("shirt", "coat").
     """
     return tuple(name.strip() for name in text.split(","))
+
+
+def config_file(text: str) -> Path:
+    """A `--config` value: the path of a file (an empty value would name the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected the path of a TOML configuration file. Received: {text!r}"
+        )
+    return Path(text)
 
 
 def _help_default(value) -> str:
@@ -63,7 +76,7 @@ def add_layer_arguments(group) -> None:
     group.add_argument("--preset", metavar="NAME", default=None,
                        help="a named configuration from presets/ (see --list-presets); "
                        f"default: {DEFAULT_PRESET}, or the one the --config file names")
-    group.add_argument("--config", metavar="FILE", type=Path, default=None,
+    group.add_argument("--config", metavar="FILE", type=config_file, default=None,
                        help="a TOML configuration file: one table per section, as --dry-run "
                        "prints it")
     group.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
@@ -73,10 +86,20 @@ def add_layer_arguments(group) -> None:
                        help="print the resolved configuration, as it would be saved, and exit")
 
 
+def _default_preset_settings() -> dict:
+    """The default preset's settings, for the help; the configuration's own defaults where the
+    preset cannot be read, so that the commands needing no preset still run (those that compose
+    one name the problem)."""
+    try:
+        return compose().config.to_dict()
+    except ValueError:
+        return ExperimentConfig().to_dict()
+
+
 def add_setting_flags(group) -> None:
     """One flag per field (but those set by the layers alone), its default the default
     preset's; unset unless given, so it overrides only what the command line says."""
-    defaults = compose().config.to_dict()
+    defaults = _default_preset_settings()
     for name, flat in FLAT_FIELDS.items():
         field = flat.field
         if not field.metadata.get("cli", True):
@@ -142,12 +165,14 @@ def parse_config(argv=None) -> tuple[ExperimentConfig, bool, argparse.Namespace]
         _check_resume_arguments(parser, args, flags)
     if args.seeds < 1:
         parser.error(f"argument --seeds: seeds must be >= 1. Received: seeds={args.seeds}")
+    if args.list_models or args.list_presets or resume:
+        # A listing reads no configuration, and a resume its run's own: no preset can stop them.
+        return ExperimentConfig().replace(run_name=flags.get("run_name")), resume, args
     try:
         layers = compose(args.preset, args.config, flags, args.overrides)
         args.layers = layers
-        if not (args.list_models or args.list_presets or resume):
-            import_tensorflow()  # resolving probes the hardware: without TensorFlow's notices
-            checked(layers)
+        import_tensorflow()  # resolving probes the hardware: without TensorFlow's notices
+        checked(layers)
     except ValueError as error:
         parser.error(str(error))
     return layers.config, resume, args
@@ -233,9 +258,16 @@ def list_models_table() -> str:
 
 
 def list_presets_table() -> str:
-    """Each preset's name, the preset it starts from and its description."""
+    """Each preset's name, the preset it starts from and its description; a preset that
+    `--preset` would refuse is named on stderr and left out, so one broken file does not hide
+    the others."""
     rows = []
     for name in list_presets():
+        try:
+            load_preset(name)
+        except ValueError as error:
+            print(f"warning: skipped {preset_path(name)}: {error}", file=sys.stderr)
+            continue
         about = describe(preset_path(name))
         base = f" (from {about['preset']})" if about["preset"] else ""
         rows.append(f"{name}{base}\n    {about['description'] or ''}")
@@ -254,16 +286,37 @@ def dry_run_text(layers) -> str:
     return "\n".join(lines) + "\n" + to_toml(resolved)
 
 
+def print_resumed_settings(config: ExperimentConfig) -> int:
+    """Prints the settings `--resume` continues the run with, read from the run as the resume
+    reads them; returns the exit status (2 where the resume would be refused)."""
+    from training.experiment import resolve_config
+
+    try:
+        stored = resolve_config(config, resume=True)
+    except REFUSALS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"# The settings run {stored.run.name} was started with and --resume continues it with "
+        "(its config.json).\n"
+        "# Train them as a new run with: python train.py --config FILE, after saving this text "
+        f"as FILE.\n{to_toml(stored)}"
+    )
+    return 0
+
+
 def seed_configs(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
-    """One configuration per seed, named `<run>-seed<k>` after one shared base name."""
+    """One configuration per seed, named `<run>-seed<k>` after one shared base name (shortened
+    where the whole would be longer than a name may be)."""
     if seeds == 1:
         return [config]
+    from outputs.folders import suffixed
     from records.provenance import default_run_name
 
     smoke = "-smoke" if config.data.limit_train is not None else ""
     base = config.run.name or default_run_name(config.model.name, config.optimizer.name + smoke)
     return [
-        config.replace(seed=seed, run_name=f"{base}-seed{seed}")
+        config.replace(seed=seed, run_name=suffixed(base, f"-seed{seed}"))
         for seed in range(config.runtime.seed, config.runtime.seed + seeds)
     ]
 
@@ -277,6 +330,8 @@ def main(argv=None) -> int:
     if args.list_presets:
         print(list_presets_table())
         return 0
+    if args.dry_run and resume:
+        return print_resumed_settings(config)
     if args.dry_run:
         print(dry_run_text(args.layers))
         return 0
@@ -310,14 +365,7 @@ def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, RunRecord | 
     except KeyboardInterrupt:
         print("\nInterrupted before training started; nothing to resume.", file=sys.stderr)
         return 130, None
-    except (
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        RunStateError,
-        DiskFullError,
-    ) as error:
+    except (*REFUSALS, RunStateError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2, None
     record = result.record

@@ -23,13 +23,13 @@ figure (`--keep-predictions` keeps them).
 """
 
 import argparse
-import json
 import sys
 from itertools import zip_longest
 from pathlib import Path
 
 from benchmarks.common import base_record, default_out_dir, write_record
 from evaluation.seeds import RACE_TAG, spread
+from outputs.io import read_json
 from records.machine import record_alone, record_machine
 from records.reader import selected_val_accuracy
 from training.config import ExperimentConfig
@@ -201,7 +201,7 @@ def completed_record(config: ExperimentConfig) -> dict | None:
     run_dir = paths.RESULTS_PATH / config.run.name
     if not (run_dir / "result.json").exists():
         return None
-    record = json.loads((run_dir / "result.json").read_text())
+    record = read_json(run_dir / "result.json", "A record")
     stored = ExperimentConfig.from_json(run_dir / "config.json")
     # A preset's name or a tag changes no training.
     same = stored.without_labels() == config.resolved().without_labels()

@@ -4,7 +4,6 @@ from the records under RESULTS_PATH/benchmarks (and, for parameter counts, the m
 python -m benchmarks.summary      # also part of `python report.py`
 """
 
-import json
 import sys
 from functools import partial
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 import config
+from outputs.io import UnreadableFileError, read_json
 from records.machine import share_of_peak
 from reporting.sections import GeneratedSection, write_sections
 from reporting.tables import (
@@ -59,7 +59,16 @@ def _records(bench_dir: Path, pattern: str) -> list[tuple[Path, dict]]:
         return len(parts), parts
 
     paths = sorted(bench_dir.rglob(pattern), key=top_level_first)
-    return [(path, json.loads(path.read_text())) for path in paths]
+    return [(path, record) for path in paths if (record := _read(path)) is not None]
+
+
+def _read(path: Path) -> dict | None:
+    """The benchmark record in `path`, or None, named on stderr, when it cannot be read."""
+    try:
+        return read_json(path, "A benchmark record")
+    except UnreadableFileError as error:
+        print(f"warning: skipped {path}: unreadable (it {error.problem})", file=sys.stderr)
+        return None
 
 
 def _record_link(path: Path, bench_dir: Path, base_dir: Path) -> str:

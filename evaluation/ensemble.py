@@ -20,7 +20,6 @@ are never members of another ensemble.
 """
 
 import argparse
-import json
 import shlex
 import sys
 import zipfile
@@ -32,7 +31,7 @@ import numpy as np
 
 import config as paths
 from outputs.folders import check_output_name, claim_output_dir
-from outputs.io import atomic_write_json
+from outputs.io import atomic_write_json, read_json
 from records.predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
 from records.provenance import utc_now
 from records.reader import ENSEMBLE, is_run
@@ -53,7 +52,7 @@ class Member:
 def read_member(run_dir: Path) -> tuple[Member | None, np.ndarray | None, str | None]:
     """A run's selected candidate and its validation rows, or None and why it cannot be one."""
     try:
-        record = json.loads((run_dir / "result.json").read_text())
+        record = read_json(run_dir / "result.json", "A record")
         if not is_run(record):
             return None, None, NOT_A_RUN
         if record.get("status") != "completed" or record.get("smoke_run"):

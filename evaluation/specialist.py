@@ -26,7 +26,6 @@ per-class recall before and after, with the combined probabilities (`predictions
 """
 
 import argparse
-import json
 import shlex
 import sys
 import zipfile
@@ -38,7 +37,7 @@ import numpy as np
 import config as paths
 from data.fashion_mnist import CLASS_NAMES
 from outputs.folders import check_output_name, claim_output_dir
-from outputs.io import atomic_write_json
+from outputs.io import atomic_write_json, read_json
 from records.predictions import PREDICTIONS_FILE, decode_probabilities, write_predictions
 from records.provenance import utc_now
 from records.reader import COMBINATION, is_specialist, selected_candidate
@@ -82,7 +81,7 @@ def read_predictions(results_dir: Path, name: str, flag: str) -> Predictions:
     """
     folder = Path(results_dir) / check_output_name(name, flag)
     try:
-        record = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        record = read_json(folder / "result.json", "A record")
         if record.get("status") != "completed" or record.get("smoke_run"):
             raise ValueError("not a completed full run")
         candidate = selected_candidate(record)

@@ -17,7 +17,6 @@ CapsuleNet, ~246 for ShuffleNetV2 in float32).
 """
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 import config
+from outputs.io import UnreadableFileError, read_json
 
 # The rows' families, in the epochs table's order, and the test accuracy each should reach on 2
 # CPU cores, selection on validation only.
@@ -276,11 +276,12 @@ def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
             continue
         run_dir = config.RESULTS_PATH / row.name
         record = run_dir / "result.json"
-        if record.exists() and json.loads(record.read_text()).get("status") == "completed":
+        state = _record_state(record) if record.exists() else None
+        if state == "completed":
             print(f"done     {row.label}: {record}")
             continue
-        if record.exists():
-            print(f"failed   {row.label}: {record} (remove the folder to retry)")
+        if state is not None:
+            print(f"{state:<8} {row.label}: {record} (remove the folder to retry)")
             failures += 1
             continue
         args_row = command(row, epochs_scale)
@@ -291,6 +292,16 @@ def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
         if not dry_run:
             failures += subprocess.run(args_row, cwd=config.REPO_ROOT).returncode != 0
     return failures
+
+
+def _record_state(record: Path) -> str:
+    """"completed" or "failed" as a row's record says, or "unreadable" (named on stderr)."""
+    try:
+        status = read_json(record, "A record").get("status")
+    except UnreadableFileError as error:
+        print(f"warning: {error}", file=sys.stderr)
+        return "unreadable"
+    return "completed" if status == "completed" else "failed"
 
 
 def build_parser() -> argparse.ArgumentParser:

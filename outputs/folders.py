@@ -77,6 +77,26 @@ def check_output_roots(roots: Mapping[str, Path]) -> None:
             )
 
 
+def check_output_file(path: Path, what: str) -> Path:
+    """Returns `path` when a file can be written there, else raises a ValueError naming `what`
+    (the flag, such as "--show"): checked before a command computes or prints anything, and
+    without creating anything. The path must not be a folder, and its nearest existing folder
+    (the folders after it are created when the file is written) must be a writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} must name a file to write, not a folder. Received: {what} {path}")
+    existing = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(
+            f"{what} must be a path under a folder: {existing} is a file, so {path} cannot be "
+            f"created. Choose another path. Received: {what} {path}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} cannot be written: {existing} is not a writable folder. "
+                         f"Received: {what} {path}")
+    return path
+
+
 def claim_output_dir(
     roots: Mapping[str, Path],
     name: str,
@@ -88,10 +108,10 @@ def claim_output_dir(
     """Creates the folder `name` under every root and returns {label: folder}.
 
     A name taken under any root is taken under all, so one run's folders share their name. When
-    it is taken, `if_taken="suffix"` takes the first free of `name-2`, `name-3`, ... and tells
-    `say` which folder exists and which name is written instead; `if_taken="refuse"` raises a
-    FileExistsError naming the existing folder. The name is checked first (`check_output_name`,
-    naming `what`) and the roots next (`check_output_roots`).
+    it is taken, `if_taken="suffix"` takes the first free of `name-2`, `name-3`, ... (`suffixed`)
+    and tells `say` which folder exists and which name is written instead; `if_taken="refuse"`
+    raises a FileExistsError naming the existing folder. The name is checked first
+    (`check_output_name`, naming `what`) and the roots next (`check_output_roots`).
     """
     check_output_name(name, what)
     if if_taken not in IF_TAKEN:
@@ -99,7 +119,7 @@ def claim_output_dir(
     check_output_roots(roots)
     existing = None
     for attempt in range(1, MAX_SUFFIX + 1):
-        candidate = name if attempt == 1 else f"{name}-{attempt}"
+        candidate = name if attempt == 1 else suffixed(name, f"-{attempt}")
         try:
             folders = _make_folders(roots, candidate)
         except FileExistsError as error:
@@ -111,9 +131,16 @@ def claim_output_dir(
             say(f"{what} {name!r} is taken ({existing} exists): writing {candidate} instead.")
         return folders
     raise FileExistsError(
-        f"{what} {name!r} and {name}-2 to {name}-{MAX_SUFFIX} are all taken under "
-        f"{', '.join(map(str, roots.values()))}. Choose another name."
+        f"{what} {name!r} and {suffixed(name, '-2')} to {suffixed(name, f'-{MAX_SUFFIX}')} are all "
+        f"taken under {', '.join(map(str, roots.values()))}. Choose another name."
     )
+
+
+def suffixed(name: str, suffix: str) -> str:
+    """`name` and `suffix` (`-2`, `-seed1`), `name` shortened as needed to keep the whole within
+    MAX_NAME_LENGTH: a name of the maximum length still gets a folder that `--resume` and
+    `export.py` accept."""
+    return name[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
 def _make_folders(roots: Mapping[str, Path], name: str) -> dict[str, Path]:

@@ -15,7 +15,6 @@ named on stderr and ignored.
 
 import argparse
 import functools
-import json
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 
 import config as paths
 from data.fashion_mnist import NUM_CLASSES, DatasetFileError, load_fashion_mnist
-from outputs.io import atomic_write_npz
+from outputs.io import atomic_write_npz, read_json
 from records.reader import selected_candidate
 
 PREDICTIONS_FILE = "predictions.npz"
@@ -214,7 +213,7 @@ def compact_predictions(results_dir: Path) -> list[Path]:
     rewritten = []
     for path in sorted(Path(results_dir).glob(f"*/{PREDICTIONS_FILE}")):
         try:
-            candidate = selected_candidate(json.loads((path.parent / "result.json").read_text()))
+            candidate = selected_candidate(read_json(path.parent / "result.json", "A record"))
             with np.load(path) as stored:
                 val, test = stored[f"val_{candidate}"], stored[f"test_{candidate}"]
                 indices = {key: stored[key] for key in ("val_indices", "test_indices")
@@ -240,7 +239,7 @@ def mend_predictions(results_dir: Path, test_set: LabelledImages) -> list[Path]:
     mended = []
     for path in sorted(Path(results_dir).glob(f"*/{PREDICTIONS_FILE}")):
         try:
-            record = json.loads((path.parent / "result.json").read_text())
+            record = read_json(path.parent / "result.json", "A record")
             candidate = selected_candidate(record)
             with np.load(path) as stored:
                 kept = {key: stored[key] for key in stored.files}

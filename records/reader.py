@@ -11,13 +11,13 @@ trial's run (`sweep.py`) is a training run with a `trial` entry: scored on valid
 has no test accuracy and is listed, one line per study, but not ranked.
 """
 
-import json
 import math
 import sys
 from pathlib import Path
 
 from data.fashion_mnist import CLASS_NAMES
 from data.knobs import AUGMENTATION_KNOBS
+from outputs.io import UnreadableFileError, read_json
 from records.run_record import WEIGHT_SETS, run_record_problems, upgraded
 
 NUMBER = (int, float)
@@ -252,9 +252,9 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
     """The record in `path`, upgraded to the current version, and None; or None and why the
     report cannot use it."""
     try:
-        record = upgraded(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        return None, f"unreadable ({error})"
+        record = upgraded(read_json(path, "A record"))
+    except UnreadableFileError as error:
+        return None, f"unreadable (it {error.problem})"
     problems = record_problems(record)
     return (None, "; ".join(problems)) if problems else (record, None)
 

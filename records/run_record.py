@@ -231,7 +231,8 @@ def run_record_problems(data: dict) -> list[str]:
 def upgraded(record):
     """`record` as the current version reads it. Version 1 (no `record_version`) predates the
     preset and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
-    if not isinstance(record, dict) or record.get("record_version", 1) >= RECORD_VERSION:
+    version = record.get("record_version", 1) if isinstance(record, dict) else None
+    if not isinstance(version, int) or version >= RECORD_VERSION:  # current, or not a record
         return record
     config = record.get("config")
     if not isinstance(config, dict):  # an ensemble's record, or one the checks will name

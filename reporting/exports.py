@@ -1,8 +1,10 @@
 """The export records as text: a table per record (`serving.export` writes the records to
 `RESULTS_PATH/exports/<run>.json`) and README.md's section of them."""
 
-import json
+import sys
 from pathlib import Path
+
+from outputs.io import UnreadableFileError, read_json
 
 
 def export_table(record: dict) -> str:
@@ -37,23 +39,33 @@ def _of_classes(record: dict) -> str:
 
 def exports_markdown(results_dir: Path, base_dir: Path) -> str:
     """A table per export record in `results_dir/exports/`, each under the command that wrote
-    it; links are relative to the folder `base_dir`."""
-    from reporting.tables import markdown_link
-
+    it; links are relative to the folder `base_dir`. A record that cannot be read or lacks a
+    field is named on stderr and left out."""
     records = sorted((Path(results_dir) / "exports").glob("*.json"))
     if not records:
         return "No export record yet: `python export.py <run>` writes one."
     parts = []
     for path in records:
-        record = json.loads(path.read_text())
-        parts.append(
-            f"{markdown_link(record['run_name'], path, base_dir)} ({record['weights']} weights), "
-            f"`{record['command']}`: {record['test_images']:,} test images"
-            f"{_of_classes(record)}; latency on "
-            f"{record['system']['cpu']}, median of {record['latency_repeats']} calls.\n\n"
-            f"{export_table(record)}"
-        )
+        try:
+            parts.append(_export_part(read_json(path, "An export record"), path, base_dir))
+        except UnreadableFileError as error:
+            print(f"warning: skipped {path}: unreadable (it {error.problem})", file=sys.stderr)
+        except (KeyError, TypeError) as error:
+            print(f"warning: skipped {path}: a missing or malformed field "
+                  f"({type(error).__name__}: {error})", file=sys.stderr)
     return "\n\n".join(parts)
+
+
+def _export_part(record: dict, path: Path, base_dir: Path) -> str:
+    from reporting.tables import markdown_link
+
+    return (
+        f"{markdown_link(record['run_name'], path, base_dir)} ({record['weights']} weights), "
+        f"`{record['command']}`: {record['test_images']:,} test images"
+        f"{_of_classes(record)}; latency on "
+        f"{record['system']['cpu']}, median of {record['latency_repeats']} calls.\n\n"
+        f"{export_table(record)}"
+    )
 
 
 def generated_sections(results_dir: Path) -> list:

@@ -16,11 +16,10 @@ write_sections(generated_sections(Path("results"), Path("images")), Path("."))
 ```
 """
 
-import json
 import warnings
 from pathlib import Path
 
-from outputs.io import atomic_write_bytes
+from outputs.io import UnreadableFileError, atomic_write_bytes, read_json
 from reporting.plots import figure_to_png
 from reporting.sections import GeneratedSection
 from reporting.tables import format_duration, markdown_link, markdown_table, relative_link
@@ -111,20 +110,24 @@ def wall_time(trials) -> str:
 
 
 def read_trial_record(results_dir: Path, study: str, number: int) -> dict:
-    """A trial's record, or {} when it is not there."""
-    import json
-
-    path = results_dir / trial_name(study, number) / "result.json"
-    if not path.is_file():
-        return {}
-    record = json.loads(path.read_text(encoding="utf-8"))
-    return record if isinstance(record, dict) else {}
+    """A trial's record, or {} when it is not there or cannot be read (the leaderboard, written
+    from the same records, names it)."""
+    return _trial_record(results_dir / trial_name(study, number) / "result.json")
 
 
 def read_trial_config(results_dir: Path, study: str, number: int) -> dict:
     """The configuration in a trial's record, or {} when the record is not there."""
     config = read_trial_record(results_dir, study, number).get("config")
     return config if isinstance(config, dict) else {}
+
+
+def _trial_record(path: Path) -> dict:
+    """The record in `path`, or {} when there is none or it cannot be read."""
+    try:
+        record = read_json(path, "A record") if path.exists() else {}
+    except UnreadableFileError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def study_settings(study, results_dir: Path) -> dict:
@@ -198,9 +201,8 @@ def best_trials_table(study, keys: list[str], results_dir: Path, folder: Path) -
 
 def _training_seconds(record: Path) -> str:
     """A trial's training seconds, from its record ("-" where there is none)."""
-    if not record.is_file():
-        return "-"
-    return f"{json.loads(record.read_text())['train_seconds']:.0f} s"
+    seconds = _trial_record(record).get("train_seconds")
+    return f"{seconds:.0f} s" if isinstance(seconds, int | float) else "-"
 
 
 def importance_evaluator():

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import config as paths
-from training.presets import checked, checked_value, compose, field_of, read_toml
+from outputs.io import read_toml
+from training.presets import checked, checked_value, compose, field_of
 
 SPACES_DIR = paths.REPO_ROOT / "spaces"
 KNOB_TYPES = ("float", "int", "categorical", "bool")
@@ -125,7 +126,7 @@ def read_space(path: Path) -> SearchSpace:
 
     Example: `read_space(Path("spaces/recipe.toml")).keys` starts with `"optimizer.lr"`."""
     source = str(path)
-    tables = read_toml(path)
+    tables = read_toml(path, "A search space")
     description = tables.pop("description", None)
     if description is not None and not isinstance(description, str):
         raise ValueError(f"description must be a string in {source}. Received: {description!r}")

@@ -10,7 +10,6 @@ size on disk, and the median latency of one image and of a batch of 256 on this 
 The record goes to `RESULTS_PATH/exports/<run>.json`.
 """
 
-import json
 import os
 import shlex
 import statistics
@@ -23,6 +22,7 @@ import numpy as np
 
 import config as paths
 from outputs.folders import NAME_RULE, check_output_name, is_output_name
+from outputs.io import read_json
 
 FORMATS = ("saved_model", "onnx", "tflite_float32", "tflite_float16", "tflite_int8")
 LATENCY_BATCH_SIZES = (1, 256)
@@ -57,7 +57,7 @@ def resolve_checkpoint(run_or_checkpoint: str) -> tuple[str, Path, str]:
             f"{run_or_checkpoint} is neither a .keras checkpoint nor a run: {record_path} does "
             "not exist (RESULTS_PATH names the folder of run records)."
         )
-    selected = json.loads(record_path.read_text(encoding="utf-8")).get("selected_weights")
+    selected = read_json(record_path, "A record").get("selected_weights")
     if selected is None:
         raise ValueError(f"{record_path} selected no weights: the run did not complete.")
     checkpoint = paths.DL_MODELS_PATH / run_or_checkpoint / f"{selected}.keras"
@@ -75,7 +75,7 @@ def specialist_classes(run_name: str) -> dict | None:
     record_path = paths.RESULTS_PATH / run_name / "result.json"
     if not record_path.is_file():
         return None
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = read_json(record_path, "A record")
     return record["classes"] if record.get("kind") == "specialist" else None
 
 

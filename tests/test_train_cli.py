@@ -5,9 +5,12 @@ import sys
 import pytest
 
 import train
+import training.experiment as experiment
+from outputs.folders import check_output_name
 from records.run_record import RunRecord
 from tests.conftest import REPO_ROOT
 from tests.fake_records import fake_record
+from training.config import ExperimentConfig
 
 
 @pytest.mark.parametrize(
@@ -86,6 +89,55 @@ def test_resume_takes_a_name_and_refuses_other_flags(capsys):
         train.parse_config(["--resume", "old-run", "--epochs", "9", "--seed", "3"])
     error = capsys.readouterr().err
     assert "keeps the settings it was started with; remove --epochs, --seed" in error
+
+
+def test_a_resume_dry_run_prints_the_settings_the_run_continues_with(run_paths, tmp_path, capsys):
+    stored = ExperimentConfig().replace(epochs=2, rotation_range=7.0, limit_train=2048,
+                                        run_name="old").resolved().validate()
+    experiment.prepare_run_folders(stored, resume=False)
+    before = sorted(path for root in run_paths.values() for path in root.rglob("*"))
+
+    assert train.main(["--resume", "old", "--dry-run"]) == 0
+
+    text = capsys.readouterr().out
+    assert text.startswith("# The settings run old was started with and --resume continues it")
+    assert "epochs = 2\n" in text and "rotation_range = 7.0\n" in text
+    assert "limit_train = 2048\n" in text
+    saved = tmp_path / "saved.toml"
+    saved.write_text(text)
+    again = train.parse_config(["--config", str(saved)])[0].resolved()
+    assert again.without_labels() == stored.without_labels()
+    assert sorted(path for root in run_paths.values() for path in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("absent", "Cannot resume 'absent': {results}/absent/config.json does not exist"),
+        ("done", "Run 'done' is already complete ({results}/done/result.json)"),
+        ("broken", "A run's saved configuration must be a readable UTF-8 JSON file, but it "
+         "is not valid JSON"),
+    ],
+)
+def test_a_resume_dry_run_is_refused_as_the_resume_would_be(run_paths, capsys, name, message):
+    results = run_paths["RESULTS_PATH"]
+    for run in ("done", "broken"):
+        (results / run).mkdir(parents=True, exist_ok=True)
+        (results / run / "config.json").write_text("{}" if run == "done" else "{")
+    (results / "done" / "result.json").write_text("{}")
+
+    assert train.main(["--resume", name, "--dry-run"]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: " + message.format(results=results))
+
+
+def test_the_seeds_of_a_run_name_of_the_maximum_length_get_names_within_it():
+    config = train.parse_config(["--run-name", "x" * 128, "--seed", "9"])[0]
+    names = [seeded.run.name for seeded in train.seed_configs(config, 2)]
+    assert names == ["x" * 122 + "-seed9", "x" * 121 + "-seed10"]
+    assert [check_output_name(name, "run_name") for name in names] == names
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,9 @@ IDENTITY_FILE = "identity.json"
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"
 ATTEMPTS_FILE = "attempts.json"
+# A lock without a process id younger than this is being written by the process that created
+# it, and is not taken over as a killed process's.
+LOCK_WRITE_SECONDS = 10.0
 
 
 class RunStateError(RuntimeError):
@@ -55,7 +58,8 @@ def check_identity(run_dir: Path, checkpoint_dir: Path) -> str:
 class RunLock:
     """An exclusive lock file holding the process id, so one run trains in one process at a time.
 
-    A lock left by a process that no longer exists (killed) is taken over.
+    A lock left by a process that no longer exists (killed) is taken over; a lock still empty
+    for a moment after it was created is not, as its process is writing its id.
     """
 
     def __init__(self, path: Path):
@@ -68,6 +72,11 @@ class RunLock:
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
+                if owner is None and self._age() < LOCK_WRITE_SECONDS:
+                    raise RunStateError(
+                        f"Run {self.path.parent.name!r} is being started by another process "
+                        f"({self.path}). Wait for it to finish or stop it first."
+                    ) from None
                 if owner is not None and _process_exists(owner):
                     raise RunStateError(
                         f"Run {self.path.parent.name!r} is being trained by process {owner} "
@@ -85,6 +94,12 @@ class RunLock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
+
+    def _age(self) -> float:
+        try:
+            return time.time() - self.path.stat().st_mtime
+        except OSError:
+            return float("inf")  # gone meanwhile: the next attempt creates it
 
     def _owner(self) -> int | None:
         try:

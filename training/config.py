@@ -4,7 +4,6 @@ one validation (`ExperimentConfig.validate`) and one pure `resolve(config, hardw
 
 import copy
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import training.hardware as machine
 from data.class_groups import GROUP_RULE, canonical_name, group_problem
 from data.knobs import AUGMENTATION_KNOBS, knob_allowed, knob_within
 from outputs.folders import NAME_RULE, is_output_name
+from outputs.io import read_json
 from training.hardware import AUGMENT_ON, DISTRIBUTE, PRECISIONS, Hardware
 from training.schedule_rules import (
     CYCLIC_MODES,
@@ -381,7 +381,14 @@ class ExperimentConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> "ExperimentConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The configuration a run saved in `path` (its `config.json`); a ValueError naming the
+        file when it cannot be read or holds no configuration."""
+        values = read_json(path, "A run's saved configuration")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path} holds no configuration this version reads: {error}. "
+                             f"Received: {path}") from error
 
     def replace(self, **values) -> "ExperimentConfig":
         """A copy with the settings named by their flat names changed: `replace(epochs=3)`."""

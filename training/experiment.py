@@ -273,17 +273,14 @@ def set_up_runtime(config: ExperimentConfig):
 def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> RunFolders:
     """A new run gets a free name (its own, or with a suffix `say` tells of when taken), its
     identity and its settings (`config.json`, and `config.toml` for `--config`); a resumed run
-    keeps its folders after its identity is checked and the temporary files of the killed attempt
-    are removed."""
+    keeps its folders after its identity is checked, and nothing in them changes: another
+    process may be training it until the run's lock is taken."""
     roots = output_roots()
     if resume:
         check_output_roots(roots)
         run_dir = _interrupted_run_dir(config.run.name)
         folders = RunFolders(*(roots[label] / run_dir.name for label in RUN_ROOTS))
         folders.run_id = check_identity(folders.run_dir, folders.checkpoint_dir)
-        for folder in (folders.run_dir, folders.checkpoint_dir, folders.backup_dir):
-            for temporary in folder.glob(".*tmp*"):
-                temporary.unlink()
         return folders
     smoke = "-smoke" if config.data.limit_train is not None else ""
     name = config.run.name or default_run_name(config.model.name, config.optimizer.name + smoke)
@@ -298,8 +295,12 @@ def prepare_run_folders(config: ExperimentConfig, resume: bool, say=None) -> Run
 
 
 def continue_from(folders: RunFolders, say) -> dict | None:
-    """The backup state a resumed run continues from. Without a complete epoch, it starts again
-    from epoch 1, and the records of the killed attempt's epochs are removed."""
+    """The backup state a resumed run continues from, once it holds the run's lock: the
+    temporary files of the killed attempt are removed, and without a complete epoch it starts
+    again from epoch 1, the records of the killed attempt's epochs removed."""
+    for folder in (folders.run_dir, folders.checkpoint_dir, folders.backup_dir):
+        for temporary in folder.glob(".*tmp*"):
+            temporary.unlink()
     state = read_backup_state(folders.backup_dir, folders.run_id)
     if state is not None:
         say(f"Continuing run {folders.name} after epoch {state['epoch']}.")
@@ -550,6 +551,7 @@ def run_experiment(
     data = data if data is not None else load_fashion_mnist()
     folders = prepare_run_folders(config, resume, say)
     config = config.replace(run_name=folders.name)  # with the suffix a taken name got
+    # Taken before anything in the folders changes: a refused resume leaves a running run alone.
     lock = RunLock(folders.checkpoint_dir / LOCK_FILE).acquire()
     try:
         _explain_defaults(requested, config, resume, say)

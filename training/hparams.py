@@ -10,7 +10,6 @@ python -m training.hparams [RUN ...]   # logs recorded runs, all by default (aga
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2, summary_v2
 
 import config as paths
+from outputs.io import read_json
 from quiet_tensorflow import import_tensorflow
 from records.run_record import RunRecord
 from training.config import AUGMENTATION_KNOBS, OPTIMIZERS
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
             print(f"skipped {name}: {missing} does not exist")
             continue
         try:
-            record = RunRecord.from_json(json.loads(record_path.read_text(encoding="utf-8")))
+            record = RunRecord.from_json(read_json(record_path, "A record"))
         except ValueError as error:  # an ensemble's or combination's record: no run to log
             print(f"skipped {name}: {error}")
             continue

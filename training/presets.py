@@ -50,6 +50,8 @@ from pathlib import Path
 import tomli_w
 
 import config as paths
+from outputs.folders import is_output_name
+from outputs.io import read_toml
 from training.config import (
     FLAT_FIELDS,
     SECTION_KEYS,
@@ -82,28 +84,27 @@ class Layers:
 
 
 def list_presets() -> list[str]:
-    """The names of the presets in `presets/`, sorted."""
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+    """The names of the presets in `presets/`, sorted: the files `--preset` can name."""
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml") if is_output_name(path.stem))
 
 
 def preset_path(name: str) -> Path:
+    """`presets/<name>.toml`; a name that is not one plain file name in `presets/` (a path, an
+    empty name) is refused, as a file elsewhere goes through `--config`, and so is an unknown
+    name."""
+    if not is_output_name(name):
+        raise ValueError(
+            f"A preset is named by its file in {PRESETS_DIR}, without a path or '.toml' (see "
+            "--list-presets); a configuration file elsewhere goes through --config FILE. "
+            f"Received: preset={name!r}"
+        )
     path = PRESETS_DIR / f"{name}.toml"
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(
             f"Unknown preset {name!r}; known presets: {', '.join(list_presets())} "
             f"(files in {PRESETS_DIR}). Received: preset={name!r}"
         )
     return path
-
-
-def read_toml(path: Path) -> dict:
-    """The tables of a configuration file, or a ValueError naming the file and the line."""
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ValueError(f"Configuration file not found. Received: --config {path}") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid TOML ({error}). Fix the file.") from error
 
 
 def describe(path: Path) -> dict:
@@ -217,11 +218,12 @@ def load_preset(name: str, seen: tuple = ()) -> tuple[dict, dict, list[str]]:
     if name in seen:
         raise ValueError(f"Preset {name!r} starts from itself: {' -> '.join((*seen, name))}.")
     path = preset_path(name)
-    tables = read_toml(path)
-    base = tables.get("preset")
-    settings, sources, chain = load_preset(base, (*seen, name)) if base else ({}, {}, [])
+    tables = read_toml(path, f"Preset {name!r}")
     source = f"presets/{path.name}"
-    own = settings_from_tables(tables, source)
+    own = settings_from_tables(tables, source)  # first: it checks that `preset` is a string
+    settings, sources, chain = {}, {}, []
+    if "preset" in tables:  # an empty name is refused, not taken for none
+        settings, sources, chain = load_preset(tables["preset"], (*seen, name))
     return {**settings, **own}, {**sources, **dict.fromkeys(own, source)}, [*chain, name]
 
 
@@ -247,8 +249,9 @@ def compose(
     values given on the command line (`{field: value}`), named in `sources` by their flag;
     `overrides` are `section.key=value` texts or a `{section.key: value}` mapping (None sets an
     optional field to its default rule)."""
-    file_tables = read_toml(config_file) if config_file else {}
-    base = preset or file_tables.get("preset") or DEFAULT_PRESET
+    file_tables = read_toml(config_file, "The --config file") if config_file else {}
+    # An empty name is refused, not taken for the default.
+    base = preset if preset is not None else file_tables.get("preset", DEFAULT_PRESET)
     settings, sources, chain = load_preset(base)
     preset_model = settings.get("model", ExperimentConfig().model.name)
     if config_file:

@@ -179,8 +179,13 @@ def test_a_taken_ensemble_name_gets_a_suffix_and_the_record_is_left_alone(
     assert record["run_name"] == "taken-2"
 
 
-def test_a_taken_run_name_gets_a_suffix_and_train_says_so(run_paths, monkeypatch, capsys):
-    taken = run_paths["RESULTS_PATH"] / "busy" / "result.json"
+@pytest.mark.parametrize(
+    "name, written", [("busy", "busy-2"), ("x" * 128, "x" * 126 + "-2")], ids=["short", "longest"]
+)
+def test_a_taken_run_name_gets_a_suffix_that_resumes_and_train_says_so(
+    run_paths, monkeypatch, capsys, name, written
+):
+    taken = run_paths["RESULTS_PATH"] / name / "result.json"
     taken.parent.mkdir(parents=True)
     taken.write_bytes(b'{"run_name": "busy"}\n')
 
@@ -188,17 +193,30 @@ def test_a_taken_run_name_gets_a_suffix_and_train_says_so(run_paths, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(experiment, "train", interrupted)  # the folders are made; nothing trains
-    argv = ["--epochs", "2", "--limit-train", "200", "--val-size", "100", "--run-name", "busy"]
+    argv = ["--epochs", "2", "--limit-train", "200", "--val-size", "100", "--run-name", name]
     assert train.main(argv) == 130
 
     captured = capsys.readouterr()
     assert taken.read_bytes() == b'{"run_name": "busy"}\n'
-    assert f"run_name 'busy' is taken ({taken.parent} exists): writing busy-2 instead." in (
+    assert f"run_name {name!r} is taken ({taken.parent} exists): writing {written} instead." in (
         captured.out
     )
-    assert "python train.py --resume busy-2\n" in captured.err
+    assert f"python train.py --resume {written}\n" in captured.err
     for root in run_paths.values():
-        assert (root / "busy-2").is_dir()
+        assert (root / written).is_dir()
+    # The name printed is one that the commands taking a run's name accept.
+    assert train.main(["--resume", written, "--dry-run"]) == 0
+    with pytest.raises(FileNotFoundError, match=f"{written} is neither a .keras checkpoint"):
+        resolve_checkpoint(written)
+
+
+def test_suffixes_keep_a_name_of_the_maximum_length_within_it(tmp_path):
+    roots = {"RESULTS_PATH": tmp_path / "results"}
+    names = [claim_output_dir(roots, "x" * 128, what="run_name")["RESULTS_PATH"].name
+             for _ in range(11)]
+    assert names == ["x" * 128] + ["x" * 126 + f"-{k}" for k in range(2, 10)] + [
+        "x" * 125 + "-10", "x" * 125 + "-11"]
+    assert [check_output_name(name, "run_name") for name in names] == names
 
 
 def test_a_checkpoint_names_its_export_record_after_a_plain_folder(tmp_path, roots, capsys):

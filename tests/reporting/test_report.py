@@ -92,6 +92,34 @@ def test_unreadable_and_incomplete_records_are_named_on_stderr_and_skipped(layou
         assert name not in results_readme
 
 
+def test_records_nested_100000_deep_are_named_skipped_and_left_as_they_are(layout, capsys):
+    from benchmarks import summary
+    from reporting import exports
+    from search.report import read_trial_config
+
+    bomb = ("[" * 100_000 + "]" * 100_000).encode()
+    results = layout["results"]
+    crafted = [results / "crafted-run" / "result.json", results / "exports" / "crafted.json",
+               results / "benchmarks" / "matmul-peak.json",
+               results / "study-trial0" / "result.json"]
+    for path in crafted:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bomb)
+
+    assert run_report(layout) == 0
+    assert exports.exports_markdown(results, layout["readme"].parent) == ""
+    assert summary.matmul_peak_sentence(results / "benchmarks", layout["readme"].parent) is None
+    assert read_trial_config(results, "study", 0) == {}
+
+    stderr = capsys.readouterr().err
+    for path in crafted[:3]:
+        assert f"warning: skipped {path}: unreadable (it nests values deeper than 32 levels)" in (
+            stderr
+        )
+    assert all(path.read_bytes() == bomb for path in crafted)
+    assert "crafted" not in (results / "README.md").read_text()
+
+
 def test_best_run_classification_report_is_derived_from_its_confusion_matrix(layout):
     run_report(layout)
     results_readme = (layout["results"] / "README.md").read_text()

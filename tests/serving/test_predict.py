@@ -169,6 +169,38 @@ def test_a_bad_input_is_named_in_one_line_with_exit_code_2(kind, tmp_path, capsy
     assert line.startswith(f"error: {named}")
 
 
+@pytest.mark.parametrize(
+    "show, error",
+    [
+        ("afile/pred.png", "--show must be a path under a folder: {afile} is a file, so {show} "
+         "cannot be created. Choose another path. Received: --show {show}"),
+        ("afile/deeper/pred.png", "--show must be a path under a folder: {afile} is a file"),
+        ("folder", "--show must name a file to write, not a folder. Received: --show {show}"),
+    ],
+    ids=["under-a-file", "deeper-under-a-file", "a-folder"],
+)
+def test_a_show_path_that_cannot_be_written_is_refused_before_anything_is_predicted(
+    tmp_path, capsys, show, error
+):
+    afile = tmp_path / "afile"
+    afile.write_text("a file\n")
+    (tmp_path / "folder").mkdir()
+    square = np.zeros((40, 40), dtype=np.uint8)
+    square[10:30, 10:30] = 200
+    Image.fromarray(square).save(tmp_path / "item.png")
+    show = tmp_path / show
+
+    # The checkpoint is never loaded: the output is checked first.
+    assert predict.main(["unused.keras", str(tmp_path / "item.png"), "--show", str(show)]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("error: " + error.format(afile=afile, show=show))
+    assert afile.read_text() == "a file\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile", "folder", "item.png"]
+
+
 def test_the_script_exits_with_code_2_and_no_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "predict.py", "model.keras", str(tmp_path / "absent.png")],

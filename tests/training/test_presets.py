@@ -1,4 +1,5 @@
 import re
+import shutil
 
 import pytest
 
@@ -124,7 +125,9 @@ def test_dry_run_prints_the_resolved_configuration_which_reads_back_equal(
         ('[schedule]\nepochs = "ten"\n',
          "schedule.epochs must be an integer. Received: schedule.epochs='ten' (str) in {file}"),
         ("[averaging]\nswa = 1\n", "averaging.swa must be true or false"),
-        ("[schedule\n", "{file} is not valid TOML"),
+        ("[schedule\n", "The --config file must be a readable UTF-8 TOML file, but it is not "
+         "valid TOML (Expected ']' at the end of a table declaration (at line 1, column 10)). "
+         "Received: {file}"),
         ('preset = "nope"\n', "Unknown preset 'nope'; known presets: "),
     ],
 )
@@ -156,10 +159,90 @@ def test_a_bad_override_is_refused_naming_it(outputs, capsys, override, message)
 
 
 def test_a_missing_file_and_an_unknown_preset_are_named(tmp_path, capsys):
-    assert f"Configuration file not found. Received: --config {tmp_path / 'no.toml'}" in refused(
-        ["--config", str(tmp_path / "no.toml")], capsys
-    )
+    assert "The --config file must be a readable UTF-8 TOML file, but it does not exist. " \
+        f"Received: {tmp_path / 'no.toml'}" in refused(["--config", str(tmp_path / "no.toml")],
+                                                       capsys)
     assert "Unknown preset 'nope'" in refused(["--preset", "nope"], capsys)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{presets}", "The --config file must be a readable UTF-8 TOML file, but it is a folder. "
+         "Received: {presets}"),
+        ("", "argument --config: expected the path of a TOML configuration file. Received: ''"),
+        (" ", "argument --config: expected the path of a TOML configuration file. Received: ' '"),
+        ("{deep}", "The --config file must be a readable UTF-8 TOML file, but it nests values "
+         "deeper than 32 levels. Received: {deep}"),
+        ("{array}", "Unknown section [schedule] in {array}"),
+    ],
+    ids=["folder", "empty", "blank", "deep", "array-of-tables"],
+)
+def test_a_config_that_is_no_readable_file_is_one_line_naming_it(
+    tmp_path, outputs, capsys, value, message
+):
+    files = {"presets": presets.PRESETS_DIR, "deep": tmp_path / "deep.toml",
+             "array": tmp_path / "array.toml"}
+    files["deep"].write_text("a = " + "[" * 100_000)
+    files["array"].write_text("[[schedule]]\nepochs = 3\n")
+    error = refused(["--config", value.format(**files)], capsys)
+    assert message.format(**files) in error
+    assert "Traceback" not in error and not any(outputs.glob("*/*"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--preset", "{folder}/mine"],
+        ["--preset", "../spaces/augmentation"],
+        ["--preset", ""],
+        ["--preset", "presets/default"],
+        ["--config", "{folder}/starts-elsewhere.toml"],
+    ],
+    ids=["absolute", "parent", "empty", "relative", "from-a-file"],
+)
+def test_a_preset_is_a_name_in_presets_and_a_path_goes_through_config(
+    tmp_path, outputs, capsys, argv
+):
+    (tmp_path / "mine.toml").write_text("[schedule]\nepochs = 2\n")  # never read
+    (tmp_path / "starts-elsewhere.toml").write_text('preset = "../spaces/augmentation"\n')
+    argv = [arg.format(folder=tmp_path) for arg in argv]
+    name = argv[1] if argv[0] == "--preset" else "../spaces/augmentation"
+    error = refused(argv, capsys)
+    assert (
+        f"A preset is named by its file in {presets.PRESETS_DIR}, without a path or '.toml' (see "
+        "--list-presets); a configuration file elsewhere goes through --config FILE. "
+        f"Received: preset={name!r}"
+    ) in error
+    assert not any(outputs.glob("*/*"))
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[schedule\n", "Preset 'broken' must be a readable UTF-8 TOML file, but it is not "
+         "valid TOML"),
+        ("[schedul]\nepochs = 3\n", "Unknown section [schedul] in presets/broken.toml"),
+        ('preset = "broken"\n', "Preset 'broken' starts from itself: broken -> broken"),
+        ('preset = "../default"\n', "A preset is named by its file in"),
+        (b"description = '\xff'\n", "Preset 'broken' must be a readable UTF-8 TOML file, but "
+         "it is not UTF-8 text"),
+    ],
+    ids=["syntax", "unknown-section", "cycle", "path", "not-utf8"],
+)
+def test_list_presets_names_a_broken_preset_and_lists_the_others(
+    tmp_path, monkeypatch, capsys, content, problem
+):
+    folder = tmp_path / "presets"
+    shutil.copytree(presets.PRESETS_DIR, folder)
+    monkeypatch.setattr(presets, "PRESETS_DIR", folder)
+    broken = folder / "broken.toml"
+    broken.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert train.main(["--list-presets"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: skipped {broken}: {problem}" in captured.err
+    assert captured.out.count("\n    ") == len(presets.list_presets()) - 1
+    assert "broken" not in captured.out and "fast-cnn-20-epochs (from fast-cnn)" in captured.out
 
 
 def test_a_resumed_run_refuses_a_preset_a_file_and_overrides(capsys):
@@ -194,3 +277,21 @@ def test_the_readmes_default_run_is_the_default_preset():
         f"`{default.schedule.name}` "
         "schedule" in sentence
     )
+
+
+def test_a_broken_default_preset_is_named_and_commands_that_need_no_preset_still_run(
+    tmp_path, monkeypatch, outputs, capsys
+):
+    folder = tmp_path / "presets"
+    shutil.copytree(presets.PRESETS_DIR, folder)
+    monkeypatch.setattr(presets, "PRESETS_DIR", folder)
+    (folder / "default.toml").write_text("[schedule\n")
+    broken = "Preset 'default' must be a readable UTF-8 TOML file, but it is not valid TOML"
+
+    assert train.main(["--list-presets"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: skipped {folder / 'default.toml'}: {broken}" in captured.err
+    assert "fast-cnn-20-epochs (from fast-cnn)" in captured.out
+    assert train.main(["--list-models"]) == 0
+    assert broken in refused(["--epochs", "1"], capsys)
+    assert not any((outputs / name).exists() for name in ("results_path", "dl_models_path"))

@@ -5,13 +5,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 import train
 import training.experiment as experiment
 from training import ExperimentConfig, run_experiment
-from training.backup import IDENTITY_FILE, EpochBackup, RunLock, RunStateError
+from training.backup import (
+    IDENTITY_FILE,
+    LOCK_WRITE_SECONDS,
+    EpochBackup,
+    RunLock,
+    RunStateError,
+)
 
 TINY = dict(epochs=2, limit_train=200, val_size=100, batch_size=50)
 
@@ -62,6 +69,51 @@ def test_a_run_is_trained_by_one_process_at_a_time(run_paths, capsys):
     )
     (folders.checkpoint_dir / "run.lock").write_text(finished.stdout)  # left by a killed process
     RunLock(folders.checkpoint_dir / "run.lock").acquire().release()
+
+
+def every_file(roots: dict) -> dict:
+    """{path: (bytes, modification time)} of every file under the output folders."""
+    return {
+        path: (path.read_bytes(), path.stat().st_mtime_ns)
+        for root in roots.values() for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+def test_a_refused_resume_leaves_every_file_of_the_running_run_untouched(run_paths, capsys):
+    folders = new_folders("busy")
+    folders.backup_dir.mkdir()
+    # What a run writes under temporary names while it saves an epoch.
+    temporaries = [folders.backup_dir / ".tmp-epoch-0001.weights.h5",
+                   folders.run_dir / ".history.json.1a2b3c4d.tmp",
+                   folders.checkpoint_dir / ".best.keras.5e6f7a8b.tmp"]
+    for path in temporaries:
+        path.write_bytes(b"being written")
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        # The lock as the training process holds it.
+        (folders.checkpoint_dir / "run.lock").write_text(str(trainer.pid))
+        before = every_file(run_paths)
+        assert train.main(["--resume", "busy"]) == 2
+        assert f"Run 'busy' is being trained by process {trainer.pid}" in capsys.readouterr().err
+        assert every_file(run_paths) == before
+    finally:
+        trainer.kill()
+        trainer.wait()
+    # Once the lock is the resumed run's, the killed attempt's temporary files go.
+    experiment.continue_from(folders, say=lambda text: None)
+    assert not any(path.exists() for path in temporaries)
+
+
+def test_a_lock_whose_process_is_writing_its_id_is_not_taken_over(tmp_path):
+    lock = tmp_path / "run.lock"
+    lock.write_text("")  # created by another process, its id not written yet
+    with pytest.raises(RunStateError, match="is being started by another process"):
+        RunLock(lock).acquire()
+    assert lock.read_text() == ""
+    old = time.time() - LOCK_WRITE_SECONDS - 1  # left empty by a process killed at once
+    os.utime(lock, (old, old))
+    RunLock(lock).acquire().release()
+    assert not lock.exists()
 
 
 @pytest.mark.parametrize("variable", ["DL_MODELS_PATH", "TB_LOGS_PATH", "RESULTS_PATH"])
