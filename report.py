@@ -27,6 +27,14 @@ FAST_RECIPE_SEEDS_TAG = "default-seeds"
 SEARCHED_PRESET_TAG = "augmentation-best"
 
 
+def clean_records(records: list[dict]) -> list[dict]:
+    """The records that trace to a commit (`records.reader.from_clean_commit`)."""
+    from records.reader import from_clean_commit
+
+    by_name = {record["run_name"]: record for record in records}
+    return [record for record in records if from_clean_commit(record, by_name)]
+
+
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
     """Every generated section, with paths relative to the README's folder; `inputs` are the
     records and predictions the report read (`reporting.leaderboard.ReportInputs`), `images_dir`
@@ -35,6 +43,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     from experiments import seed_table
     from reporting import comparisons, exports, label_noise, run_tables, specialist_report
     from reporting.sections import GeneratedSection
+    from reporting.tables import relative_link
     from search import report as search_report
 
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
@@ -50,9 +59,13 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     return [
         GeneratedSection(readme, "quick-start", quick_start),
         GeneratedSection(readme, "race", partial(summary.race_sentence, bench_dir)),
-        GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir)),
-        GeneratedSection(readme, "seed-groups",
-                         lambda folder: comparisons.seed_groups_markdown(inputs.records)),
+        # The README's headline tables: records that trace to a commit only.
+        GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir,
+                                                     clean_only=True)),
+        GeneratedSection(readme, "seed-groups", lambda folder: comparisons.seed_groups_markdown(
+            clean_records(inputs.records)) + run_tables.clean_commits_note(
+            len(inputs.records) - len(clean_records(inputs.records)),
+            relative_link(results_dir / "README.md", folder))),
         GeneratedSection(experiments, "paired-tests", partial(
             comparisons.paired_tests_markdown, inputs.predicted, results_dir)),
         GeneratedSection(Path("docs") / "search.md", "preset-comparison",

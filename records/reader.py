@@ -147,6 +147,22 @@ NO_CHANGE = ("no change: the choice on validation leaves the generalist's predic
              "are")
 
 
+def from_clean_commit(record: dict, by_name: dict[str, dict]) -> bool:
+    """Whether `record` can be traced to a commit: a run's tree matched its commit
+    (`system.git_clean`, or a `git_commit` without `-dirty` in older records); an ensemble's or a
+    combination's records, looked up in `by_name`, all did."""
+    if record.get("kind") in (ENSEMBLE, COMBINATION):
+        parts = [*record.get("members", {}), record.get("generalist"), record.get("specialist")]
+        parts = [name for name in parts if name]
+        return bool(parts) and all(
+            name in by_name and from_clean_commit(by_name[name], by_name) for name in parts)
+    system = record.get("system") or {}
+    if "git_clean" in system:
+        return system["git_clean"] is True
+    commit = system.get("git_commit")
+    return bool(commit) and not commit.endswith("-dirty")
+
+
 def is_run(record: dict) -> bool:
     """Whether `record` is a training run's over the ten classes: no ensemble, specialist,
     combination or search trial."""

@@ -15,6 +15,7 @@ from records.reader import (
     best_run,
     completed_run_problems,
     field_problems,
+    from_clean_commit,
     is_combined,
     is_ensemble,
     rank_records,
@@ -73,9 +74,18 @@ def tagged_runs(results_dir: Path, tag: str) -> list[dict]:
     return sorted(found, key=lambda record: (-record["test_accuracy"], record["run_name"]))
 
 
-def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) -> str:
-    """The first `count` rows of the leaderboard, then the best run, chosen on validation."""
+def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS,
+                      clean_only: bool = False) -> str:
+    """The first `count` rows of the leaderboard, then the best run, chosen on validation; with
+    `clean_only`, of the records of committed code alone (`records.reader.from_clean_commit`)."""
     records, _ = read_records(results_dir)
+    left_out = ""
+    if clean_only:
+        by_name = {record["run_name"]: record for record in records}
+        clean = [record for record in records if from_clean_commit(record, by_name)]
+        left_out = clean_commits_note(len(records) - len(clean), relative_link(
+            results_dir / "README.md", base_dir))
+        records = clean
     ranked, _ = rank_records(records)
     if not runs_only(ranked):
         return "No completed full run yet: train one with `python train.py`."
@@ -118,8 +128,18 @@ def top_runs_markdown(results_dir: Path, base_dir: Path, count: int = TOP_RUNS) 
         f"accuracy and never on the test set, is {record_link(best, results_dir, base_dir)} "
         f"({weights_description(best)}: validation {selected_val_accuracy(best):.4f}, "
         f"test {best['test_accuracy']:.4f}). "
-        f"Every run: [the leaderboard]({leaderboard})."
+        f"Every run: [the leaderboard]({leaderboard}).{left_out}"
     )
+
+
+def clean_commits_note(left_out: int, leaderboard: str) -> str:
+    """' Only records of committed code are here: N records of runs on uncommitted changes are
+    in the leaderboard.' (empty when none was left out)."""
+    if not left_out:
+        return ""
+    return (f" Only records that trace to a commit are here: {left_out} record"
+            f"{'s' if left_out != 1 else ''} of runs on uncommitted changes (or naming no "
+            f"commit) are in [the leaderboard]({leaderboard}) alone.")
 
 
 def repeated_runs(records: list[dict]) -> list[dict]:

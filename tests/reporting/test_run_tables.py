@@ -193,3 +193,34 @@ def test_a_run_that_repeats_an_earlier_ones_outcome_is_counted_once(tmp_path):
     text = top_runs_markdown(results, tmp_path, count=2)
     assert ("The first 2 of 4 full runs (1 of them repeats an earlier run's accuracies and "
             "confusion matrix exactly) by test accuracy") in text
+
+
+def test_the_headline_keeps_only_records_that_trace_to_a_commit(tmp_path):
+    from records.reader import from_clean_commit
+    from tests.records.fake_predictions import fake_ensemble_record
+
+    results = tmp_path / "results"
+    states = {"committed": {"git_commit": "abc", "git_clean": True},
+              "uncommitted": {"git_commit": "abc-dirty", "git_clean": False},
+              "older-committed": {"git_commit": "def"},  # before git_clean was recorded
+              "no-commit": {}}
+    for index, (name, system) in enumerate(states.items()):
+        record = fake_record(name, [950 - 10 * index] * 10, 0.95 - index / 100)
+        record["system"] = system
+        _write(results, record)
+    _write(results, fake_ensemble_record("mixed", 0.99, 0.99,
+                                         {"committed": 0.5, "uncommitted": 0.5}))
+    _write(results, fake_ensemble_record("clean-pair", 0.98, 0.98,
+                                         {"committed": 0.5, "older-committed": 0.5}))
+    records = {path.parent.name: json.loads(path.read_text())
+               for path in results.glob("*/result.json")}
+    assert {name for name, record in records.items() if from_clean_commit(record, records)} == {
+        "committed", "older-committed", "clean-pair"}
+
+    every = top_runs_markdown(results, tmp_path, count=10)
+    headline = top_runs_markdown(results, tmp_path, count=10, clean_only=True)
+    assert "[uncommitted](" in every and "[mixed](" in every
+    rows = [line for line in headline.splitlines() if line.startswith("| [")]
+    assert [row.split("]")[0] for row in rows] == ["| [clean-pair", "| [committed",
+                                                    "| [older-committed"]
+    assert "3 records of runs on uncommitted changes (or naming no commit)" in headline
