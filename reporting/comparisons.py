@@ -10,6 +10,7 @@ import pandas as pd
 from evaluation.calibration import DEFAULT_BINS
 from evaluation.seeds import BENCHMARK_TAGS, SeedGroup, overlapping, seed_groups, spread
 from evaluation.statistics import EXACT_BELOW, mcnemar
+from records.machine import record_alone
 from records.predictions import PredictedRuns
 from records.reader import best_run, is_ensemble, record_tags, runs_only, selected_val_accuracy
 from reporting.tables import (
@@ -136,7 +137,7 @@ def seed_groups_markdown(records: list[dict]) -> str:
         )
     rows = []
     for position, group in enumerate(groups):
-        test, seconds = group.summary("test_accuracy"), group.summary("train_seconds")
+        test = group.summary("test_accuracy")
         below = groups[position + 1] if position + 1 < len(groups) else None
         rows.append([
             group.records[0]["model"],
@@ -144,7 +145,7 @@ def seed_groups_markdown(records: list[dict]) -> str:
             ", ".join(str(record["seed"]) for record in group.records),
             f"{test['mean']:.4f} ± {test['std']:.4f}",
             f"{format_accuracy(test['min'])}-{format_accuracy(test['max'])}",
-            format_duration(seconds["mean"]),
+            training_time_cell(group.records),
             "-" if below is None else ("yes" if overlapping(group, below) else "no"),
         ])
     columns = ("Model", "n", "Seeds", "Test acc mean ± std", "Range", "Mean training time",
@@ -160,8 +161,21 @@ def seed_groups_markdown(records: list[dict]) -> str:
         "the seed, named by the tag they share or else by their run names), best mean test "
         "accuracy first; std is the sample standard deviation over the seeds. Where a "
         "configuration's range overlaps the next one's (yes), a seed can reorder the two: "
-        f"neither is ranked above the other. {machines_sentence(named)}"
+        "neither is ranked above the other. The mean training time leaves out runs that shared "
+        f"the cores with other processes (`load.alone`). {machines_sentence(named)}"
     )
+
+
+def training_time_cell(records: list[dict]) -> str:
+    """The mean training time of the runs that had the cores alone, or of unmeasured ones;
+    runs that shared them are left out and counted ("(2 shared)"), and a group whose every run
+    shared them has no time."""
+    timed = [record["train_seconds"] for record in records if record_alone(record) is not False]
+    shared = len(records) - len(timed)
+    if not timed:
+        return f"- ({shared} shared)"
+    mean = format_duration(sum(timed) / len(timed))
+    return f"{mean} ({shared} shared, left out)" if shared else mean
 
 
 def figure_run(predicted: PredictedRuns) -> dict | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from records.machine import record_alone
 from records.reader import (
     NUMBER,
     best_run,
@@ -203,23 +204,31 @@ def _seeds_sentence(records: list[dict], results_dir: Path, base_dir: Path) -> s
     first = records[0]
     machines = sorted({machine(record) for record in records})
     hardware = f"{'; '.join(machines)}; `{first['config']['precision']}`"
-    train = [record["train_seconds"] for record in records]
-    wall = [record["wall_seconds"] for record in records]
     accuracies = [record["test_accuracy"] for record in records]
     links = ", ".join(
         record_link(record, results_dir, base_dir, f"seed {record['seed']}") for record in records
     )
     if len(records) == 1:
+        train, wall = [first["train_seconds"]], [first["wall_seconds"]]
         return (
             f"The recorded run ({hardware}) took {train[0]:.0f} s of training, {wall[0]:.0f} s "
             f"from start to record, and printed test accuracy **{accuracies[0]:.4f}** "
             f"({first['selected_weights']} weights; {links})."
         )
+    timed = [record for record in records if record_alone(record) is not False]
+    printed = (f"printed test accuracy **{sum(accuracies) / len(records):.4f}** on average, "
+               f"{min(accuracies):.4f}-{max(accuracies):.4f} ({links})")
+    if not timed:
+        return (f"{len(records)} recorded runs with different seeds ({hardware}) shared the "
+                f"cores with other processes, so their times measure nothing; they {printed}.")
+    train = [record["train_seconds"] for record in timed]
+    wall = [record["wall_seconds"] for record in timed]
+    shared = len(records) - len(timed)
     return (
         f"{len(records)} recorded runs with different seeds ({hardware}) took "
         f"{min(train):.0f}-{max(train):.0f} s of training, {min(wall):.0f}-{max(wall):.0f} s "
-        f"from start to record, and printed test accuracy **{sum(accuracies) / len(records):.4f}** "
-        f"on average, {min(accuracies):.4f}-{max(accuracies):.4f} ({links})."
+        f"from start to record{f' ({shared} that shared the cores left out)' if shared else ''}"
+        f", and {printed}."
     )
 
 

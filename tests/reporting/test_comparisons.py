@@ -140,6 +140,13 @@ def test_seed_groups_show_mean_spread_range_and_mark_overlapping_neighbours():
     assert text.endswith(" Trained on Fixture GPU | 2.")
     assert "No configuration" in seed_groups_markdown(records[-1:])
 
+    # A seed that shared the cores keeps its accuracy but not its time.
+    records[1]["load"] = {"alone": False}
+    rows = table_rows(seed_groups_markdown(records))
+    assert rows[0][6] == "1m 40s (1 shared, left out)"
+    records[0]["load"] = {"alone": False}
+    assert table_rows(seed_groups_markdown(records))[0][6] == "- (2 shared)"
+
 
 def test_a_seed_group_is_named_by_the_tag_its_runs_share_and_its_machines_are_named():
     # Named when the fast recipe was the default; tagged as the batch they are.

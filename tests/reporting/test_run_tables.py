@@ -224,3 +224,18 @@ def test_the_headline_keeps_only_records_that_trace_to_a_commit(tmp_path):
     assert [row.split("]")[0] for row in rows] == ["| [clean-pair", "| [committed",
                                                     "| [older-committed"]
     assert "3 records of runs on uncommitted changes (or naming no commit)" in headline
+
+
+def test_the_default_seeds_that_shared_the_cores_keep_their_accuracy_but_not_their_times(
+    tmp_path,
+):
+    results = tmp_path / "results"
+    for seed, (seconds, alone) in enumerate(((100.0, True), (300.0, False), (120.0, None))):
+        record = fake_record(f"default-seed{seed}", [920 + seed] * 10, 0.93,
+                             train_seconds=seconds, wall_seconds=seconds + 50)
+        record["seed"], record["load"] = seed, {"alone": alone}
+        _write(results, record, "default-seeds")
+    _precision_runs(results)
+    text = default_run_markdown(results, tmp_path, "default-seeds", "precision-default")
+    assert ("took 100-120 s of training, 150-170 s from start to record (1 that shared the cores "
+            "left out), and printed test accuracy **0.9210** on average") in text
