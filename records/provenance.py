@@ -6,7 +6,6 @@ import platform
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
 
 import config
 from records.machine import cpu_facts, measured_peak
@@ -35,28 +34,15 @@ def git_state() -> tuple[str | None, bool | None]:
     return commit, not changes
 
 
-def git_commit() -> str | None:
-    """The commit, with `-dirty` when tracked files differ from it."""
-    commit, clean = git_state()
-    return None if commit is None else commit + ("" if clean else "-dirty")
-
-
 def cpu_description(cpuinfo: str | None = None) -> str:
     """The CPU's model name with its family and model numbers (a virtual machine may name two
     generations alike: "AMD EPYC (family 26, model 2), 2 cores"), from /proc/cpuinfo by
     default."""
-    try:
-        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
-    except OSError:
-        text = ""
-    fields = {}
-    for line in text.split("\n\n")[0].splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    name = fields.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in fields and "model" in fields:
-        name += f" (family {fields['cpu family']}, model {fields['model']})"
-    return f"{name}, {os.cpu_count()} cores"
+    facts = cpu_facts(cpuinfo, cores=os.cpu_count())
+    name = facts["name"]
+    if facts["family"] is not None and facts["model"] is not None:
+        name += f" (family {facts['family']}, model {facts['model']})"
+    return f"{name}, {facts['cores']} cores"
 
 
 def system_info(with_peak: bool = True) -> dict:
@@ -86,6 +72,7 @@ def system_info(with_peak: bool = True) -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "packages": versions,
+        # `-dirty` kept in the commit too: records before `git_clean` say it that way.
         "git_commit": None if commit is None else commit + ("" if clean else "-dirty"),
         "git_clean": clean,
     }
