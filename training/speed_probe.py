@@ -88,7 +88,8 @@ def measure_epoch_cost(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf
     that is thrown away."""
     budget = WARM_STEPS + MAX_TIMED_STEPS
     train = StepTimer("train")
-    model.fit(train_ds, epochs=1, steps_per_epoch=budget, callbacks=[train], verbose=0)
+    model.fit(train_ds, epochs=1, steps_per_epoch=budget, callbacks=[train], verbose=0,
+              shuffle=False)  # the dataset draws its own order, as the run's `fit` reads it
     test = StepTimer("test")
     model.evaluate(val_ds.repeat(), steps=budget, callbacks=[test], verbose=0)
     validation_steps = math.ceil(val_images / eval_batch_size)

@@ -89,6 +89,11 @@ class EpochCost:
         return self.setup_seconds + self.epoch_seconds
 
 
+def plural(count: int, noun: str) -> str:
+    """`plural(1, "step")` is "1 step", `plural(90, "step")` "90 steps"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class TimeBudgetTooSmall(ValueError):
     """A budget shorter than one epoch: says what an epoch costs and the minimum."""
 
@@ -96,7 +101,7 @@ class TimeBudgetTooSmall(ValueError):
         self.minimum = cost.minimum_budget()
         super().__init__(
             f"The time budget is too small for one epoch of {model} on this machine: an epoch "
-            f"takes about {cost.epoch_seconds:.1f} s ({cost.steps_per_epoch} steps of "
+            f"takes about {cost.epoch_seconds:.1f} s ({plural(cost.steps_per_epoch, 'step')} of "
             f"{cost.step_seconds:.3f} s, {cost.validation_seconds:.1f} s of validation, "
             f"{cost.checkpoint_seconds:.1f} s of checkpoints) after {cost.setup_seconds:.1f} s "
             f"of building the steps, so the minimum is {format_duration(self.minimum)}. Give "

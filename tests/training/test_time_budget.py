@@ -98,6 +98,9 @@ def test_a_budget_too_small_for_one_epoch_is_refused_with_the_minimum():
     assert "an epoch takes about 9.5 s (90 steps of 0.100 s, 0.5 s of validation" in message
     assert "so the minimum is 15s. Give --time-budget 15s or more" in message
     assert message.endswith("Received: time_budget=14 s")
+    one_step = EpochCost(3.0, 1, 128, 1.0, 1.0, 2.0)
+    with pytest.raises(TimeBudgetTooSmall, match=r"an epoch takes about 5.0 s \(1 step of 3.000 s"):
+        budget_epochs(6.0, one_step, "capsnet")
 
 
 def test_with_a_budget_the_settings_that_follow_from_the_epochs_wait_for_them():
