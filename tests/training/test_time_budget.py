@@ -219,3 +219,16 @@ def test_a_budget_too_small_for_one_epoch_is_refused_before_anything_is_written(
         run_experiment(config, data=fashion_mnist, verbose=0, evaluate_test=False)
     assert error.value.minimum > 0.5
     assert not any(outputs.glob("*/*"))
+
+
+def test_a_resumed_run_keeps_the_plan_its_first_attempt_measured(tmp_path):
+    from training.experiment import BUDGET_FILE, RunFolders, _keep_budget
+
+    folders = RunFolders(tmp_path / "run", tmp_path / "checkpoints", tmp_path / "tb")
+    folders.run_dir.mkdir()
+    assert _keep_budget(folders, None) is None  # a run without a budget
+    plan = {"seconds": 600.0, "images_per_second": 900.0, "epoch_seconds": 50.0,
+            "setup_seconds": 5.0, "epochs": 11, "measure_seconds": 9.0}
+    assert _keep_budget(folders, plan) == plan  # a new run writes it beside its configuration
+    assert (folders.run_dir / BUDGET_FILE).exists()
+    assert _keep_budget(folders, None) == plan  # a resumed run reads it back
