@@ -53,6 +53,18 @@ def config_file(text: str) -> Path:
     return Path(text)
 
 
+def flag_type(parse):
+    """A field's `parse` as an argparse type: its ValueError becomes the flag's error."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
 def _help_default(value) -> str:
     return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
 
@@ -118,7 +130,9 @@ def add_setting_flags(group) -> None:
         elif kind is tuple:
             options.update(action="append", metavar=name.upper().rstrip("S"))
         else:
-            options.update(type=kind, metavar=name.upper())
+            parse = field.metadata.get("parse")
+            options.update(type=flag_type(parse) if parse else kind,
+                           metavar=field.metadata.get("metavar", name.upper()))
             if "choices" in field.metadata:
                 options.update(choices=field.metadata["choices"], metavar=None)
         group.add_argument(FLAGS[name], dest=name, **options)
@@ -283,6 +297,10 @@ def dry_run_text(layers) -> str:
         f"# The resolved configuration (preset {chain}{then}), as the run would save it.",
         "# Run it with: python train.py --config FILE, after saving this text as FILE.",
     ]
+    if resolved.schedule.time_budget is not None:
+        lines.append("# schedule.time_budget: the run measures its speed first, then trains the "
+                     "epochs that fit instead of schedule.epochs; the settings that follow from "
+                     "the epochs (warm-up, SWA) are left unset until then.")
     return "\n".join(lines) + "\n" + to_toml(resolved)
 
 

@@ -75,6 +75,8 @@ class MobileNetV2(ConfigurableModel):
         stage_repeats: number of blocks in each of the seven stages, the first one carrying the
             stage's stride; the paper's (1, 2, 3, 4, 3, 3, 1) by default.
         input_size: optional side length the images are resized to inside the model.
+        fused_batchnorm: train every BatchNorm with one fused kernel on a CPU
+            (`models.layers.FusedBatchNormalization`): the same statistics in fewer ops.
 
     Example:
         >>> model = MobileNetV2(input_shape=(28, 28, 1), num_classes=10, alpha=1.0)
@@ -88,20 +90,23 @@ class MobileNetV2(ConfigurableModel):
         alpha=1.0,
         stage_repeats=STAGE_REPEATS,
         input_size=None,
+        fused_batchnorm=False,
         **kwargs,
     ):
         validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv_bn(x, make_divisible(STEM_CHANNELS * alpha), 3, "stem_conv", **BN_RELU6)
+        fused = {"fused": fused_batchnorm}
+        x = conv_bn(x, make_divisible(STEM_CHANNELS * alpha), 3, "stem_conv", **BN_RELU6, **fused)
         blocks = [
             (expansion, make_divisible(channels * alpha), strides if repeat == 0 else 1)
             for (expansion, channels, strides), repeats in zip(STAGE_SETTINGS, stage_repeats)
             for repeat in range(repeats)
         ]
         for index, (expansion, filters, strides) in enumerate(blocks):
-            x = inverted_residual_block(x, expansion, filters, strides, f"block{index}")
+            x = inverted_residual_block(x, expansion, filters, strides, f"block{index}",
+                                        fused_batchnorm)
         last_channels = make_divisible(LAST_CHANNELS * alpha) if alpha > 1.0 else LAST_CHANNELS
-        x = conv_bn(x, last_channels, 1, "last_conv", **BN_RELU6)
+        x = conv_bn(x, last_channels, 1, "last_conv", **BN_RELU6, **fused)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         kwargs.setdefault("name", f"mobilenet_v2_{alpha:g}".replace(".", "_"))
         super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
@@ -117,7 +122,7 @@ def validate_arguments(input_shape, num_classes, alpha, stage_repeats, **_):
     )
 
 
-def inverted_residual_block(x, expansion, filters, strides, name):
+def inverted_residual_block(x, expansion, filters, strides, name, fused=False):
     """MobileNetV2's inverted residual block with a linear bottleneck.
 
     Conv 1x1 expanding the channels `expansion` times (left out when it is 1), DWConv 3x3 carrying
@@ -130,6 +135,7 @@ def inverted_residual_block(x, expansion, filters, strides, name):
         filters: output channels.
         strides: stride of the depthwise convolution, 1 or 2.
         name: prefix of the block's layer names.
+        fused: its BatchNorms are `FusedBatchNormalization`s.
 
     Example:
         >>> x = inverted_residual_block(keras.Input((28, 28, 16)), 6, 24, 2, "block1")
@@ -137,9 +143,9 @@ def inverted_residual_block(x, expansion, filters, strides, name):
     """
     y = x
     if expansion != 1:
-        y = conv_bn(y, x.shape[-1] * expansion, 1, f"{name}_expand", **BN_RELU6)
-    y = conv_bn(y, None, 3, f"{name}_depthwise", strides=strides, **BN_RELU6)
-    y = conv_bn(y, filters, 1, f"{name}_project", epsilon=BN_EPSILON)
+        y = conv_bn(y, x.shape[-1] * expansion, 1, f"{name}_expand", **BN_RELU6, fused=fused)
+    y = conv_bn(y, None, 3, f"{name}_depthwise", strides=strides, **BN_RELU6, fused=fused)
+    y = conv_bn(y, filters, 1, f"{name}_project", epsilon=BN_EPSILON, fused=fused)
     if strides == 1 and x.shape[-1] == filters:
         y = keras.layers.Add(name=f"{name}_add")([x, y])
     return y

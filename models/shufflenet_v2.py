@@ -111,6 +111,8 @@ class ShuffleNetV2(ConfigurableModel):
         stem_channels: filters of the stem convolution.
         final_channels: filters of the last 1x1 convolution (conv5).
         input_size: optional side length the images are resized to inside the model.
+        fused_batchnorm: train every BatchNorm with one fused kernel on a CPU
+            (`models.layers.FusedBatchNormalization`): the same statistics in fewer ops.
 
     Example:
         >>> model = ShuffleNetV2(input_shape=(28, 28, 1), stage_channels=(116, 232, 464))
@@ -126,16 +128,18 @@ class ShuffleNetV2(ConfigurableModel):
         stem_channels=24,
         final_channels=1024,
         input_size=None,
+        fused_batchnorm=False,
         **kwargs,
     ):
         validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv_bn(x, stem_channels, 3, "stem_conv", **BN_RELU)
+        fused = {"fused": fused_batchnorm}
+        x = conv_bn(x, stem_channels, 3, "stem_conv", **BN_RELU, **fused)
         for stage, (filters, repeats) in enumerate(zip(stage_channels, stage_repeats), start=2):
             for index in range(repeats):
                 strides = 2 if index == 0 else 1
-                x = shuffle_unit(x, filters, strides, f"stage{stage}_unit{index}")
-        x = conv_bn(x, final_channels, 1, "conv5", **BN_RELU)
+                x = shuffle_unit(x, filters, strides, f"stage{stage}_unit{index}", fused_batchnorm)
+        x = conv_bn(x, final_channels, 1, "conv5", **BN_RELU, **fused)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         kwargs.setdefault("name", "shufflenet_v2")
         super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
@@ -159,7 +163,7 @@ def validate_arguments(
     check_argument(final_channels >= 1, "positive", final_channels=final_channels)
 
 
-def shuffle_unit(x, filters, strides, name):
+def shuffle_unit(x, filters, strides, name, fused=False):
     """ShuffleNetV2's unit: two branches, concatenated, then a channel shuffle.
 
     With stride 1 (the basic unit) the input's channels are split in halves: one passes
@@ -174,6 +178,7 @@ def shuffle_unit(x, filters, strides, name):
         filters: output channels, even.
         strides: 1 for the basic unit, 2 for the downsampling one.
         name: prefix of the unit's layer names.
+        fused: its BatchNorms are `FusedBatchNormalization`s.
 
     Example:
         >>> x = shuffle_unit(keras.Input((28, 28, 24)), 116, 2, "stage2_unit0")
@@ -181,16 +186,18 @@ def shuffle_unit(x, filters, strides, name):
     """
     check_argument(strides in (1, 2), "1 or 2", strides=strides)
     half = filters // 2
+    relu_bn = {**BN_RELU, "fused": fused}
+    linear_bn = {"epsilon": BN_EPSILON, "fused": fused}  # after the depthwise convolutions
     if strides == 1:
         check_argument(filters == x.shape[-1], f"{x.shape[-1]} at stride 1", filters=filters)
         left, right = ChannelSplit(name=f"{name}_split")(x)
     else:
-        left = conv_bn(x, None, 3, f"{name}_left_dw", strides=2, epsilon=BN_EPSILON)
-        left = conv_bn(left, half, 1, f"{name}_left_pw", **BN_RELU)
+        left = conv_bn(x, None, 3, f"{name}_left_dw", strides=2, **linear_bn)
+        left = conv_bn(left, half, 1, f"{name}_left_pw", **relu_bn)
         right = x
-    right = conv_bn(right, half, 1, f"{name}_right_pw1", **BN_RELU)
-    right = conv_bn(right, None, 3, f"{name}_right_dw", strides=strides, epsilon=BN_EPSILON)
-    right = conv_bn(right, half, 1, f"{name}_right_pw2", **BN_RELU)
+    right = conv_bn(right, half, 1, f"{name}_right_pw1", **relu_bn)
+    right = conv_bn(right, None, 3, f"{name}_right_dw", strides=strides, **linear_bn)
+    right = conv_bn(right, half, 1, f"{name}_right_pw2", **relu_bn)
     x = keras.layers.Concatenate(name=f"{name}_concat")([left, right])
     return ChannelShuffle(2, name=f"{name}_shuffle")(x)
 

@@ -41,6 +41,9 @@ class SimpleCNN(ConfigurableModel):
         dense_units: width of the hidden dense layer.
         conv_batchnorm: add BatchNorm after each convolution.
         input_size: optional side length the images are resized to inside the model.
+        fused_batchnorm: train the convolutions' BatchNorms with one fused kernel on a CPU
+            (`models.layers.FusedBatchNormalization`): the same statistics in fewer ops. The
+            dense layer's BatchNorm normalizes vectors, which the fused kernel does not take.
 
     Example:
         >>> model = SimpleCNN(input_shape=(28, 28, 1), num_classes=10)
@@ -55,16 +58,18 @@ class SimpleCNN(ConfigurableModel):
         dense_units=200,
         conv_batchnorm=False,
         input_size=None,
+        fused_batchnorm=False,
         **kwargs,
     ):
         validate_arguments(**self.arguments)
         inputs, x = image_input(input_shape, input_size)
-        x = conv_relu(x, 32, 5, "conv1", conv_batchnorm)
-        x = conv_relu(x, 32, 5, "conv2", conv_batchnorm)
+        batchnorm = {"with_batchnorm": conv_batchnorm, "fused": fused_batchnorm}
+        x = conv_relu(x, 32, 5, "conv1", **batchnorm)
+        x = conv_relu(x, 32, 5, "conv2", **batchnorm)
         x = keras.layers.MaxPooling2D(name="pool1")(x)
         x = keras.layers.Dropout(dropout[0], name="dropout1")(x)
         for index in range(3, 6):
-            x = conv_relu(x, 64, 3, f"conv{index}", conv_batchnorm)
+            x = conv_relu(x, 64, 3, f"conv{index}", **batchnorm)
         x = keras.layers.MaxPooling2D(name="pool2")(x)
         x = keras.layers.Dropout(dropout[1], name="dropout2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
@@ -84,15 +89,16 @@ def validate_arguments(input_shape, num_classes, dropout, dense_units, **_):
     check_argument(dense_units >= 1, "positive", dense_units=dense_units)
 
 
-def conv_relu(x, filters, kernel_size, name, with_batchnorm):
+def conv_relu(x, filters, kernel_size, name, with_batchnorm, fused=False):
     """Convolution `name` ("same" padding) and ReLU `{name}_relu`, with BatchNorm `{name}_bn`
-    between them (and no convolution bias) when `with_batchnorm`.
+    between them (and no convolution bias) when `with_batchnorm`, fused when `fused`.
 
     Example:
         >>> conv_relu(keras.Input((28, 28, 1)), 32, 5, "conv1", True).shape  # (None, 28, 28, 32)
     """
     if with_batchnorm:
-        return conv_bn(x, filters, kernel_size, name, epsilon=BN_EPSILON, activation="relu")
+        return conv_bn(x, filters, kernel_size, name, epsilon=BN_EPSILON, activation="relu",
+                       fused=fused)
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", name=name)(x)
     return relu(x, "relu", name)
 

@@ -54,6 +54,8 @@ class WideResNet(ConfigurableModel):
         width: widening factor k.
         dropout: dropout rate between the two convolutions of every block.
         input_size: optional side length the images are resized to inside the model.
+        fused_batchnorm: train every BatchNorm with one fused kernel on a CPU
+            (`models.layers.FusedBatchNormalization`): the same statistics in fewer ops.
 
     Example:
         >>> model = WideResNet(input_shape=(28, 28, 1), num_classes=10, depth=16, width=4)
@@ -68,6 +70,7 @@ class WideResNet(ConfigurableModel):
         width=10,
         dropout=0.3,
         input_size=None,
+        fused_batchnorm=False,
         **kwargs,
     ):
         validate_arguments(**self.arguments)
@@ -77,8 +80,8 @@ class WideResNet(ConfigurableModel):
             for index in range((depth - 4) // 6):
                 name = f"group{group}_block{index}"
                 stride = strides if index == 0 else 1
-                x = wide_basic_block(x, filters * width, stride, dropout, name)
-        x = bn_relu(x, "final")
+                x = wide_basic_block(x, filters * width, stride, dropout, name, fused_batchnorm)
+        x = bn_relu(x, "final", fused_batchnorm)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         kwargs.setdefault("name", f"wrn_{depth}_{width}")
         super().__init__(inputs, classifier_head(x, num_classes), **kwargs)
@@ -91,8 +94,8 @@ def validate_arguments(input_shape, num_classes, depth, width, dropout, **_):
     check_argument(0.0 <= dropout < 1.0, "in [0, 1)", dropout=dropout)
 
 
-def bn_relu(x, name):
-    return relu(batch_norm(x, f"{name}_bn", BN_EPSILON), "relu", name)
+def bn_relu(x, name, fused=False):
+    return relu(batch_norm(x, f"{name}_bn", BN_EPSILON, fused=fused), "relu", name)
 
 
 def he_conv(x, filters, kernel_size, strides, name):
@@ -108,7 +111,7 @@ def he_conv(x, filters, kernel_size, strides, name):
     )(x)
 
 
-def wide_basic_block(x, filters, strides, dropout, name):
+def wide_basic_block(x, filters, strides, dropout, name, fused=False):
     """The pre-activation residual block of Wide ResNets.
 
     BN-ReLU-Conv3x3-BN-ReLU-Dropout-Conv3x3, the first convolution carrying the stride, added to
@@ -121,17 +124,18 @@ def wide_basic_block(x, filters, strides, dropout, name):
         strides: stride of the first convolution and of the shortcut.
         dropout: dropout rate between the convolutions; 0 leaves the Dropout layer out.
         name: prefix of the block's layer names.
+        fused: its BatchNorms are `FusedBatchNormalization`s.
 
     Example:
         >>> x = wide_basic_block(keras.Input((28, 28, 64)), 128, 2, 0.3, "group2_block0")
         >>> x.shape  # (None, 14, 14, 128)
     """
-    preactivated = bn_relu(x, f"{name}_preact")
+    preactivated = bn_relu(x, f"{name}_preact", fused)
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = he_conv(preactivated, filters, 1, strides, f"{name}_shortcut")
     y = he_conv(preactivated, filters, 3, strides, f"{name}_conv1")
-    y = bn_relu(y, f"{name}_mid")
+    y = bn_relu(y, f"{name}_mid", fused)
     if dropout > 0.0:
         y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
     y = he_conv(y, filters, 3, 1, f"{name}_conv2")

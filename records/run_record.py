@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 # A training run's record carries `record_version`; 2 added the configuration's `preset` and
 # `tags`, by which the docs' tables find their runs.
 RECORD_VERSION = 2
-# Settings that version-1 records lack, with the value that trains as those runs did (the
+# Settings that older records lack, with the value that trains as those runs did (the
 # configuration's defaults), so that seed groups and reruns compare old and new configurations.
 FIELDS_ADDED = {
     "preset": None,
@@ -22,6 +22,7 @@ FIELDS_ADDED = {
     "bias_lr_factor": 1.0,
     "tta_shifts": 0,
     "flip_mode": "random",
+    "time_budget": None,
 }
 # The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
 TAGS_BEFORE_VERSION_2 = {
@@ -104,6 +105,11 @@ class RunRecord:
         trial: a search trial's study, number, state, value and settings.
         failed_epoch, error: why a failed run stopped.
         final_batchnorm_recomputed: the final weights' BatchNorm statistics were recomputed.
+        time_budget: a run trained within a time budget: the budget (`seconds`), the speed it
+            measured before training (`images_per_second`, `epoch_seconds` with validation and
+            checkpoints, `setup_seconds` of building the steps, `measure_seconds` it took),
+            the `epochs` it chose and, where training stopped before them to stay within the
+            budget, `stopped_after` (the last epoch trained; else null).
 
     Example:
         >>> record = RunRecord.from_json(json.loads(path.read_text()))
@@ -149,6 +155,7 @@ class RunRecord:
     final_batchnorm_recomputed: bool | None = None
     load: dict | None = None
     preset_chain: list | None = None
+    time_budget: dict | None = None
 
     def selected_accuracy(self, split: str) -> float | None:
         """The accuracy on `split` ("val" or "test") of the candidate chosen on validation."""
@@ -229,14 +236,19 @@ def run_record_problems(data: dict) -> list[str]:
 
 
 def upgraded(record):
-    """`record` as the current version reads it. Version 1 (no `record_version`) predates the
-    preset and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
+    """`record` as the current version reads it: its configuration with the settings added
+    since it was written (`FIELDS_ADDED`). Version 1 (no `record_version`) predates the preset
+    and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
     version = record.get("record_version", 1) if isinstance(record, dict) else None
-    if not isinstance(version, int) or version >= RECORD_VERSION:  # current, or not a record
+    if not isinstance(version, int):  # not a record: the checks name it
         return record
     config = record.get("config")
     if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
         return record
+    if version >= RECORD_VERSION:
+        if FIELDS_ADDED.keys() <= config.keys():
+            return record
+        return {**record, "config": {**FIELDS_ADDED, **config}}
     tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
     config = {**FIELDS_ADDED, **config, "tags": [*config.get("tags", ()), *tags]}
     return {**record, "record_version": RECORD_VERSION, "config": config}

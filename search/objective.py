@@ -47,15 +47,14 @@ class PruningCallback(keras.callbacks.Callback):
 
     Args:
         trial: the Optuna trial reported to.
-        epochs: the run's planned epochs, from which the budget projects its end.
-        budget_seconds: training seconds (epochs with their validation pass) a trial may take;
-            None for no budget.
+        budget_seconds: training seconds (epochs with their validation pass) a trial may take,
+            projected from the epochs `fit` runs (those a `schedule.time_budget` chose, where
+            one is set); None for no budget.
     """
 
-    def __init__(self, trial: optuna.Trial, epochs: int | None = None,
-                 budget_seconds: float | None = None):
+    def __init__(self, trial: optuna.Trial, budget_seconds: float | None = None):
         super().__init__()
-        self.trial, self.epochs, self.budget_seconds = trial, epochs, budget_seconds
+        self.trial, self.budget_seconds = trial, budget_seconds
         self.pruned_at: int | None = None
         self.pruned_by: str | None = None
         self.epoch_seconds: list[float] = []
@@ -76,11 +75,13 @@ class PruningCallback(keras.callbacks.Callback):
         """Whether the seconds so far plus the remaining epochs, each as long as the median
         epoch after the first (which also builds the step), pass the budget; judged from the
         second epoch on."""
-        done = len(self.epoch_seconds)
-        if self.budget_seconds is None or done < 2 or done >= self.epochs:
+        if self.budget_seconds is None:
+            return False
+        done, epochs = len(self.epoch_seconds), self.params["epochs"]
+        if done < 2 or done >= epochs:
             return False
         typical = statistics.median(self.epoch_seconds[1:])
-        return sum(self.epoch_seconds) + typical * (self.epochs - done) > self.budget_seconds
+        return sum(self.epoch_seconds) + typical * (epochs - done) > self.budget_seconds
 
 
 def trial_name(study: str, number: int) -> str:
@@ -119,7 +120,7 @@ class Objective:
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),
         )
-        pruning = PruningCallback(trial, config.schedule.epochs, self.budget_seconds)
+        pruning = PruningCallback(trial, self.budget_seconds)
         result = run_experiment(config, data=self.data, verbose=self.verbose,
                                 evaluate_test=False, callbacks=[pruning])
         if not self.keep_checkpoints:

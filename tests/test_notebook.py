@@ -39,14 +39,27 @@ def parameters_cell() -> dict:
 
 def test_the_parameters_are_a_preset_and_overrides_that_spell_out_the_augmentation():
     parameters = parameters_cell()
-    assert set(parameters) == {"MODELS", "PRESET", "OVERRIDES", "SEARCH_TRIALS"}
+    assert set(parameters) == {"MODELS", "PRESET", "OVERRIDES", "TIME_BUDGET", "SEARCH_TRIALS"}
     assert parameters["SEARCH_TRIALS"] == 0  # off: the notebook stays fast
+    assert parameters["TIME_BUDGET"] is None  # the epochs are the preset's
     layers = compose(preset=parameters["PRESET"], overrides=parameters["OVERRIDES"])
     default = compose(preset=parameters["PRESET"]).config
     assert parameters["MODELS"] == [default.model.name]
     assert layers.config == default  # the cell's values are the preset's: editing starts there
     knobs = {key for key in parameters["OVERRIDES"] if key.startswith("augmentation.")}
     assert knobs == {f"augmentation.{knob}" for knob in AUGMENTATION_KNOBS}
+
+
+def test_the_time_budget_of_the_first_cell_reaches_every_models_configuration(capsys):
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    namespace = {**parameters_cell(), "MODELS": ["fast-cnn-small", "wrn-16-4"],
+                 "TIME_BUDGET": "1h30m"}
+    exec(cells_by_tag(notebook)["setup"].source, namespace)  # composes, checks, prints paths
+    budgets = {name: config.schedule.time_budget for name, config in namespace["CONFIGS"].items()}
+    assert budgets == {"fast-cnn-small": 5400.0, "wrn-16-4": 5400.0}
+    namespace["TIME_BUDGET"] = "soon"
+    with pytest.raises(ValueError, match="schedule.time_budget must be a duration"):
+        exec(cells_by_tag(notebook)["setup"].source, namespace)
 
 
 def current_interpreter_kernel(folder) -> str:

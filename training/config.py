@@ -28,6 +28,7 @@ from training.schedule_rules import (
     default_warmup_epochs,
     swa_snapshots,
 )
+from training.time_budget import DURATION_RULE, parse_duration
 
 NUM_CLASSES = 10  # Fashion-MNIST; data.NUM_CLASSES, kept here so the CLI loads no TensorFlow
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -58,7 +59,8 @@ def _flag(help_text: str, **extra):
 def _flag(help_text: str, **extra):
     """A field with its `train.py` flag's help; `flat` names it in the flat layout (records,
     flags) where that differs from its key, `flag` spells its flag where that differs from the
-    flat name, `cli=False` keeps it off the command line."""
+    flat name, `cli=False` keeps it off the command line; `parse` reads the text of its flag
+    (and a string in a file or `--set`) into its value, shown as `metavar`."""
     if "default_factory" in extra:
         default = {"default_factory": extra.pop("default_factory")}
     else:
@@ -141,6 +143,15 @@ class ScheduleConfig:
     reduce_lr_patience: int | None = _flag(
         "halve the rate after this many epochs without val_loss gain (constant schedule only)",
         default=None,
+    )
+    time_budget: float | None = _flag(
+        "seconds of training (fit: steps, validation, checkpoints), e.g. 600, 10m or 1h30m: "
+        "the run measures its speed on its first steps and trains the most epochs that fit, "
+        "instead of --epochs, its schedule (one-cycle warm-up, SWA's start) scaled to them; "
+        "off by default",
+        default=None,
+        parse=parse_duration,
+        metavar="DURATION",
     )
 
 
@@ -523,6 +534,9 @@ class Checks:
             require(
                 schedule.name == "constant", "lr_schedule", "'constant' with reduce_lr_patience"
             )
+        budget = schedule.time_budget
+        require(budget is None or (math.isfinite(budget) and budget > 0), "time_budget",
+                f"{DURATION_RULE}, or unset")
 
     def averaging(self) -> None:
         require, averaging = self.require, self.config.averaging
@@ -575,17 +589,19 @@ def resolve(config: ExperimentConfig, hardware: Hardware) -> ExperimentConfig:
 
     Example: `resolve(ExperimentConfig(), Hardware(cpu_bf16=True)).optimizer.lr` is 3e-3, the
     one-cycle peak for Adam at batch size 128.
+
+    With a time budget the epochs are not known until the run has measured its speed: the
+    defaults that depend on them (SWA, its start and snapshots, `auto`'s schedule and its rate,
+    the warm-up) stay unset, for `with_budget_epochs` to resolve them from the epochs it chose.
     """
     values = config.to_dict()
     spec = model_spec(config.model.name)
     if values["batch_size"] is None:
         values["batch_size"] = machine.default_batch_size(values["distribute"], hardware)
-    if values["swa"] is None:
-        values["swa"] = default_swa(values["epochs"], values["swa_start"])
-    if values["lr_schedule"] == "auto":
-        values["lr_schedule"] = default_schedule(values["swa"])
+    if values["time_budget"] is None:
+        _resolve_epoch_defaults(values)
     schedule = values["lr_schedule"]
-    if values["lr"] is None and values["batch_size"] >= 1:  # validate() names a bad batch
+    if values["lr"] is None and values["batch_size"] >= 1 and schedule != "auto":
         values["lr"] = default_lr(schedule, values["optimizer"], values["batch_size"])
     if values["ema"] == 0:
         values["ema"] = None
@@ -593,10 +609,6 @@ def resolve(config: ExperimentConfig, hardware: Hardware) -> ExperimentConfig:
         values["tta_shifts"] = 0
     if values["label_smoothing"] is None:
         values["label_smoothing"] = 0.0 if spec.own_loss else DEFAULT_LABEL_SMOOTHING
-    values["swa_start"], values["swa_freq"] = swa_snapshots(
-        schedule, values["epochs"], values["cycle_epochs"], values["swa_start"], values["swa_freq"])
-    if values["warmup_epochs"] is None:
-        values["warmup_epochs"] = default_warmup_epochs(schedule, values["epochs"])
     if values["swa_lr"] is None and values["lr"] is not None:
         values["swa_lr"] = default_swa_lr(values["lr"])
     values["precision"] = machine.resolve_precision(values["precision"], spec.cpu_precision,
@@ -605,3 +617,29 @@ def resolve(config: ExperimentConfig, hardware: Hardware) -> ExperimentConfig:
     values["classes"] = tuple(map(canonical_name, values["classes"]))  # validate() names others
     values["jit_compile"] = machine.resolve_jit_compile(values["jit_compile"], hardware)
     return ExperimentConfig.from_dict(values)
+
+
+def _resolve_epoch_defaults(values: dict) -> None:
+    """Fills in the defaults that follow from the epochs, in the flat layout `values`."""
+    if values["swa"] is None:
+        values["swa"] = default_swa(values["epochs"], values["swa_start"])
+    if values["lr_schedule"] == "auto":
+        values["lr_schedule"] = default_schedule(values["swa"])
+    schedule = values["lr_schedule"]
+    values["swa_start"], values["swa_freq"] = swa_snapshots(
+        schedule, values["epochs"], values["cycle_epochs"], values["swa_start"], values["swa_freq"])
+    if values["warmup_epochs"] is None:
+        values["warmup_epochs"] = default_warmup_epochs(schedule, values["epochs"])
+
+
+def with_budget_epochs(config: ExperimentConfig, epochs: int) -> ExperimentConfig:
+    """What a run with a time budget trains once the budget chose its `epochs`: `config`, as
+    asked (before `resolve`), with those epochs and the budget spent, so that resolving it
+    derives the defaults that depend on the epochs from them (the one-cycle warm-up, SWA's start,
+    SWA itself from `MIN_SWA_EPOCHS`), as for a run asked for that many epochs; settings given
+    explicitly stay as given.
+
+    Example: `resolve(with_budget_epochs(ExperimentConfig(), 20), hardware).averaging.swa_start`
+    is 15.
+    """
+    return config.replace(epochs=epochs, time_budget=None)

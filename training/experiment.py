@@ -6,6 +6,7 @@ select the weights on validation, and write the record.
 """
 
 import errno
+import json
 import math
 import shutil
 import time
@@ -65,7 +66,7 @@ from training.callbacks import (
     inference_copy,
     save_model_atomically,
 )
-from training.config import ExperimentConfig
+from training.config import ConfigError, ExperimentConfig, with_budget_epochs
 from training.device_augmentation import augment_in_train_step
 from training.hardware import make_strategy
 from training.hparams import log_hparams
@@ -87,7 +88,13 @@ from training.specialists import (
     group_fields,
     kept_predictions,
 )
+from training.speed_probe import BudgetStop, measure_epoch_cost
 from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
+from training.time_budget import budget_epochs, format_duration
+
+# What a run with a time budget measured and chose (`plan_time_budget`), kept beside its
+# configuration until the record holds it, so a resumed run keeps it too.
+BUDGET_FILE = "time_budget.json"
 
 
 @dataclass
@@ -350,6 +357,44 @@ def build_data(
     )
 
 
+def plan_time_budget(config: ExperimentConfig, strategy, data: FashionMNIST, say):
+    """The configuration a run with `config.schedule.time_budget` trains, and what its record
+    keeps of the plan. A copy of its model, thrown away, trains a few steps on the run's own
+    batches and validates a few (`training.speed_probe`); the budget then gives the epochs
+    (`training.time_budget.budget_epochs`) and the configuration resolves the settings that
+    follow from them (`with_budget_epochs`). Raises `TimeBudgetTooSmall`, naming the minimum,
+    before anything is written; the seeds are set again, so the run trains as one asked for
+    those epochs."""
+    started = time.perf_counter()
+    budget = config.schedule.time_budget
+    probe_config = resolve_config(with_budget_epochs(config, config.schedule.epochs), False)
+    probe_data = build_data(probe_config, data, with_test=False)
+    say(f"Time budget {format_duration(budget)}: measuring the speed of {config.model.name}.")
+    cost = measure_epoch_cost(
+        build_compiled_model(probe_config, strategy, probe_data.steps_per_epoch),
+        probe_data.train_ds, probe_data.val_ds, probe_data.steps_per_epoch,
+        len(probe_data.val[0]), probe_config.runtime.batch_size, EVAL_BATCH_SIZE,
+    )
+    epochs = budget_epochs(budget, cost, config.model.name)
+    keras.utils.set_random_seed(config.runtime.seed)
+    try:
+        planned = resolve_config(with_budget_epochs(config, epochs), False)
+    except ConfigError as error:
+        raise ValueError(f"The time budget fits {epochs} epoch(s): {error}") from error
+    say(f"{cost.images_per_second:.0f} training images/s measured; an epoch with its validation "
+        f"and checkpoints takes about {cost.epoch_seconds:.1f} s after "
+        f"{cost.setup_seconds:.1f} s of building the steps: {epochs} epoch(s), the schedule "
+        "scaled to them.")
+    return planned, {
+        "seconds": budget,
+        "images_per_second": cost.images_per_second,
+        "epoch_seconds": cost.epoch_seconds,
+        "setup_seconds": cost.setup_seconds,
+        "epochs": epochs,
+        "measure_seconds": time.perf_counter() - started,
+    }
+
+
 def build_callbacks(config: ExperimentConfig, folders: RunFolders, state, clock):
     """Returns (history recorder, SWA or None, every callback in the order `fit` runs them)."""
     done = state["epoch"] if state else 0
@@ -542,6 +587,10 @@ def run_experiment(
     With `evaluate_test=False` (a search trial) the test set is never read: the record has no
     test accuracies, and report.csv, confusion.png and predictions.npz are not written.
     `callbacks` are Keras callbacks added to `fit`'s, after the run's own.
+    With `config.schedule.time_budget`, the run first measures its speed and trains the epochs
+    that fit (`plan_time_budget`; the plan is kept in `time_budget.json` and the record), and
+    stops early where another epoch would pass the budget (`BudgetStop`); a budget too small for
+    one epoch is refused, with the minimum, before anything is written.
     """
     run_started = time.perf_counter()
     say = print if verbose else _silent
@@ -549,15 +598,20 @@ def run_experiment(
     config = resolve_config(config, resume)
     strategy = set_up_runtime(config)
     data = data if data is not None else load_fashion_mnist()
+    budget = None
+    if config.schedule.time_budget is not None:  # a stored configuration has spent its budget
+        config, budget = plan_time_budget(config, strategy, data, say)
     folders = prepare_run_folders(config, resume, say)
     config = config.replace(run_name=folders.name)  # with the suffix a taken name got
     # Taken before anything in the folders changes: a refused resume leaves a running run alone.
     lock = RunLock(folders.checkpoint_dir / LOCK_FILE).acquire()
     try:
         _explain_defaults(requested, config, resume, say)
+        budget = _keep_budget(folders, budget)
         state = continue_from(folders, say) if resume else None
         return _train_and_record(
-            config, strategy, data, folders, state, run_started, verbose, evaluate_test, callbacks
+            config, strategy, data, folders, state, run_started, verbose, evaluate_test,
+            callbacks, budget,
         )
     except KeyboardInterrupt as interrupt:
         raise RunInterrupted(folders.name) from interrupt
@@ -569,8 +623,19 @@ def run_experiment(
         lock.release()
 
 
+def _keep_budget(folders: RunFolders, budget: dict | None) -> dict | None:
+    """A new run's time-budget plan, written beside its configuration; a resumed run's, read
+    back (None for a run without a budget)."""
+    path = folders.run_dir / BUDGET_FILE
+    if budget is not None:
+        atomic_write_json(path, budget)
+        return budget
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def _train_and_record(
-    config, strategy, data, folders, state, run_started, verbose, evaluate_test, extra_callbacks
+    config, strategy, data, folders, state, run_started, verbose, evaluate_test, extra_callbacks,
+    budget=None,
 ) -> RunResult:
     say = print if verbose else _silent
     first_epoch = state["epoch"] if state else 0
@@ -581,9 +646,16 @@ def _train_and_record(
     clock = AttemptClock(folders.run_dir / ATTEMPTS_FILE, run_started)
     history, swa, callbacks = build_callbacks(config, folders, state, clock)
     last_weights = LastEpochWeights()
-    train(model, run_data, config, [*callbacks, *extra_callbacks, last_weights], verbose)
+    stop = None
+    if budget is not None:  # last: an epoch's time includes every callback's writes
+        spent = sum(attempt["fit_seconds"] for attempt in clock.attempts[:-1])
+        stop = BudgetStop(budget["seconds"], budget["epoch_seconds"], spent, say)
+    train(model, run_data, config,
+          [*callbacks, *extra_callbacks, last_weights, *([stop] if stop else [])], verbose)
 
     record = training_record(config, folders, model, strategy, run_data, history)
+    if budget is not None:
+        record.time_budget = {**budget, "stopped_after": stop.stopped_after}
     evaluation = None
     if record.status == "completed":
         evaluation = evaluate_and_select(

@@ -167,11 +167,17 @@ TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: 
 
 def checked_value(key: str, value, source: str):
     """`value` as the field of `key` takes it (an integer where a number is expected becomes a
-    float, a list of tags a tuple); a ValueError naming the key, the type and `source`
-    otherwise."""
+    float, a list of tags a tuple, a string the field's `parse` reads, such as a duration, its
+    value); a ValueError naming the key, the type and `source` otherwise."""
     kind = FIELD_TYPES[FIELDS_BY_KEY[key]]
     if value is None and FIELDS_BY_KEY[key] in OPTIONAL_FIELDS:
         return None
+    parse = FLAT_FIELDS[FIELDS_BY_KEY[key]].field.metadata.get("parse")
+    if parse is not None and isinstance(value, str):  # a duration: `time_budget = "10m"`
+        try:
+            return parse(value, key)
+        except ValueError as error:
+            raise ValueError(f"{error} in {source}") from None
     if kind is float and type(value) is int:
         return float(value)
     if kind is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):

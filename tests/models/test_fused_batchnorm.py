@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import build_model
+from models import build_model, get_spec
 from models.layers import FusedBatchNormalization
+from tests.models.small_variants import FAMILY_REPRESENTATIVES, small_variant
 
 
 def twin_layers(policy: str, **options):
@@ -78,3 +79,60 @@ def test_a_fused_fast_cnn_saves_and_loads_with_its_layers(tmp_path):
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0),
                                atol=1e-6)
     assert sum(isinstance(layer, FusedBatchNormalization) for layer in loaded.layers) == 5
+
+
+# The representative entry of every family with BatchNorm: each takes `fused_batchnorm`.
+FUSABLE = [name for name in FAMILY_REPRESENTATIVES if get_spec(name).batchnorm_epsilon is not None]
+
+
+def image_batchnorms(model) -> list:
+    """The model's BatchNorm layers over feature maps, the ones the fused kernel takes."""
+    return [layer for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization) and len(layer.input.shape) == 4]
+
+
+def training_step(model, images, labels):
+    """One training-mode pass: the probabilities and the loss's gradients of every trainable
+    weight; the BatchNorms' moving statistics move as a step would move them."""
+    with tf.GradientTape() as tape:
+        probabilities = model(images, training=True)
+        loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    return probabilities, tape.gradient(loss, model.trainable_weights)
+
+
+def test_every_family_with_batchnorm_is_listed():
+    assert {get_spec(name).family for name in FUSABLE} == {
+        "fast-cnn", "mobilenet-v2", "shufflenet-v2", "simple-cnn", "wide-resnet"}
+
+
+@pytest.mark.parametrize("name", FUSABLE)
+def test_a_family_trains_with_the_fused_batchnorm_as_with_keras(name, default_model, real_batch):
+    base = default_model(name)
+    if name == "simple-cnn":  # its convolutions' BatchNorms are those of simple-cnn-bn
+        base = default_model("simple-cnn-bn")
+    keras.utils.set_random_seed(0)
+    plain = small_variant(name, base, fused_batchnorm=False)
+    fused = small_variant(name, base, fused_batchnorm=True)
+    fused.set_weights(plain.get_weights())
+    assert image_batchnorms(fused)
+    assert all(isinstance(layer, FusedBatchNormalization) for layer in image_batchnorms(fused))
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in plain.layers)
+
+    images, labels = real_batch[0][:16], real_batch[1][:16]
+    expected, expected_gradients = training_step(plain, images, labels)
+    probabilities, gradients = training_step(fused, images, labels)
+    np.testing.assert_allclose(probabilities.numpy(), expected.numpy(), atol=1e-4)
+    # Each gradient relative to its size, as rounding differences grow through the layers
+    # (and move a max-pooling's maximum now and then); left out, the gradients that are zero but
+    # for rounding: an offset followed by another BatchNorm, which removes it.
+    norms = [float(np.linalg.norm(want)) for want in expected_gradients]
+    errors = {variable.path: float(np.linalg.norm(got - want)) / norm
+              for variable, got, want, norm in zip(fused.trainable_weights, gradients,
+                                                   expected_gradients, norms, strict=True)
+              if norm > 1e-4 * max(norms)}
+    assert len(errors) > len(norms) / 2 and max(errors.values()) < 0.05, errors
+    for got, want in zip(fused.non_trainable_weights, plain.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-3, atol=1e-4)
+    rebuilt = type(fused).from_config(fused.get_config())  # as a .keras file rebuilds it
+    assert len(image_batchnorms(rebuilt)) == len(image_batchnorms(fused))
+    assert all(isinstance(layer, FusedBatchNormalization) for layer in image_batchnorms(rebuilt))

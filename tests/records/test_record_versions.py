@@ -21,10 +21,20 @@ def test_a_version_1_record_gets_the_tags_of_its_docs_tables(tmp_path):
 def test_a_current_record_keeps_its_own_tags_and_an_ensemble_is_left_alone():
     current = fake_record("default-seed0", [900] * 10, 0.9)
     current.update(record_version=RECORD_VERSION)
-    current["config"].update(tags=["mine"], preset="fast-cnn")
+    current["config"].update(FIELDS_ADDED, tags=["mine"], preset="fast-cnn")
     assert upgraded(current) is current and record_tags(current) == ("mine",)
     ensemble = {"run_name": "pair", "kind": "ensemble", "status": "completed"}
     assert upgraded(ensemble) is ensemble and record_tags(ensemble) == ()
+
+
+def test_a_current_record_gets_the_settings_added_since_it_was_written():
+    # A record written before `time_budget` existed groups with new seeds of its settings.
+    current = fake_record("default-seed0", [900] * 10, 0.9)
+    current.update(record_version=RECORD_VERSION)
+    current["config"].update(tags=["mine"], bias_lr_factor=8.0)
+    record = upgraded(current)
+    assert record["config"]["time_budget"] is None and record["config"]["bias_lr_factor"] == 8.0
+    assert record["config"]["tags"] == ["mine"] and "time_budget" not in current["config"]
 
 
 def test_every_committed_record_reads_and_the_tagged_runs_exist():

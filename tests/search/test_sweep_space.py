@@ -160,8 +160,9 @@ def test_a_budget_stops_the_trial_once_its_epochs_say_it_would_run_past_it(monke
     monkeypatch.setattr(objective.time, "perf_counter", lambda: next(clock))
 
     def trained(budget):
-        callback = objective.PruningCallback(FakeTrial(prune_from=99), 10, budget)
+        callback = objective.PruningCallback(FakeTrial(prune_from=99), budget)
         callback.set_model(SimpleNamespace(stop_training=False))
+        callback.set_params({"epochs": 10})  # as fit sets them
         for epoch in range(4):
             callback.on_epoch_begin(epoch)
             callback.on_epoch_end(epoch, {"val_accuracy": 0.5})
