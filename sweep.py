@@ -1,7 +1,7 @@
 """Search settings of a preset with Optuna; each trial is an ordinary run, chosen on validation.
 
 python sweep.py --study aug --space augmentation --trials 20      # SQLite under RESULTS_PATH
-python sweep.py --study aug --space augmentation --trials 20      # again: 20 more, same study
+python sweep.py --study aug --space augmentation --trials 40      # again: to 40 in all
 python sweep.py --study recipe --space recipe --preset fast-cnn --set schedule.epochs=5
 python sweep.py --study speed --space speed --trial-budget 180 --trials 10
 python sweep.py --study aug --space augmentation --storage postgresql://me:pw@db:5432/sweeps
@@ -16,18 +16,20 @@ from dataclasses import dataclass
 
 from quiet_tensorflow import import_tensorflow
 from search.export import export_path, export_preset
-from search.space import SearchSpace, check_space, read_space, space_path
+from search.space import SearchSpace, base_params, check_space, read_space, space_path
 from search.study import (
     DEFAULT_PRUNER,
     HEARTBEAT_SECONDS,
     PRUNERS,
     SAMPLERS,
     check_reachable,
+    draw_seed,
     make_pruner,
     make_sampler,
     shown_command,
     storage_url,
 )
+from training.config import ExperimentConfig
 from training.presets import DEFAULT_PRESET, checked, compose, parse_override, preset_path
 
 DEFAULT_TRIALS = 10
@@ -50,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         dest="overrides", help="a setting fixed for every trial, e.g. --set "
                         "schedule.epochs=3; repeatable")
     parser.add_argument("--trials", type=int, default=None, metavar="N",
-                        help=f"trials this command runs (default: {DEFAULT_TRIALS}, or as many "
-                        "as --timeout allows)")
+                        help="the study's total trials, whichever worker or rerun runs them: a "
+                        "command runs what is missing (default: "
+                        f"{DEFAULT_TRIALS}, or as many as --timeout allows)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="start no trial after this many seconds")
     parser.add_argument("--trial-budget", type=float, default=None, metavar="SECONDS",
@@ -65,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
                         help="how clearly losing trials are stopped, from the middle of the "
                         "base preset's epochs on (default: percentile, the bottom quarter)")
-    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the sampler's seed, to draw the same settings again in one "
+                        "process (default: a fresh seed per process, printed and kept in each "
+                        "trial's user attributes)")
     parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_SECONDS, metavar="SECONDS",
                         help="a running trial's heartbeat; a trial silent for two is failed and "
                         f"retried (default: {HEARTBEAT_SECONDS})")
@@ -86,7 +92,7 @@ class Plan:
     space: SearchSpace
     fixed: dict
     storage: str
-    epochs: int  # the base preset's, with the fixed settings: when the pruner starts judging
+    base: ExperimentConfig  # the base preset with the fixed settings, resolved and validated
     budget: float | None = None  # training seconds per trial (--trial-budget)
 
 
@@ -106,8 +112,7 @@ def prepare(args: argparse.Namespace) -> Plan:
             raise ValueError(f"{flag} must be > 0 seconds. Received: {flag} {value}")
     if args.export_preset is not None:
         export_path(args.export_preset)
-    return Plan(space, fixed, storage_url(args.storage, args.study), base.schedule.epochs,
-                args.trial_budget)
+    return Plan(space, fixed, storage_url(args.storage, args.study), base, args.trial_budget)
 
 
 def plan_text(args, plan: Plan) -> str:
@@ -122,35 +127,65 @@ def plan_text(args, plan: Plan) -> str:
 
 
 def print_trial(study, trial) -> None:
-    """One line per finished trial: number, state, value, epochs and its run folder."""
+    """One line per finished trial: number, state, value, epochs and its run folder, and why
+    an invalid or failed one did not train."""
     value = "-" if trial.value is None else f"{trial.value:.4f}"
     epochs = trial.user_attrs.get("epochs_run", "-")
     folder = trial.user_attrs.get("run_dir", "-")
-    print(f"trial {trial.number}: {trial.state.name.lower()}, value {value}, "
-          f"{epochs} epoch(s), {folder}", flush=True)
+    line = (f"trial {trial.number}: {trial.state.name.lower()}, value {value}, "
+            f"{epochs} epoch(s), {folder}")
+    for reason in ("invalid", "fail_reason"):
+        if reason in trial.user_attrs:
+            line += f" ({reason.replace('_', ' ')}: {trial.user_attrs[reason]})"
+    print(line, flush=True)
+
+
+def study_total(args) -> int | None:
+    """The study's total trials: --trials, the default without --timeout, none with it."""
+    if args.trials is not None:
+        return args.trials
+    return None if args.timeout else DEFAULT_TRIALS
 
 
 def run_trials(args, plan: Plan, command: str):
-    """Creates or continues the study and runs this command's trials (keeping `command` and the
-    settings in the study, `search.study.record_settings`); returns the study."""
+    """Creates or continues the study and runs the trials it still lacks (keeping `command`
+    and the settings in the study, `search.study.record_settings`); returns the study."""
     import optuna
 
     from data import load_fashion_mnist
     from search.objective import Objective, RunFailed
-    from search.study import load_study, open_storage, record_settings
+    from search.study import (
+        StudyTotal,
+        counted_trials,
+        enqueue_base,
+        load_study,
+        open_storage,
+        record_settings,
+    )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    seed = draw_seed() if args.seed is None else args.seed
     study = load_study(args.study, open_storage(plan.storage, args.heartbeat),
-                       make_sampler(args.sampler, args.seed), make_pruner(args.pruner, plan.epochs))
-    trials = args.trials if args.trials is not None or args.timeout else DEFAULT_TRIALS
-    if trials != 0:
-        record_settings(study, args.preset, args.space, plan.fixed, command, plan.budget)
-        objective = Objective(args.study, args.preset, plan.space, plan.fixed,
-                              load_fashion_mnist(), args.keep_checkpoints,
-                              budget_seconds=plan.budget)
-        study.optimize(objective, n_trials=trials, timeout=args.timeout, catch=(RunFailed,),
-                       callbacks=[print_trial])
+                       make_sampler(args.sampler, seed),
+                       make_pruner(args.pruner, plan.base.schedule.epochs))
+    total = study_total(args)
+    if total == 0:
+        return study
+    record_settings(study, args.preset, args.space, plan.fixed, command, plan.budget)
+    missing = None if total is None else total - counted_trials(study)
+    if missing is not None and missing <= 0:
+        print(f"Study {args.study} holds its {total} trials; raise --trials to run more.")
+        return study
+    enqueue_base(study, base_params(plan.space, plan.base))
+    print(f"Sampler {args.sampler}, seed {seed} (--seed {seed} draws the same settings again).",
+          flush=True)
+    objective = Objective(args.study, args.preset, plan.space, plan.fixed,
+                          load_fashion_mnist(), args.keep_checkpoints,
+                          budget_seconds=plan.budget, sampler_seed=seed)
+    stop = [] if total is None else [StudyTotal(total)]
+    study.optimize(objective, n_trials=missing, timeout=args.timeout, catch=(RunFailed,),
+                   callbacks=[print_trial, *stop])
     return study
 
 

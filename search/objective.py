@@ -102,6 +102,7 @@ class Objective:
         keep_checkpoints: keep each trial's `DL_MODELS_PATH/<run>/` (removed by default).
         verbose: Keras' verbosity while training (2: one line per epoch).
         budget_seconds: training seconds a trial may take (`PruningCallback`); None: no budget.
+        sampler_seed: this process's sampler seed, kept in each trial's user attributes.
     """
 
     study: str
@@ -112,8 +113,11 @@ class Objective:
     keep_checkpoints: bool = False
     verbose: int = 2
     budget_seconds: float | None = None
+    sampler_seed: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if self.sampler_seed is not None:
+            trial.set_user_attr("sampler_seed", self.sampler_seed)
         overrides = {**self.fixed, **sample(self.space, trial)}
         config = compose(preset=self.preset, config_file=None, overrides=overrides).config.replace(
             run_name=trial_name(self.study, trial.number),
@@ -136,7 +140,9 @@ class Objective:
         trial.set_user_attr("epochs_run", record.epochs_run)
         trial.set_user_attr("train_seconds", record.train_seconds)
         if record.status != "completed":
-            raise RunFailed(f"run {result.name} failed: {record.error}")
+            reason = f"run {result.name} failed: {record.error}"
+            trial.set_user_attr("fail_reason", reason)
+            raise RunFailed(reason)
         state = "completed" if pruned_at is None else "pruned"
         value = record.selected_accuracy("val")
         record.trial = {"study": self.study, "number": trial.number, "state": state,

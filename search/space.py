@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import config as paths
+from training.config import ExperimentConfig
 from training.presets import checked, checked_value, compose, field_of, read_toml
 
 SPACES_DIR = paths.REPO_ROOT / "spaces"
+ARGS_KEY = "model.args"  # a knob over constructor arguments, merged into the base's
 KNOB_TYPES = ("float", "int", "categorical", "bool")
 # The entries a knob's table may hold, by its type (`type` itself aside).
 KNOB_ENTRIES = {
@@ -67,6 +69,19 @@ class Knob:
         if self.type == "bool":
             return (False, True)
         return (self.low, self.high)
+
+    def contains(self, value) -> bool:
+        """Whether the knob can give `value`: one of its choices, or a number of its type
+        within its range and on its step."""
+        if self.type in ("categorical", "bool"):
+            return any(_same(value, choice) for choice in self.values())
+        number = int if self.type == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        steps = (value - self.low) / (self.step or 1) if self.type == "int" or self.step else 0
+        return math.isclose(steps, round(steps), abs_tol=1e-9)
 
     def suggest(self, trial):
         """The trial's value of this knob, drawn by the study's sampler."""
@@ -222,6 +237,32 @@ def check_space(space: SearchSpace, preset: str, fixed: dict) -> None:
             except ValueError as error:
                 raise ValueError(f"[{knob.key}] in {space.source} reaches a value preset "
                                  f"{preset!r} cannot take: {error}") from error
+
+
+def _same(value, choice) -> bool:
+    """`value == choice`, with a bool never equal to a number."""
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
+
+
+def base_params(space: SearchSpace, config: ExperimentConfig) -> dict:
+    """The values of `config` (the base configuration, resolved) that the space's knobs can
+    give, `{section.key: value}`: a study's first trial. A `model.args` knob gives the choice
+    that leaves the base's arguments as they are; a value out of a knob's range is left to the
+    sampler.
+
+    Example: `base_params(space, config)` -> `{"optimizer.lr": 0.003}` when the space searches
+    `optimizer.lr` from 1e-3 to 1e-2 and `runtime.batch_size` over 256 and 512 for a base of
+    batch size 128."""
+    values = config.to_dict()
+    params = {}
+    for knob in space.knobs:
+        value = values[field_of(knob.key, space.source)]
+        if knob.key == ARGS_KEY:
+            value = next((choice for choice in knob.choices
+                          if {**value, **choice} == value), None)
+        if value is not None and knob.contains(value):
+            params[knob.key] = value
+    return params
 
 
 def sample(space: SearchSpace, trial) -> dict:

@@ -15,12 +15,14 @@ study = load_study("lr-search", open_storage(url), make_sampler("tpe", 0), make_
 """
 
 import math
+import secrets
 import shlex
 import time
 from pathlib import Path
 
 import optuna
 import sqlalchemy
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from outputs.folders import check_output_name, check_output_roots, output_roots
@@ -149,12 +151,21 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storage
             raise _unreachable(url, error) from error
 
 
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    """`tpe` (Tree-structured Parzen Estimator, seeded) or `random`.
+def draw_seed() -> int:
+    """A fresh seed for this process's sampler: workers started with the same command, and a
+    rerun of it, draw settings of their own instead of replaying each other's."""
+    return secrets.randbelow(2**31)
 
-    Example: `make_sampler("tpe", seed=0)`."""
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """`tpe` (Tree-structured Parzen Estimator) or `random`, seeded with `seed`.
+
+    TPE takes a trial still running in another worker as a poor result until it ends
+    (`constant_liar`), so that parallel workers do not draw next to each other.
+
+    Example: `make_sampler("tpe", seed=draw_seed())`."""
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}. Received: --sampler {name}")
@@ -199,6 +210,54 @@ def load_study(name: str, storage, sampler, pruner) -> optuna.Study:
         sampler=sampler,
         pruner=pruner,
     )
+
+
+def counts_toward_total(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether `trial` is one of the study's `--trials`: completed, pruned (an invalid
+    configuration included), running, or failed by its own run (`fail_reason`). A trial stopped
+    from outside, by a killed worker (then queued again with its settings) or by Ctrl-C, is
+    not: the settings it was given are still owed."""
+    state = trial.state
+    if state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return state == TrialState.FAIL and "fail_reason" in trial.user_attrs
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """The study's trials that count toward its total (`counts_toward_total`), whichever
+    worker ran them; a killed worker's stale trial is failed first, so it is not counted as
+    running."""
+    optuna.storages.fail_stale_trials(study)
+    return sum(map(counts_toward_total, study.get_trials(deepcopy=False)))
+
+
+class StudyTotal:
+    """A callback that stops this worker once the study holds `total` counted trials
+    (`counted_trials`), so `--trials` is the study's total across workers and reruns.
+    `optuna.study.MaxTrialsCallback` counts by state alone: it would count the failed trial of a
+    killed worker beside its retry, and not the trials other workers are running, so two
+    workers would each start one more after the total is reached.
+
+    Example: `study.optimize(objective, callbacks=[StudyTotal(20)])`."""
+
+    def __init__(self, total: int):
+        self.total = total
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if counted_trials(study) >= self.total:
+            study.stop()
+
+
+def enqueue_base(study: optuna.Study, params: dict) -> bool:
+    """Queues `params` (the base configuration's values of the searched settings) as the
+    study's first trial, so that every study holds its baseline; only while the study has no
+    trial, and not twice (two workers starting together). Returns whether it queued.
+
+    Example: `enqueue_base(study, {"optimizer.lr": 0.003})`."""
+    if not params or study.get_trials(deepcopy=False):
+        return False
+    study.enqueue_trial(params, user_attrs={"base": True}, skip_if_exists=True)
+    return True
 
 
 def record_settings(study: optuna.Study, preset: str, space: str, fixed: dict,
