@@ -3,9 +3,12 @@ trains, with the settings the sampler drew, selected and scored on validation on
 
 A trial's run is named `<study>-trial<number>` and tagged `study:<study>` and
 `trial:<number>`; it never reads the test set, and keeps no checkpoints unless asked. Its value
-is the validation accuracy of the weights the run selects. A pruner may stop it after any epoch
-(`PruningCallback`), and so does a training-time budget once the trial's epochs so far say it
-would run past it: the run then ends there and is recorded as pruned.
+is the validation accuracy of the weights the run selects. A drawn configuration is validated as
+a whole first: one the knobs allow one by one but not together is recorded as pruned, with the
+reason in its user attribute `invalid`, and trains nothing; the study goes on. A pruner may stop
+a trial after any epoch (`PruningCallback`), and so does a training-time budget once the
+trial's epochs so far say it would run past it: the run then ends there and is recorded as
+pruned.
 
 Example:
 
@@ -25,9 +28,8 @@ import optuna
 
 from data import FashionMNIST
 from outputs.io import atomic_write_json
-from search.space import SearchSpace, sample
+from search.space import SearchSpace, problem_of, sample, trial_layers, validated
 from training.experiment import RunResult, run_experiment
-from training.presets import compose
 
 MONITOR = "val_accuracy"  # what a trial reports after each epoch, and what it is pruned on
 
@@ -118,8 +120,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         if self.sampler_seed is not None:
             trial.set_user_attr("sampler_seed", self.sampler_seed)
-        overrides = {**self.fixed, **sample(self.space, trial)}
-        config = compose(preset=self.preset, config_file=None, overrides=overrides).config.replace(
+        layers = trial_layers(self.preset, self.fixed, sample(self.space, trial))
+        try:
+            validated(layers)
+        except ValueError as error:  # a combination of values the knobs allow one by one
+            trial.set_user_attr("invalid", problem_of(error))
+            raise optuna.TrialPruned(f"invalid configuration: {problem_of(error)}") from error
+        config = layers.config.replace(
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),
         )

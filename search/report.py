@@ -54,12 +54,14 @@ def load_saved_study(path: Path):
 
 
 def state_counts(trials) -> str:
-    """'3 trials: 2 complete, 1 pruned, 0 failed' (running or waiting trials when any)."""
+    """'3 trials: 2 complete, 1 pruned, 0 failed' (running or waiting trials when any, and
+    how many of the pruned were invalid configurations, `search.objective`)."""
     counts = {state: 0 for state in STATES}
     for trial in trials:
         counts[trial.state.name.lower()] += 1
-    shown = [f"{counts['complete']} complete", f"{counts['pruned']} pruned",
-             f"{counts['fail']} failed"]
+    invalid = sum("invalid" in trial.user_attrs for trial in trials)
+    pruned = f"{counts['pruned']} pruned" + (f" ({invalid} invalid)" if invalid else "")
+    shown = [f"{counts['complete']} complete", pruned, f"{counts['fail']} failed"]
     shown += [f"{counts[state]} {state}" for state in ("running", "waiting") if counts[state]]
     return f"{len(trials)} trials: {', '.join(shown)}"
 

@@ -145,3 +145,19 @@ def test_the_wall_time_leaves_out_the_gaps_between_runs_of_the_command():
     parallel = [trial(0, 3), trial(1, 3)]
     assert wall_time(parallel) == (
         "4m 00s with a trial running (up to 2 trials ran at once, in parallel workers)")
+
+
+def test_the_summary_says_how_many_pruned_trials_were_invalid_configurations():
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    from search.report import state_counts
+
+    def trial(state, **attrs):
+        return SimpleNamespace(state=state, user_attrs=attrs)
+
+    trials = [trial(TrialState.COMPLETE), trial(TrialState.PRUNED, pruned_by="pruner"),
+              trial(TrialState.PRUNED, invalid="schedule.warmup_epochs must be in [0, 1)")]
+    assert state_counts(trials) == "3 trials: 1 complete, 2 pruned (1 invalid), 0 failed"
+    assert state_counts(trials[:2]) == "2 trials: 1 complete, 1 pruned, 0 failed"
