@@ -148,11 +148,13 @@ def study_total(args) -> int | None:
 
 
 def run_trials(args, plan: Plan, command: str):
-    """Creates or continues the study and runs the trials it still lacks (keeping `command`
-    and the settings in the study, `search.study.record_settings`); returns the study."""
+    """Creates or continues the study and runs the trials it still lacks; returns the study.
+    A new study stores its contract (`search.contract`), which a command that continues it
+    must match, and `command`."""
     import optuna
 
     from data import load_fashion_mnist
+    from search.contract import Contract, keep_contract
     from search.objective import Objective, RunFailed
     from search.study import (
         StudyTotal,
@@ -160,19 +162,21 @@ def run_trials(args, plan: Plan, command: str):
         enqueue_base,
         load_study,
         open_storage,
-        record_settings,
+        record_command,
     )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     seed = draw_seed() if args.seed is None else args.seed
+    total = study_total(args)
     study = load_study(args.study, open_storage(plan.storage, args.heartbeat),
                        make_sampler(args.sampler, seed),
-                       make_pruner(args.pruner, plan.base.schedule.epochs))
-    total = study_total(args)
+                       make_pruner(args.pruner, plan.base.schedule.epochs), create=total != 0)
+    contract = Contract.of(args.preset, plan.fixed, plan.space, plan.budget, plan.base)
+    keep_contract(study, contract, running=total != 0)
     if total == 0:
         return study
-    record_settings(study, args.preset, args.space, plan.fixed, command, plan.budget)
+    record_command(study, args.space, command)
     missing = None if total is None else total - counted_trials(study)
     if missing is not None and missing <= 0:
         print(f"Study {args.study} holds its {total} trials; raise --trials to run more.")
@@ -219,7 +223,7 @@ def main(argv=None) -> int:
     print(best_text(study))
     if args.export_preset is not None:
         try:
-            path = export_preset(study, plan.space, args.preset, args.export_preset)
+            path = export_preset(study, args.export_preset)
         except ValueError as error:
             parser.error(str(error))
         print(f"Wrote {path}; train it with: python train.py --preset {args.export_preset}")

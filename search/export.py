@@ -1,10 +1,16 @@
-"""The best trial of a study as a preset: `presets/<name>.toml`, starting from the study's base
-preset, with a table for each searched setting only, so `train.py --preset NAME` trains it.
+"""The best trial of a study as a preset, `presets/<name>.toml`, read from the study alone: its
+base preset, fixed settings and space as its contract stored them (`search.contract`), and the
+configuration the trial trained. `train.py --preset NAME` trains it.
+
+While the base preset still composes the study's base, the preset starts from it (`preset =
+"default"`) with a table for each fixed and each searched setting; once that preset has
+changed, it holds the study's whole base configuration with the trial's values instead, so a
+changed `default` never changes what a study exports.
 
 Example:
 
 ```python
-path = export_preset(study, space, base="default", name="default-tuned")
+path = export_preset(study, name="default-tuned")
 # python train.py --preset default-tuned --seeds 5
 ```
 """
@@ -15,8 +21,10 @@ import optuna
 import tomli_w
 
 from outputs.folders import check_output_name
-from search.space import SearchSpace
+from search.contract import plain
+from search.space import trial_layers
 from training import presets
+from training.config import ExperimentConfig
 
 
 def export_path(name: str) -> Path:
@@ -40,27 +48,76 @@ def shown_source(source: str) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else source
 
 
-def preset_text(study: optuna.Study, space: SearchSpace, base: str) -> str:
-    """The best completed trial's values of the searched settings as a preset over `base`."""
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The completed trial of the highest validation accuracy; refused when none completed."""
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
         raise ValueError(f"Study {study.study_name!r} has no completed trial to export yet: run "
                          f"trials first. Received: {len(study.trials)} trials, none completed")
-    best = study.best_trial
-    tables = {}
-    for key in space.keys:
+    return study.best_trial
+
+
+def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
+    """The configuration `trial` trained (`to_dict`, without labels): as the trial kept it, or,
+    for a trial of a study older than that, composed again from the study's preset, fixed
+    settings and the trial's values."""
+    if "config" in trial.user_attrs:
+        return trial.user_attrs["config"]
+    attrs = study.user_attrs
+    layers = trial_layers(attrs["preset"], attrs.get("fixed", {}), trial.params)
+    return plain(layers.config.without_labels().to_dict())
+
+
+def base_unchanged(attrs: dict) -> bool:
+    """Whether the study's base preset, with its fixed settings, still composes the base it
+    stored (true for a study that stored none)."""
+    if "base" not in attrs:
+        return True
+    try:
+        now = presets.compose(preset=attrs["preset"], overrides=attrs.get("fixed", {})).config
+    except ValueError:  # the preset is gone, or no longer takes a fixed setting
+        return False
+    return plain(now.without_labels().to_dict()) == attrs["base"]
+
+
+def preset_tables(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
+    """The tables of a preset that trains `trial`'s configuration (see the module's
+    docstring), its description aside."""
+    attrs = study.user_attrs
+    config = trial_config(study, trial)
+    if not base_unchanged(attrs):
+        return presets.to_tables(ExperimentConfig.from_dict(config))
+    tables = {"preset": attrs["preset"]}
+    for key in [*attrs.get("fixed", {}), *trial.params]:
         section, _, name = key.partition(".")
-        tables.setdefault(section, {})[name] = best.params[key]
-    description = (f"The best of {len(completed)} completed trials of study "
-                   f"{study.study_name!r} (trial {best.number}, validation accuracy "
-                   f"{best.value:.4f}) over {shown_source(space.source)}")
-    return tomli_w.dumps({"description": description, "preset": base, **tables})
+        value = config[presets.FIELDS_BY_KEY[key]]
+        if value is not None:  # TOML has no null: the preset leaves it to its rule
+            tables.setdefault(section, {})[name] = presets.tomlable(value)
+    return tables
 
 
-def export_preset(study: optuna.Study, space: SearchSpace, base: str, name: str) -> Path:
-    """Writes the best trial as preset `name` (see `preset_text`); refuses an existing one."""
+def preset_text(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> str:
+    """`trial` (the best completed one by default) as a preset over the study's base."""
+    trial = trial or best_trial(study)
+    tables = preset_tables(study, trial)
+    attrs = study.user_attrs
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    space = f" over {shown_source(attrs['space'])}" if "space" in attrs else ""
+    over = (f"preset {attrs['preset']!r} with the study's fixed settings" if "preset" in tables
+            else f"the study's base configuration as it stored it (preset {attrs['preset']!r} "
+            f"has changed since)")
+    value = "" if trial.value is None else f", validation accuracy {trial.value:.4f}"
+    description = (f"Trial {trial.number} of study {study.study_name!r} ({len(completed)} "
+                   f"completed trials{value}){space}: {over}")
+    return tomli_w.dumps({"description": description, **tables})
+
+
+def export_preset(study: optuna.Study, name: str,
+                  trial: optuna.trial.FrozenTrial | None = None) -> Path:
+    """Writes `trial` (the best completed one by default) as preset `name` (see
+    `preset_text`); refuses an existing one."""
     path = export_path(name)
-    text = preset_text(study, space, base)
+    text = preset_text(study, trial)
     with open(path, "x", encoding="utf-8") as file:  # "x": never over a preset written since
         file.write(text)
     return path

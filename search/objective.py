@@ -28,6 +28,7 @@ import optuna
 
 from data import FashionMNIST
 from outputs.io import atomic_write_json
+from search.contract import plain
 from search.space import SearchSpace, problem_of, sample, trial_layers, validated
 from training.experiment import RunResult, run_experiment
 
@@ -126,6 +127,8 @@ class Objective:
         except ValueError as error:  # a combination of values the knobs allow one by one
             trial.set_user_attr("invalid", problem_of(error))
             raise optuna.TrialPruned(f"invalid configuration: {problem_of(error)}") from error
+        # What the trial trains, as the study keeps it: an export reads it there.
+        trial.set_user_attr("config", plain(layers.config.without_labels().to_dict()))
         config = layers.config.replace(
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),

@@ -122,7 +122,7 @@ def read_trial_config(results_dir: Path, study: str, number: int) -> dict:
 
 
 def study_settings(study, results_dir: Path) -> dict:
-    """What the trials started from: the study's user attrs (`search.study.record_settings`),
+    """What the trials started from: the study's user attrs (`search.contract`),
     else the base preset in the first trial's record; the searched settings from the trials."""
     settings = dict(study.user_attrs)
     if "preset" not in settings and study.trials:
@@ -208,8 +208,12 @@ def completed_trials(study) -> list:
 
 
 def base_values(settings: dict) -> dict:
-    """The base preset's value (with the fixed settings) of each searched setting; {} when the
-    preset is not recorded or no longer composes."""
+    """The base preset's value (with the fixed settings) of each searched setting: as the study
+    stored its base, resolved, else as its preset composes now; {} when the preset is not
+    recorded or no longer composes."""
+    if "base_resolved" in settings:  # as the study's first machine trained it
+        values = settings["base_resolved"]
+        return {key: values[field_of(key, "the study")] for key in settings["keys"]}
     if "preset" not in settings:
         return {}
     try:

@@ -197,13 +197,23 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}. Received: --pruner {name}")
 
 
-def load_study(name: str, storage, sampler, pruner) -> optuna.Study:
-    """The study `name` in `storage`, created the first time, continued after: maximizing the
-    validation accuracy of the weights each trial's run selects.
+def load_study(name: str, storage, sampler, pruner, create: bool = True) -> optuna.Study:
+    """The study `name` in `storage`, created the first time when `create`, continued after:
+    maximizing the validation accuracy of the weights each trial's run selects. Without
+    `create`, a study not there is refused, naming the storage.
 
     Example: `load_study("lr", open_storage(url), make_sampler("tpe", 0), make_pruner("none"))`."""
+    check_output_name(name, "--study")
+    if not create:
+        try:
+            return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                                     pruner=pruner)
+        except KeyError as error:
+            raise ValueError(f"No study {name!r} in {_shown(storage.url)}: run its trials first "
+                             f"(--trials N), or name the study's --storage. Received: --study "
+                             f"{name}") from error
     return optuna.create_study(
-        study_name=check_output_name(name, "--study"),
+        study_name=name,
         storage=storage,
         direction="maximize",
         load_if_exists=True,
@@ -260,18 +270,15 @@ def enqueue_base(study: optuna.Study, params: dict) -> bool:
     return True
 
 
-def record_settings(study: optuna.Study, preset: str, space: str, fixed: dict,
-                    command: str, budget_seconds: float | None = None) -> None:
-    """Keeps what the trials search and start from in the study's user attrs, so the study
-    describes itself in the docs (`search.report`) without its command line; the training
-    budget per trial only where there is one.
+def record_command(study: optuna.Study, space: str, command: str) -> None:
+    """Keeps how the study's space was named when it was created and the command that ran it
+    last (its password hidden), so the study describes itself in the docs (`search.report`)
+    without its command line; what it searches is its contract (`search.contract`).
 
-    Example: `record_settings(study, "default", "augmentation", {}, "python sweep.py ...")`."""
-    for key, value in (("preset", preset), ("space", space), ("fixed", fixed),
-                       ("command", command)):
-        study.set_user_attr(key, value)
-    if budget_seconds is not None:
-        study.set_user_attr("trial_budget_seconds", budget_seconds)
+    Example: `record_command(study, "augmentation", "python sweep.py --study aug ...")`."""
+    if "space" not in study.user_attrs:
+        study.set_user_attr("space", space)
+    study.set_user_attr("command", command)
 
 
 def shown_command(argv: list[str]) -> str:

@@ -7,8 +7,11 @@ import optuna
 import pytest
 
 from reporting.sections import write_sections
+from search.contract import Contract, keep_contract
 from search.report import SEARCH_PAGE, generated_sections, studies_markdown
-from search.study import record_settings
+from search.space import read_space, space_path
+from search.study import record_command
+from training.presets import checked, compose
 
 STUDY = "tiny-aug"
 KNOBS = {"augmentation.rotation_range": (0.0, 20.0), "augmentation.random_erasing": (0.0, 0.5)}
@@ -38,7 +41,10 @@ def layout(tmp_path):
     study = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{database}",
                                 direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    record_settings(study, "default", "augmentation", FIXED, COMMAND, budget_seconds=90.0)
+    contract = Contract.of("default", FIXED, read_space(space_path("augmentation")), 90.0,
+                           checked(compose(overrides=FIXED)))
+    keep_contract(study, contract, running=True)
+    record_command(study, "augmentation", COMMAND)
     study.optimize(objective, n_trials=3)
     record = results / f"{STUDY}-trial0" / "result.json"
     record.parent.mkdir()

@@ -120,7 +120,10 @@ def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, ca
     best = optuna.load_study(study_name=STUDY, storage=study.storage).best_trial
     assert written["preset"] == "default"
     assert written["optimizer"] == {"lr": best.params["optimizer.lr"]}
-    assert set(written) == {"description", "preset", "augmentation", "optimizer"}
+    # The searched settings and those the study fixed, as the trial trained them.
+    assert set(written) == {"description", "preset", "augmentation", "optimizer", "data",
+                            "schedule", "evaluation"}
+    assert written["schedule"] == {"epochs": 1}
     capsys.readouterr()
     assert train.main(["--preset", "tuned", "--dry-run"]) == 0
     assert f"lr = {best.params['optimizer.lr']}" in capsys.readouterr().out
@@ -129,10 +132,14 @@ def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, ca
 
 
 @pytest.mark.slow
-def test_the_study_keeps_its_preset_space_fixed_settings_and_command(study):
+def test_the_study_keeps_its_contract_and_command(study):
     attrs = optuna.load_study(study_name=STUDY, storage=study.storage).user_attrs
 
     assert attrs["preset"] == "default" and attrs["space"] == str(study.space)
     assert attrs["fixed"] == {"data.limit_train": 2000, "data.val_size": 500,
                               "schedule.epochs": 1, "evaluation.tta": False}
     assert attrs["command"].startswith(f"python sweep.py --study {STUDY} --space ")
+    assert [knob["key"] for knob in attrs["space_knobs"]] == ["augmentation.rotation_range",
+                                                               "optimizer.lr"]
+    assert attrs["base"]["epochs"] == 1 and attrs["base"]["lr"] is None  # as composed
+    assert attrs["base_resolved"]["lr"] == study.first[0].params["optimizer.lr"]
