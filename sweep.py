@@ -23,6 +23,8 @@ from search.study import (
     PRUNERS,
     SAMPLERS,
     check_reachable,
+    check_sqlite_folder,
+    check_study_name,
     draw_seed,
     make_pruner,
     make_sampler,
@@ -99,6 +101,7 @@ class Plan:
 def prepare(args: argparse.Namespace) -> Plan:
     """Checks every argument (a ValueError names the first problem) and returns the plan."""
     import_tensorflow()  # resolving a configuration probes the hardware
+    check_study_name(args.study)
     preset_path(args.preset)
     space = read_space(space_path(args.space))
     fixed = dict(map(parse_override, args.overrides))
@@ -165,7 +168,9 @@ def run_trials(args, plan: Plan, command: str):
         record_command,
     )
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Each trial prints its own line (`print_trial`), with why it failed; Optuna's warnings
+    # would add a traceback for a failed run, and for Ctrl-C before the message that ends it.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     seed = draw_seed() if args.seed is None else args.seed
     total = study_total(args)
@@ -185,7 +190,7 @@ def run_trials(args, plan: Plan, command: str):
     print(f"Sampler {args.sampler}, seed {seed} (--seed {seed} draws the same settings again).",
           flush=True)
     objective = Objective(args.study, args.preset, plan.space, plan.fixed,
-                          load_fashion_mnist(), args.keep_checkpoints,
+                          load_fashion_mnist(with_test=False), args.keep_checkpoints,
                           budget_seconds=plan.budget, sampler_seed=seed)
     stop = [] if total is None else [StudyTotal(total)]
     study.optimize(objective, n_trials=missing, timeout=args.timeout, catch=(RunFailed,),
@@ -211,6 +216,7 @@ def main(argv=None) -> int:
         plan = prepare(args)
         if args.dry_run:
             check_reachable(plan.storage)
+            check_sqlite_folder(plan.storage)
             print(plan_text(args, plan))
             return 0
         argv = sys.argv[1:] if argv is None else argv

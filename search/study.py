@@ -17,6 +17,7 @@ study = load_study("lr-search", open_storage(url), make_sampler("tpe", 0), make_
 import math
 import secrets
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +26,13 @@ import sqlalchemy
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from outputs.folders import check_output_name, check_output_roots, output_roots
+from outputs.folders import (
+    MAX_NAME_LENGTH,
+    MAX_SUFFIX,
+    check_output_name,
+    check_output_roots,
+    output_roots,
+)
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("percentile", "median", "halving", "none")
@@ -40,13 +47,28 @@ STORAGE_FORMS = (
     "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 )
 CONNECT_TIMEOUT_SECONDS = 10
+TRIAL_NAME_ROOM = f"-trial99999-{MAX_SUFFIX}"  # what a trial's run name adds to its study's
+
+
+def check_study_name(name: str) -> str:
+    """`name` when it is a plain folder name short enough for its trials' run names
+    (`<study>-trial<N>`, with a suffix where that is taken); a ValueError otherwise.
+
+    Example: `check_study_name("lr")` -> `"lr"`; `check_study_name("a/b")` raises."""
+    check_output_name(name, "--study")
+    longest = MAX_NAME_LENGTH - len(TRIAL_NAME_ROOM)
+    if len(name) > longest:
+        raise ValueError(f"--study must be at most {longest} characters: its trials' runs are "
+                         f"named <study>-trial<N>, and a run name at most {MAX_NAME_LENGTH}. "
+                         f"Received: --study {name} ({len(name)} characters)")
+    return name
 
 
 def default_storage_url(study: str) -> str:
     """`sqlite:///RESULTS_PATH/sweeps/<study>/study.db`; `study` must be a plain folder name.
 
     Example: `default_storage_url("lr")` -> `"sqlite:////repo/results/sweeps/lr/study.db"`."""
-    check_output_name(study, "--study")
+    check_study_name(study)
     folder = output_roots(("RESULTS_PATH",))["RESULTS_PATH"] / STUDIES_FOLDER / study
     return f"sqlite:///{folder / 'study.db'}"
 
@@ -88,11 +110,40 @@ def _shown(url: str) -> str:
 
 def create_sqlite_folder(url: str) -> None:
     """Creates the folder of a SQLite storage file through the output-folder gate (its root
-    checked writable first); other storages need no folder."""
+    checked writable first); other storages need no folder. A folder that cannot be made or
+    written is refused naming the URL."""
     parsed = make_url(url)
     if parsed.drivername != "sqlite":
         return
-    check_output_roots({"the --storage folder": Path(parsed.database).parent})
+    folder = Path(parsed.database).parent
+    try:
+        check_output_roots({"the --storage folder": folder})
+    except PermissionError as error:
+        reason = getattr(error.__cause__, "strerror", None) or "not writable"
+        raise _folder_error(url, folder, reason) from error
+
+
+def check_sqlite_folder(url: str) -> None:
+    """Refuses a SQLite storage whose folder could not be made, leaving nothing behind (for
+    --dry-run): a temporary folder is made and removed in the nearest folder that exists."""
+    parsed = make_url(url)
+    if parsed.drivername != "sqlite":
+        return
+    folder = Path(parsed.database).absolute().parent
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    try:
+        # Made, not judged by its permissions: root may write everywhere but in /proc.
+        Path(tempfile.mkdtemp(prefix=".sweep-probe-", dir=existing)).rmdir()
+    except OSError as error:
+        raise _folder_error(url, folder, error.strerror or "not writable") from error
+
+
+def _folder_error(url: str, folder: Path, reason: str) -> ValueError:
+    return ValueError(f"Cannot make the study storage {_shown(url)}: its folder {folder} cannot "
+                      f"be made or written ({reason}). Name a file in a writable folder "
+                      f"(sqlite:///PATH/study.db), or leave --storage out for "
+                      f"RESULTS_PATH/{STUDIES_FOLDER}/<study>/study.db. Received: --storage "
+                      f"{_shown(url)}")
 
 
 def check_reachable(url: str) -> None:
@@ -203,7 +254,7 @@ def load_study(name: str, storage, sampler, pruner, create: bool = True) -> optu
     `create`, a study not there is refused, naming the storage.
 
     Example: `load_study("lr", open_storage(url), make_sampler("tpe", 0), make_pruner("none"))`."""
-    check_output_name(name, "--study")
+    check_study_name(name)
     if not create:
         try:
             return optuna.load_study(study_name=name, storage=storage, sampler=sampler,

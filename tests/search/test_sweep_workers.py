@@ -58,6 +58,33 @@ def test_a_killed_workers_trial_is_failed_and_retried(tmp_path, run_paths, monke
 
 
 @pytest.mark.slow
+def test_ctrl_c_ends_a_worker_with_one_clean_message(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE)
+    args = sweep_args("stopped", space, "--trials", "2")
+    args[args.index("schedule.epochs=1")] = "schedule.epochs=3"  # time to stop it mid-training
+    process = worker(args, tmp_path)
+    lines = []
+    for line in process.stdout:  # until the trial's second epoch, past compiling its step
+        lines.append(line)
+        if line.startswith("Epoch 2/"):
+            break
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        # Again while it runs on: an interrupt landing in a garbage collector's callback is
+        # dropped by Python itself.
+        process.send_signal(signal.SIGINT)
+        time.sleep(5)
+    output = "".join(lines) + process.stdout.read()
+    assert process.wait() == 130, output
+    assert output.rstrip().endswith("Interrupted; rerun the command to continue the study.")
+    assert "failed with parameters" not in output and "RunInterrupted" not in output, output
+    storage = f"sqlite:///{tmp_path}/results_path/sweeps/stopped/study.db"
+    (stopped,) = trials("stopped", storage)
+    assert stopped.state == TrialState.FAIL and "fail_reason" not in stopped.user_attrs
+
+
+@pytest.mark.slow
 def test_two_workers_started_with_one_command_train_distinct_settings(tmp_path, postgres_url):
     space = tmp_path / "space.toml"
     space.write_text(TINY_SPACE)
