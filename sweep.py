@@ -6,6 +6,9 @@ python sweep.py --study recipe --space recipe --preset fast-cnn --set schedule.e
 python sweep.py --study speed --space speed --trial-budget 180 --trials 10
 python sweep.py --study aug --space augmentation --storage postgresql://me:pw@db:5432/sweeps
 python sweep.py --study aug --space augmentation --trials 0 --export-preset default-aug
+python sweep.py --study fast --space speed --objectives accuracy,seconds --trials 30
+python sweep.py --study fast --space speed --objectives accuracy,seconds --trials 0 \
+    --export-preset default-fast --trial 12                     # a point of the Pareto front
 python sweep.py --study aug --space augmentation --dry-run       # print, check, write nothing
 """
 
@@ -15,11 +18,12 @@ import warnings
 from dataclasses import dataclass
 
 from quiet_tensorflow import import_tensorflow
-from search.export import export_path, export_preset
+from search.export import chosen_trial, export_path, export_preset
 from search.space import SearchSpace, base_params, check_space, read_space, space_path
 from search.study import (
     DEFAULT_PRUNER,
     HEARTBEAT_SECONDS,
+    OBJECTIVES,
     PRUNERS,
     SAMPLERS,
     check_reachable,
@@ -28,6 +32,8 @@ from search.study import (
     draw_seed,
     make_pruner,
     make_sampler,
+    parse_objectives,
+    scores_text,
     shown_command,
     storage_url,
 )
@@ -79,9 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
                         f"retried (default: {HEARTBEAT_SECONDS})")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep each trial's checkpoints (removed by default)")
+    parser.add_argument("--objectives", default="accuracy", metavar="NAMES",
+                        help="what trials are scored on: accuracy (validation accuracy, "
+                        "maximized), or accuracy,seconds (and training seconds, minimized: a "
+                        "Pareto front of trials; no pruner judges them) (default: accuracy)")
     parser.add_argument("--export-preset", metavar="NAME", default=None,
-                        help="at the end, write the best trial's searched settings as "
-                        "presets/NAME.toml over --preset (never over an existing preset)")
+                        help="at the end, write the best trial (or --trial N) as "
+                        "presets/NAME.toml over the study's base preset, with the settings it "
+                        "fixed and searched (never over an existing preset)")
+    parser.add_argument("--trial", type=int, default=None, metavar="N",
+                        help="the trial --export-preset writes: any completed one, such as a "
+                        "point of a Pareto front (default: the best on validation)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the space and the storage, check everything, write nothing")
     return parser
@@ -96,6 +110,7 @@ class Plan:
     storage: str
     base: ExperimentConfig  # the base preset with the fixed settings, resolved and validated
     budget: float | None = None  # training seconds per trial (--trial-budget)
+    objectives: tuple[str, ...] = ("accuracy",)
 
 
 def prepare(args: argparse.Namespace) -> Plan:
@@ -107,7 +122,9 @@ def prepare(args: argparse.Namespace) -> Plan:
     fixed = dict(map(parse_override, args.overrides))
     base = checked(compose(preset=args.preset, overrides=fixed))
     check_space(space, args.preset, fixed)
-    for flag, value, minimum in (("--trials", args.trials, 0), ("--heartbeat", args.heartbeat, 1)):
+    objectives = parse_objectives(args.objectives)
+    for flag, value, minimum in (("--trials", args.trials, 0), ("--heartbeat", args.heartbeat, 1),
+                                 ("--trial", args.trial, 0)):
         if value is not None and value < minimum:
             raise ValueError(f"{flag} must be >= {minimum}. Received: {flag} {value}")
     for flag, value in (("--timeout", args.timeout), ("--trial-budget", args.trial_budget)):
@@ -115,16 +132,28 @@ def prepare(args: argparse.Namespace) -> Plan:
             raise ValueError(f"{flag} must be > 0 seconds. Received: {flag} {value}")
     if args.export_preset is not None:
         export_path(args.export_preset)
-    return Plan(space, fixed, storage_url(args.storage, args.study), base, args.trial_budget)
+        if len(objectives) > 1 and args.trial is None:
+            raise ValueError("A study of several objectives has no one best trial: run its "
+                             "trials, then export the point of its Pareto front you choose with "
+                             "--trials 0 --export-preset NAME --trial N. Received: "
+                             f"--objectives {args.objectives} --export-preset "
+                             f"{args.export_preset} without --trial")
+    elif args.trial is not None:
+        raise ValueError(f"--trial names the trial --export-preset writes: add --export-preset "
+                         f"NAME. Received: --trial {args.trial} without --export-preset")
+    return Plan(space, fixed, storage_url(args.storage, args.study), base, args.trial_budget,
+                objectives)
 
 
 def plan_text(args, plan: Plan) -> str:
     """The space, the fixed settings and the storage, as --dry-run prints them."""
     fixed = " ".join(f"--set {key}={value!r}" for key, value in plan.fixed.items()) or "none"
     budget = "none" if plan.budget is None else f"{plan.budget:g} s of training"
+    scored = " against ".join(f"{name} ({OBJECTIVES[name]}d)" for name in plan.objectives)
     return "\n".join([
         plan.space.describe(),
         f"# base preset: {args.preset}; fixed: {fixed}; budget per trial: {budget}",
+        f"# objectives: {scored}",
         f"# study {args.study!r} in {plan.storage}",
     ])
 
@@ -132,10 +161,9 @@ def plan_text(args, plan: Plan) -> str:
 def print_trial(study, trial) -> None:
     """One line per finished trial: number, state, value, epochs and its run folder, and why
     an invalid or failed one did not train."""
-    value = "-" if trial.value is None else f"{trial.value:.4f}"
     epochs = trial.user_attrs.get("epochs_run", "-")
     folder = trial.user_attrs.get("run_dir", "-")
-    line = (f"trial {trial.number}: {trial.state.name.lower()}, value {value}, "
+    line = (f"trial {trial.number}: {trial.state.name.lower()}, value {scores_text(trial)}, "
             f"{epochs} epoch(s), {folder}")
     for reason in ("invalid", "fail_reason"):
         if reason in trial.user_attrs:
@@ -174,10 +202,14 @@ def run_trials(args, plan: Plan, command: str):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     seed = draw_seed() if args.seed is None else args.seed
     total = study_total(args)
+    # Optuna's pruners judge one objective: trials of several are stopped by the budget alone.
+    pruner = args.pruner if len(plan.objectives) == 1 else "none"
     study = load_study(args.study, open_storage(plan.storage, args.heartbeat),
                        make_sampler(args.sampler, seed),
-                       make_pruner(args.pruner, plan.base.schedule.epochs), create=total != 0)
-    contract = Contract.of(args.preset, plan.fixed, plan.space, plan.budget, plan.base)
+                       make_pruner(pruner, plan.base.schedule.epochs), create=total != 0,
+                       objectives=plan.objectives)
+    contract = Contract.of(args.preset, plan.fixed, plan.space, plan.budget, plan.base,
+                           plan.objectives)
     keep_contract(study, contract, running=total != 0)
     if total == 0:
         return study
@@ -191,7 +223,8 @@ def run_trials(args, plan: Plan, command: str):
           flush=True)
     objective = Objective(args.study, args.preset, plan.space, plan.fixed,
                           load_fashion_mnist(with_test=False), args.keep_checkpoints,
-                          budget_seconds=plan.budget, sampler_seed=seed)
+                          budget_seconds=plan.budget, sampler_seed=seed,
+                          objectives=plan.objectives)
     stop = [] if total is None else [StudyTotal(total)]
     study.optimize(objective, n_trials=missing, timeout=args.timeout, catch=(RunFailed,),
                    callbacks=[print_trial, *stop])
@@ -199,14 +232,21 @@ def run_trials(args, plan: Plan, command: str):
 
 
 def best_text(study) -> str:
+    """The best trial, or with several objectives the Pareto front, best accuracy first."""
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return f"Study {study.study_name}: {len(study.trials)} trials, none completed yet."
+    head = f"Study {study.study_name}: {len(study.trials)} trials."
+    if len(study.directions) > 1:
+        front = sorted(study.best_trials, key=lambda trial: (-trial.values[0], trial.number))
+        points = "; ".join(f"trial {trial.number}: {scores_text(trial)}" for trial in front)
+        return (f"{head} Pareto front (validation accuracy, training seconds): {points}. "
+                f"Export one with --trials 0 --export-preset NAME --trial N.")
     best = study.best_trial
     params = ", ".join(f"{key}={value!r}" for key, value in best.params.items())
-    return (f"Study {study.study_name}: {len(study.trials)} trials. Best: trial {best.number}, "
-            f"validation accuracy {best.value:.4f} ({params}), {best.user_attrs.get('run_dir')}")
+    return (f"{head} Best: trial {best.number}, validation accuracy {best.value:.4f} "
+            f"({params}), {best.user_attrs.get('run_dir')}")
 
 
 def main(argv=None) -> int:
@@ -229,7 +269,7 @@ def main(argv=None) -> int:
     print(best_text(study))
     if args.export_preset is not None:
         try:
-            path = export_preset(study, args.export_preset)
+            path = export_preset(study, args.export_preset, chosen_trial(study, args.trial))
         except ValueError as error:
             parser.error(str(error))
         print(f"Wrote {path}; train it with: python train.py --preset {args.export_preset}")

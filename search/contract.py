@@ -1,7 +1,8 @@
 """What a study is: its base preset, the configuration that preset composed with the fixed
-settings, its space's knobs and its training budget per trial, stored in the study's user
-attributes when it is created. Its trials compare only under one contract, so a command that
-continues the study, or exports from it, with other ones is refused, naming each difference.
+settings, its space's knobs, its objectives and its training budget per trial, stored in the
+study's user attributes when it is created. Its trials compare only under one contract, so a
+command that continues the study, or exports from it, with other ones is refused, naming each
+difference.
 
 Example:
 
@@ -19,10 +20,6 @@ import optuna
 from search.space import Knob, SearchSpace
 from training.config import SECTION_KEYS, ExperimentConfig
 from training.presets import compose
-
-# The user attributes of a study that make its contract; "space" and "command" say how it was
-# named and last run, for the report.
-CONTRACT_ATTRS = ("preset", "fixed", "space_knobs", "trial_budget_seconds", "base")
 
 
 def plain(value):
@@ -45,6 +42,7 @@ class Contract:
         budget: training seconds per trial, or None.
         base_resolved: `base` resolved where the study was created, kept beside the contract
             for the report (the base's learning rate, say), not compared.
+        objectives: what its trials are scored on (`search.study.OBJECTIVES`).
     """
 
     preset: str
@@ -53,22 +51,24 @@ class Contract:
     base: dict
     budget: float | None = None
     base_resolved: dict | None = None
+    objectives: tuple[str, ...] = ("accuracy",)
 
     @classmethod
     def of(cls, preset: str, fixed: dict, space: SearchSpace, budget: float | None = None,
-           resolved: ExperimentConfig | None = None) -> "Contract":
+           resolved: ExperimentConfig | None = None,
+           objectives: tuple[str, ...] = ("accuracy",)) -> "Contract":
         """The contract a command asks for; `resolved`, the base as this machine resolves
         it."""
         base = compose(preset=preset, overrides=fixed).config.without_labels().to_dict()
         shown = None if resolved is None else plain(resolved.without_labels().to_dict())
         return cls(preset, plain(fixed), plain([asdict(knob) for knob in space.knobs]),
-                   plain(base), budget, shown)
+                   plain(base), budget, shown, tuple(objectives))
 
     def attrs(self) -> dict:
         """The study user attributes that store it."""
         return {"preset": self.preset, "fixed": self.fixed, "space_knobs": self.knobs,
                 "trial_budget_seconds": self.budget, "base": self.base,
-                "base_resolved": self.base_resolved}
+                "base_resolved": self.base_resolved, "objectives": list(self.objectives)}
 
 
 def differences(stored: dict, contract: Contract, running: bool) -> list[str]:
@@ -78,6 +78,10 @@ def differences(stored: dict, contract: Contract, running: bool) -> list[str]:
     attribute a study made before contracts were stored is not compared."""
     asked = contract.attrs()
     found = []
+    objectives = stored.get("objectives", ["accuracy"])  # a study older than them has one
+    if "preset" in stored and objectives != asked["objectives"]:
+        found.append(f"--objectives: {','.join(objectives)} in the study, "
+                     f"{','.join(asked['objectives'])} in this command")
     if "preset" in stored and stored["preset"] != asked["preset"]:
         found.append(f"--preset: {stored['preset']} in the study, {asked['preset']} in this "
                      "command")

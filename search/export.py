@@ -1,4 +1,5 @@
-"""The best trial of a study as a preset, `presets/<name>.toml`, read from the study alone: its
+"""A trial of a study (its best on validation, or one named, such as a point of a Pareto
+front) as a preset, `presets/<name>.toml`, read from the study alone: its
 base preset, fixed settings and space as its contract stored them (`search.contract`), and the
 configuration the trial trained. `train.py --preset NAME` trains it.
 
@@ -23,6 +24,7 @@ import tomli_w
 from outputs.folders import check_output_name
 from search.contract import plain
 from search.space import trial_layers
+from search.study import scores_text
 from training import presets
 from training.config import ExperimentConfig
 
@@ -48,12 +50,28 @@ def shown_source(source: str) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else source
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The completed trial of the highest validation accuracy; refused when none completed."""
+def chosen_trial(study: optuna.Study, number: int | None = None) -> optuna.trial.FrozenTrial:
+    """Completed trial `number` (`--trial`), or the best on validation; a study of several
+    objectives has no one best, so there it must be named (its Pareto front is listed).
+
+    Example: `chosen_trial(study, 12).number` -> `12`."""
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
         raise ValueError(f"Study {study.study_name!r} has no completed trial to export yet: run "
                          f"trials first. Received: {len(study.trials)} trials, none completed")
+    if number is not None:
+        found = [trial for trial in completed if trial.number == number]
+        if not found:
+            numbers = ", ".join(str(trial.number) for trial in completed)
+            raise ValueError(f"--trial must be a completed trial of study {study.study_name!r}: "
+                             f"{numbers}. Received: --trial {number}")
+        return found[0]
+    if len(study.directions) > 1:
+        front = ", ".join(f"{trial.number} ({scores_text(trial)})"
+                          for trial in sorted(study.best_trials, key=lambda t: t.number))
+        raise ValueError(f"Study {study.study_name!r} weighs validation accuracy against "
+                         f"training seconds: name the point of its Pareto front to export with "
+                         f"--trial N; the front: {front}. Received: no --trial")
     return study.best_trial
 
 
@@ -98,7 +116,7 @@ def preset_tables(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
 
 def preset_text(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> str:
     """`trial` (the best completed one by default) as a preset over the study's base."""
-    trial = trial or best_trial(study)
+    trial = trial or chosen_trial(study)
     tables = preset_tables(study, trial)
     attrs = study.user_attrs
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -106,7 +124,7 @@ def preset_text(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = No
     over = (f"preset {attrs['preset']!r} with the study's fixed settings" if "preset" in tables
             else f"the study's base configuration as it stored it (preset {attrs['preset']!r} "
             f"has changed since)")
-    value = "" if trial.value is None else f", validation accuracy {trial.value:.4f}"
+    value = f", validation accuracy {scores_text(trial)}"
     description = (f"Trial {trial.number} of study {study.study_name!r} ({len(completed)} "
                    f"completed trials{value}){space}: {over}")
     return tomli_w.dumps({"description": description, **tables})

@@ -44,7 +44,8 @@ class PruningCallback(keras.callbacks.Callback):
     """Reports `val_accuracy` to the trial after each epoch (step = the epoch, from 1) and, when
     the pruner says so or the training would run past `budget_seconds`, ends training after that
     epoch, so the run still selects and records its weights; `pruned_at` is then the last epoch
-    trained and `pruned_by` "pruner" or "budget".
+    trained and `pruned_by` "pruner" or "budget". Without `report` (a study of several
+    objectives, which Optuna's pruners do not judge), only the budget stops a trial.
 
     Example: `run_experiment(config, callbacks=[PruningCallback(trial)], evaluate_test=False)`.
 
@@ -53,12 +54,14 @@ class PruningCallback(keras.callbacks.Callback):
         epochs: the run's planned epochs, from which the budget projects its end.
         budget_seconds: training seconds (epochs with their validation pass) a trial may take;
             None for no budget.
+        report: report each epoch to the trial and ask its pruner.
     """
 
     def __init__(self, trial: optuna.Trial, epochs: int | None = None,
-                 budget_seconds: float | None = None):
+                 budget_seconds: float | None = None, report: bool = True):
         super().__init__()
         self.trial, self.epochs, self.budget_seconds = trial, epochs, budget_seconds
+        self.report = report
         self.pruned_at: int | None = None
         self.pruned_by: str | None = None
         self.epoch_seconds: list[float] = []
@@ -69,8 +72,10 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(time.perf_counter() - self._started)
-        self.trial.report(float(logs[MONITOR]), step=epoch + 1)
-        reason = "pruner" if self.trial.should_prune() else "budget" if self.over_budget() else None
+        if self.report:
+            self.trial.report(float(logs[MONITOR]), step=epoch + 1)
+        pruned = self.report and self.trial.should_prune()
+        reason = "pruner" if pruned else "budget" if self.over_budget() else None
         if reason is not None:
             self.pruned_at, self.pruned_by = epoch + 1, reason
             self.model.stop_training = True
@@ -106,6 +111,8 @@ class Objective:
         verbose: Keras' verbosity while training (2: one line per epoch).
         budget_seconds: training seconds a trial may take (`PruningCallback`); None: no budget.
         sampler_seed: this process's sampler seed, kept in each trial's user attributes.
+        objectives: what a trial returns (`search.study.OBJECTIVES`): its validation accuracy,
+            and with "seconds" its training seconds too.
     """
 
     study: str
@@ -117,8 +124,9 @@ class Objective:
     verbose: int = 2
     budget_seconds: float | None = None
     sampler_seed: int | None = None
+    objectives: tuple[str, ...] = ("accuracy",)
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         if self.sampler_seed is not None:
             trial.set_user_attr("sampler_seed", self.sampler_seed)
         layers = trial_layers(self.preset, self.fixed, sample(self.space, trial))
@@ -133,7 +141,8 @@ class Objective:
             run_name=trial_name(self.study, trial.number),
             tags=(f"study:{self.study}", f"trial:{trial.number}"),
         )
-        pruning = PruningCallback(trial, config.schedule.epochs, self.budget_seconds)
+        pruning = PruningCallback(trial, config.schedule.epochs, self.budget_seconds,
+                                  report=len(self.objectives) == 1)
         result = run_experiment(config, data=self.data, verbose=self.verbose,
                                 evaluate_test=False, callbacks=[pruning])
         if not self.keep_checkpoints:
@@ -142,9 +151,10 @@ class Objective:
             trial.set_user_attr("pruned_by", pruning.pruned_by)
         return self._outcome(trial, result, pruning.pruned_at)
 
-    def _outcome(self, trial: optuna.Trial, result: RunResult, pruned_at: int | None) -> float:
-        """Records the trial in the run's record and the run in the trial; the value, or
-        TrialPruned / RunFailed."""
+    def _outcome(self, trial: optuna.Trial, result: RunResult,
+                 pruned_at: int | None) -> float | tuple[float, float]:
+        """Records the trial in the run's record and the run in the trial; the value (the
+        values, with several objectives), or TrialPruned / RunFailed."""
         record = result.record
         trial.set_user_attr("run_dir", str(result.run_dir))
         trial.set_user_attr("epochs_run", record.epochs_run)
@@ -162,4 +172,6 @@ class Objective:
             raise optuna.TrialPruned(
                 f"pruned after epoch {pruned_at} by the {trial.user_attrs.get('pruned_by')}"
             )
+        if len(self.objectives) > 1:
+            return value, record.train_seconds
         return value

@@ -34,7 +34,10 @@ from outputs.folders import (
     output_roots,
 )
 
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "nsga2")
+# What a trial may be scored on, and which way is better: its run's selected validation
+# accuracy, and the seconds its epochs took (`RunRecord.train_seconds`).
+OBJECTIVES = {"accuracy": "maximize", "seconds": "minimize"}
 PRUNERS = ("percentile", "median", "halving", "none")
 DEFAULT_PRUNER = "percentile"
 HEARTBEAT_SECONDS = 60  # a killed worker's trial is failed 2 heartbeats after its last
@@ -209,7 +212,9 @@ def draw_seed() -> int:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """`tpe` (Tree-structured Parzen Estimator) or `random`, seeded with `seed`.
+    """`tpe` (Tree-structured Parzen Estimator; over several objectives too), `random` or
+    `nsga2` (the genetic NSGA-II, for several objectives over many trials: its generations
+    are 50 trials), seeded with `seed`.
 
     TPE takes a trial still running in another worker as a poor result until it ends
     (`constant_liar`), so that parallel workers do not draw next to each other.
@@ -219,7 +224,21 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}. Received: --sampler {name}")
+
+
+def parse_objectives(text: str) -> tuple[str, ...]:
+    """`--objectives`: `accuracy` (one objective), or `accuracy,seconds` (validation accuracy
+    against training seconds: a Pareto front of trials).
+
+    Example: `parse_objectives("accuracy,seconds")` -> `("accuracy", "seconds")`."""
+    names = tuple(name.strip() for name in text.split(","))
+    if names not in (("accuracy",), tuple(OBJECTIVES)):
+        raise ValueError(f"--objectives must be accuracy or {','.join(OBJECTIVES)} (validation "
+                         f"accuracy first, then training seconds). Received: --objectives {text}")
+    return names
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
@@ -248,10 +267,12 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}. Received: --pruner {name}")
 
 
-def load_study(name: str, storage, sampler, pruner, create: bool = True) -> optuna.Study:
+def load_study(name: str, storage, sampler, pruner, create: bool = True,
+               objectives: tuple[str, ...] = ("accuracy",)) -> optuna.Study:
     """The study `name` in `storage`, created the first time when `create`, continued after:
-    maximizing the validation accuracy of the weights each trial's run selects. Without
-    `create`, a study not there is refused, naming the storage.
+    maximizing the validation accuracy of the weights each trial's run selects, and with
+    `seconds` among the `objectives` (`OBJECTIVES`) minimizing its training seconds too.
+    Without `create`, a study not there is refused, naming the storage.
 
     Example: `load_study("lr", open_storage(url), make_sampler("tpe", 0), make_pruner("none"))`."""
     check_study_name(name)
@@ -266,7 +287,7 @@ def load_study(name: str, storage, sampler, pruner, create: bool = True) -> optu
     return optuna.create_study(
         study_name=name,
         storage=storage,
-        direction="maximize",
+        directions=[OBJECTIVES[objective] for objective in objectives],
         load_if_exists=True,
         sampler=sampler,
         pruner=pruner,
@@ -330,6 +351,17 @@ def record_command(study: optuna.Study, space: str, command: str) -> None:
     if "space" not in study.user_attrs:
         study.set_user_attr("space", space)
     study.set_user_attr("command", command)
+
+
+def scores_text(trial: optuna.trial.FrozenTrial) -> str:
+    """A trial's validation accuracy, and its training seconds in a study of both: `0.9012`,
+    `0.9012 in 61 s`, or `-` without a value.
+
+    Example: `scores_text(study.best_trial)` -> `"0.9012"`."""
+    if trial.values is None:
+        return "-"
+    accuracy, *seconds = trial.values
+    return f"{accuracy:.4f}" + "".join(f" in {value:.0f} s" for value in seconds)
 
 
 def shown_command(argv: list[str]) -> str:
