@@ -3,10 +3,10 @@ front) as a preset, `presets/<name>.toml`, read from the study alone: its
 base preset, fixed settings and space as its contract stored them (`search.contract`), and the
 configuration the trial trained. `train.py --preset NAME` trains it.
 
-While the base preset still composes the study's base, the preset starts from it (`preset =
-"default"`) with a table for each fixed and each searched setting; once that preset has
-changed, it holds the study's whole base configuration with the trial's values instead, so a
-changed `default` never changes what a study exports.
+While the base preset, the fixed settings and the trial's values still compose what the trial
+trained, the preset starts from the base (`preset = "default"`) with a table for each fixed and
+each searched setting; once the base preset has changed, it holds the whole configuration the
+trial kept instead, so a changed `default` never changes what a study exports.
 
 Example:
 
@@ -75,35 +75,25 @@ def chosen_trial(study: optuna.Study, number: int | None = None) -> optuna.trial
     return study.best_trial
 
 
-def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
-    """The configuration `trial` trained (`to_dict`, without labels): as the trial kept it, or,
-    for a trial of a study older than that, composed again from the study's preset, fixed
-    settings and the trial's values."""
-    if "config" in trial.user_attrs:
-        return trial.user_attrs["config"]
+def composed_now(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict | None:
+    """The configuration the study's preset, fixed settings and `trial`'s values compose with
+    today's presets (`to_dict`, without labels); None where they no longer compose."""
     attrs = study.user_attrs
-    layers = trial_layers(attrs["preset"], attrs.get("fixed", {}), trial.params)
-    return plain(layers.config.without_labels().to_dict())
-
-
-def base_unchanged(attrs: dict) -> bool:
-    """Whether the study's base preset, with its fixed settings, still composes the base it
-    stored (true for a study that stored none)."""
-    if "base" not in attrs:
-        return True
     try:
-        now = presets.compose(preset=attrs["preset"], overrides=attrs.get("fixed", {})).config
-    except ValueError:  # the preset is gone, or no longer takes a fixed setting
-        return False
-    return plain(now.without_labels().to_dict()) == attrs["base"]
+        layers = trial_layers(attrs["preset"], attrs.get("fixed", {}), trial.params)
+    except ValueError:  # the preset is gone, or no longer takes a setting
+        return None
+    return plain(layers.config.without_labels().to_dict())
 
 
 def preset_tables(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
     """The tables of a preset that trains `trial`'s configuration (see the module's
-    docstring), its description aside."""
+    docstring), its description aside. The configuration is the one the trial kept; a trial
+    of a study older than that is composed again."""
     attrs = study.user_attrs
-    config = trial_config(study, trial)
-    if not base_unchanged(attrs):
+    now = composed_now(study, trial)
+    config = trial.user_attrs.get("config", now)
+    if config is None or config != now:  # the base preset has changed since the trial
         return presets.to_tables(ExperimentConfig.from_dict(config))
     tables = {"preset": attrs["preset"]}
     for key in [*attrs.get("fixed", {}), *trial.params]:
@@ -122,8 +112,8 @@ def preset_text(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = No
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     space = f" over {shown_source(attrs['space'])}" if "space" in attrs else ""
     over = (f"preset {attrs['preset']!r} with the study's fixed settings" if "preset" in tables
-            else f"the study's base configuration as it stored it (preset {attrs['preset']!r} "
-            f"has changed since)")
+            else f"the whole configuration the trial kept (preset {attrs['preset']!r} has "
+            f"changed since)")
     value = f", validation accuracy {scores_text(trial)}"
     description = (f"Trial {trial.number} of study {study.study_name!r} ({len(completed)} "
                    f"completed trials{value}){space}: {over}")
