@@ -31,6 +31,7 @@ FILES = {
     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
+TEST_PREFIX = "t10k"  # the test set's files
 MIRRORS = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -116,8 +117,10 @@ def _download(name: str, directory: Path) -> None:
     )
 
 
-def ensure_files(directory: Path | None = None, download: bool = True) -> Path:
-    """Checks the four official files in `directory` (default `config.DATA_PATH`).
+def ensure_files(directory: Path | None = None, download: bool = True,
+                 with_test: bool = True) -> Path:
+    """Checks the four official files in `directory` (default `config.DATA_PATH`), or the two
+    of the training set without `with_test`.
 
     Missing files are downloaded from the official mirrors when `download` is true. A file whose
     md5 differs from the official sum is never used: the error says how to get a fresh copy.
@@ -130,6 +133,8 @@ def ensure_files(directory: Path | None = None, download: bool = True) -> Path:
             "to that folder."
         )
     for name, md5 in FILES.items():
+        if not with_test and name.startswith(TEST_PREFIX):
+            continue
         path = directory / name
         if not path.exists():
             if not download:
@@ -147,11 +152,14 @@ def ensure_files(directory: Path | None = None, download: bool = True) -> Path:
     return directory
 
 
-def load_fashion_mnist(directory: Path | None = None, download: bool = True) -> FashionMNIST:
-    """Loads the official train (60,000) and test (10,000) sets as uint8 arrays, images NHWC."""
-    directory = ensure_files(directory, download)
-    arrays = {}
-    for split in ("train", "t10k"):
+def load_fashion_mnist(directory: Path | None = None, download: bool = True,
+                       with_test: bool = True) -> FashionMNIST:
+    """Loads the official train (60,000) and test (10,000) sets as uint8 arrays, images NHWC.
+    Without `with_test` (a search, which never reads the test set), the test files are neither
+    needed, read nor downloaded, and the test arrays are empty."""
+    directory = ensure_files(directory, download, with_test=with_test)
+    arrays = {TEST_PREFIX: (np.empty((0, *IMAGE_SHAPE), np.uint8), np.empty(0, np.uint8))}
+    for split in ("train", TEST_PREFIX) if with_test else ("train",):
         images = read_idx(directory / f"{split}-images-idx3-ubyte.gz", ndim=3)
         labels = read_idx(directory / f"{split}-labels-idx1-ubyte.gz", ndim=1)
         if len(images) != len(labels) or images.shape[1:] != IMAGE_SHAPE[:2]:
@@ -160,7 +168,7 @@ def load_fashion_mnist(directory: Path | None = None, download: bool = True) -> 
                 f"{len(labels)} entries; expected N x 28 x 28 images and N labels."
             )
         arrays[split] = (images[..., np.newaxis], labels)
-    return FashionMNIST(*arrays["train"], *arrays["t10k"])
+    return FashionMNIST(*arrays["train"], *arrays[TEST_PREFIX])
 
 
 def train_val_split(

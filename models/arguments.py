@@ -3,6 +3,9 @@ names the model takes, values of the type of each argument's default, values it 
 
 from models.registry import build_model
 
+# Entries of a model's configuration that a run sets itself, not model arguments.
+RUN_SET = ("name", "trainable", "input_shape", "num_classes")
+
 
 def check_model_arguments(model: str, arguments: dict, input_shape=(28, 28, 1),
                           num_classes: int = 10) -> None:
@@ -23,7 +26,9 @@ def check_model_arguments(model: str, arguments: dict, input_shape=(28, 28, 1),
     defaults = default_model.get_config()
     unknown = sorted(set(arguments) - set(defaults))
     if unknown:  # keras.Model would take them silently
-        problem = f"{', '.join(unknown)} is not an argument of {type(default_model).__name__}"
+        allowed = ", ".join(sorted(set(defaults) - set(RUN_SET)))
+        problem = (f"{', '.join(unknown)} is not an argument of "
+                   f"{type(default_model).__name__}, which takes {allowed}")
         raise _model_arguments_error(model, arguments, problem)
     for name, value in arguments.items():
         check_argument_type(name, value, defaults[name])

@@ -2,9 +2,10 @@
 `python report.py` from every study under `RESULTS_PATH/sweeps/<study>/study.db`.
 
 Per study: a summary (trials by state, the base preset, the space, the fixed settings, the wall
-time and whether workers ran trials side by side), the best trials on validation, the
-settings' importances as a sentence against the base preset's values, and three figures in
-images/ (the optimization history, the importances and a slice plot per setting). Studies are
+time and whether workers ran trials side by side), the best trials on validation (for a study
+that weighs validation accuracy against training seconds, its Pareto front), the settings'
+importances as a sentence against the base preset's values, and figures in images/ (the
+optimization history, the importances, a slice plot per setting, and the Pareto front). Studies are
 only read. Like the rest of the report, the text and the PNGs depend on the studies alone:
 trials are sorted, numbers have fixed formats, importances use a seeded fANOVA, so the same
 studies rewrite identical bytes.
@@ -55,12 +56,14 @@ def load_saved_study(path: Path):
 
 
 def state_counts(trials) -> str:
-    """'3 trials: 2 complete, 1 pruned, 0 failed' (running or waiting trials when any)."""
+    """'3 trials: 2 complete, 1 pruned, 0 failed' (running or waiting trials when any, and
+    how many of the pruned were invalid configurations, `search.objective`)."""
     counts = {state: 0 for state in STATES}
     for trial in trials:
         counts[trial.state.name.lower()] += 1
-    shown = [f"{counts['complete']} complete", f"{counts['pruned']} pruned",
-             f"{counts['fail']} failed"]
+    invalid = sum("invalid" in trial.user_attrs for trial in trials)
+    pruned = f"{counts['pruned']} pruned" + (f" ({invalid} invalid)" if invalid else "")
+    shown = [f"{counts['complete']} complete", pruned, f"{counts['fail']} failed"]
     shown += [f"{counts[state]} {state}" for state in ("running", "waiting") if counts[state]]
     return f"{len(trials)} trials: {', '.join(shown)}"
 
@@ -131,9 +134,9 @@ def _trial_record(path: Path) -> dict:
 
 
 def study_settings(study, results_dir: Path) -> dict:
-    """What the trials started from: the study's user attrs (`search.study.record_settings`),
-    else the base preset in the first trial's record; the searched settings from the trials;
-    the GPUs the first trial ran on (`gpus`), which the base's batch size depends on."""
+    """What the trials started from: the study's user attrs (`search.contract`), else the base
+    preset in the first trial's record; the searched settings from the trials; the GPUs the
+    first trial ran on (`gpus`), which the base's batch size depends on."""
     settings = dict(study.user_attrs)
     first = read_trial_record(results_dir, study.study_name, 0) if study.trials else {}
     config = first.get("config") if isinstance(first.get("config"), dict) else {}
@@ -144,8 +147,27 @@ def study_settings(study, results_dir: Path) -> dict:
     return settings
 
 
+def several_objectives(study) -> bool:
+    """Whether the study weighs validation accuracy against training seconds."""
+    return len(study.directions) > 1
+
+
+def accuracy(trial) -> float | None:
+    """A trial's validation accuracy, its first objective (None without a value)."""
+    return trial.values[0] if trial.values else None
+
+
+def accuracy_target(study) -> dict:
+    """What Optuna's plots and importances take to read the validation accuracy of a study of
+    several objectives; nothing for a study of one."""
+    if not several_objectives(study):
+        return {}
+    return {"target": accuracy, "target_name": "Validation accuracy"}
+
+
 def summary_line(study, settings: dict) -> str:
-    """Trials by state, the base preset, the space, the fixed settings and the wall time."""
+    """Trials by state, the base preset, the space, the fixed settings, the objectives and the
+    wall time."""
     space = f"space `{settings['space']}`" if "space" in settings else "a space not recorded"
     keys = ", ".join(f"`{key}`" for key in settings["keys"]) or "nothing yet"
     fixed = ", ".join(f"`{key}={value!r}`" for key, value in sorted(settings.get("fixed", {})
@@ -156,7 +178,10 @@ def summary_line(study, settings: dict) -> str:
         f"with {fixed} fixed." if fixed else "with nothing else fixed.",
         f"Wall time: {wall_time(study.trials)}.",
     ]
-    if "trial_budget_seconds" in settings:
+    if several_objectives(study):
+        parts.insert(3, "Objectives: validation accuracy, maximized, against training seconds, "
+                        "minimized (no pruner).")
+    if settings.get("trial_budget_seconds") is not None:
         parts.insert(3, f"Budget: {settings['trial_budget_seconds']:g} s of training per trial "
                         "(a trial whose epochs say it would take longer stops, as pruned).")
     if "command" in settings:
@@ -172,27 +197,51 @@ def format_value(value) -> str:
 def ranked_trials(study) -> list:
     """Trials with a value (complete, or pruned at their last epoch), best first; ties go to
     the earlier trial."""
-    scored = [trial for trial in study.trials if trial.value is not None]
-    return sorted(scored, key=lambda trial: (-trial.value, trial.number))
+    scored = [trial for trial in study.trials if accuracy(trial) is not None]
+    return sorted(scored, key=lambda trial: (-accuracy(trial), trial.number))
 
 
 def best_trials_table(study, keys: list[str], results_dir: Path, folder: Path) -> str:
-    """The best `TOP_TRIALS` trials on validation: their settings, value, epochs and record."""
-    import pandas as pd
-
-    rows = {}
-    for trial in ranked_trials(study)[:TOP_TRIALS]:
-        record = results_dir / trial_name(study.study_name, trial.number) / "result.json"
-        rows[str(trial.number)] = {
-            **{f"`{key}`": format_value(trial.params.get(key, "-")) for key in keys},
-            "Val acc": f"{trial.value:.4f}",
-            "Epochs": str(trial.user_attrs.get("epochs_run", "-")),
-            "Training": _training_seconds(record),
-            "State": trial.state.name.lower(),
-            "Record": markdown_link("result.json", record, folder) if record.is_file() else "-",
-        }
+    """The best `TOP_TRIALS` trials on validation: their settings, value, epochs and record;
+    for a study of several objectives, its Pareto front instead (`pareto_trials`)."""
+    if several_objectives(study):
+        trials = pareto_trials(study)
+        head = ("Its Pareto front, fastest first: the trials no other beats on both validation "
+                "accuracy and training seconds.\n\n")
+    else:
+        trials, head = ranked_trials(study)[:TOP_TRIALS], ""
+    rows = {str(trial.number): trial_row(trial, study.study_name, keys, results_dir, folder)
+            for trial in trials}
     if not rows:
         return "No trial has a validation accuracy yet."
+    return head + trials_table(rows, keys)
+
+
+def pareto_trials(study) -> list:
+    """The completed trials of a study of several objectives that no other beats on both,
+    fastest first (ties to the earlier)."""
+    return sorted(study.best_trials, key=lambda trial: (trial.values[1], trial.number))
+
+
+def trial_row(trial, study: str, keys: list[str], results_dir: Path, folder: Path) -> dict:
+    """A trial's row: its settings, validation accuracy, epochs, training seconds, state and
+    record."""
+    record = results_dir / trial_name(study, trial.number) / "result.json"
+    return {
+        **{f"`{key}`": format_value(trial.params.get(key, "-")) for key in keys},
+        "Val acc": f"{accuracy(trial):.4f}",
+        "Epochs": str(trial.user_attrs.get("epochs_run", "-")),
+        "Training": (f"{trial.values[1]:.0f} s" if len(trial.values) > 1
+                     else _training_seconds(record)),
+        "State": trial.state.name.lower(),
+        "Record": markdown_link("result.json", record, folder) if record.is_file() else "-",
+    }
+
+
+def trials_table(rows: dict, keys: list[str]) -> str:
+    """Rows of `trial_row` by trial number as a markdown table."""
+    import pandas as pd
+
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Trial"
     return markdown_table(frame, right_aligned=[*(f"`{key}`" for key in keys), "Val acc",
@@ -218,9 +267,13 @@ def completed_trials(study) -> list:
 
 
 def base_values(settings: dict) -> dict:
-    """The base preset's value (with the fixed settings) of each searched setting, resolved as
+    """The base preset's value (with the fixed settings) of each searched setting: as the study
+    stored its base, resolved on its first machine; else as its preset composes now, resolved as
     a run resolves it on the trials' hardware (a batch size the preset leaves unset is the
     machine's default); {} when the preset is not recorded or no longer composes."""
+    if "base_resolved" in settings:  # as the study's first machine trained it
+        values = settings["base_resolved"]
+        return {key: values[field_of(key, "the study")] for key in settings["keys"]}
     if "preset" not in settings:
         return {}
     try:
@@ -239,7 +292,8 @@ def importance_sentence(study, settings: dict, importances: dict | None) -> str:
         return f"Importances need 2 completed trials; this study has {len(completed)}."
     top = list(importances.items())[:TOP_IMPORTANCES]
     named = ", ".join(f"`{key}` {share:.2f}" for key, share in top)
-    best = study.best_trial
+    best = max(completed, key=lambda trial: (accuracy(trial), -trial.number))
+    which = "most accurate" if several_objectives(study) else "best"
     base = base_values(settings)
     preset = settings.get("preset")
     against = ", ".join(
@@ -251,8 +305,8 @@ def importance_sentence(study, settings: dict, importances: dict | None) -> str:
              if len(completed) < FEW_TRIALS else "")
     return (f"Over the {len(completed)} completed trials, the settings that explain most of the "
             f"variation in validation accuracy (fANOVA importance, summing to 1, seed "
-            f"{IMPORTANCE_SEED}) are {named}. The best trial, {best.number} (validation "
-            f"accuracy {best.value:.4f}), has {against}.{rough} Importances say how much a "
+            f"{IMPORTANCE_SEED}) are {named}. The {which} trial, {best.number} (validation "
+            f"accuracy {accuracy(best):.4f}), has {against}.{rough} Importances say how much a "
             f"setting moves the accuracy across the space, not in which direction: the table "
             f"and the slice plot show that.")
 
@@ -264,7 +318,9 @@ def param_importances(study) -> dict | None:
 
     if len(completed_trials(study)) < 2:
         return None
-    found = optuna.importance.get_param_importances(study, evaluator=importance_evaluator())
+    target = accuracy_target(study).get("target")
+    found = optuna.importance.get_param_importances(study, evaluator=importance_evaluator(),
+                                                    target=target)
     return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -276,8 +332,9 @@ def figure_of(axes):
 
 
 def study_figures(study, importances: dict | None) -> dict:
-    """{name: figure}: the optimization history and slice plots once a trial completed, the
-    importances with 2 completed trials."""
+    """{name: figure}: the optimization history and slice plots once a trial completed (of the
+    validation accuracy), the importances with 2 completed trials, and the Pareto front of a
+    study of several objectives."""
     import optuna
     from optuna.visualization import matplotlib as plots
 
@@ -285,11 +342,15 @@ def study_figures(study, importances: dict | None) -> dict:
         return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        figures = {"history": figure_of(plots.plot_optimization_history(study)),
-                   "slice": figure_of(plots.plot_slice(study))}
+        target = accuracy_target(study)
+        figures = {"history": figure_of(plots.plot_optimization_history(study, **target)),
+                   "slice": figure_of(plots.plot_slice(study, **target))}
         if importances is not None:
-            figures["importances"] = figure_of(
-                plots.plot_param_importances(study, evaluator=importance_evaluator()))
+            figures["importances"] = figure_of(plots.plot_param_importances(
+                study, evaluator=importance_evaluator(), **target))
+        if several_objectives(study):
+            figures["pareto"] = figure_of(plots.plot_pareto_front(
+                study, target_names=["Validation accuracy", "Training seconds"]))
     settings = len({key for trial in study.trials for key in trial.params})
     figures["slice"].set_size_inches(SLICE_INCHES * settings + 1.5, 4.8)  # labels apart
     return figures

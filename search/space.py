@@ -25,19 +25,35 @@ overrides = sample(space, trial)   # {"augmentation.rotation_range": 7.3, ...}
 ```
 
 A knob that is unknown, of an unknown type, with an empty or reversed range, a missing bound, a
-log scale over values <= 0, values of the wrong type, or values the base preset's model cannot
-take is refused naming the knob and the file, before any trial starts.
+log scale over values <= 0, values of the wrong type, or values the base preset cannot take (its
+model's arguments included) is refused naming the knob and the file, before any trial starts.
+A `[model.args]` knob's choices are tables of constructor arguments, each merged into the base's
+own (`trial_layers`):
+
+```toml
+[model.args]
+type = "categorical"
+choices = [{dirac_init = false}, {dirac_init = true}]
+```
+
+Knobs are checked one at a time; a combination they cannot take together (a warm-up as long as
+the epochs) is found when a trial draws it, which then does not train (`validated`).
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import config as paths
+from models.arguments import check_model_arguments
 from outputs.io import read_toml
-from training.presets import checked, checked_value, compose, field_of
+from training.config import SECTION_KEYS, ConfigError, ExperimentConfig
+from training.presets import Layers, checked, checked_value, compose, field_of
 
 SPACES_DIR = paths.REPO_ROOT / "spaces"
+ARGS_KEY = "model.args"  # a knob over constructor arguments, merged into the base's
+MODEL_KEY = "model.name"
 KNOB_TYPES = ("float", "int", "categorical", "bool")
 # The entries a knob's table may hold, by its type (`type` itself aside).
 KNOB_ENTRIES = {
@@ -69,6 +85,19 @@ class Knob:
             return (False, True)
         return (self.low, self.high)
 
+    def contains(self, value) -> bool:
+        """Whether the knob can give `value`: one of its choices, or a number of its type
+        within its range and on its step."""
+        if self.type in ("categorical", "bool"):
+            return any(_same(value, choice) for choice in self.values())
+        number = int if self.type == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        steps = (value - self.low) / (self.step or 1) if self.type == "int" or self.step else 0
+        return math.isclose(steps, round(steps), abs_tol=1e-9)
+
     def suggest(self, trial):
         """The trial's value of this knob, drawn by the study's sampler."""
         if self.type == "float":
@@ -76,7 +105,11 @@ class Knob:
         if self.type == "int":
             return trial.suggest_int(self.key, self.low, self.high, log=self.log,
                                      step=self.step or 1)
-        return trial.suggest_categorical(self.key, list(self.values()))
+        with warnings.catch_warnings():
+            # Optuna warns of choices other than numbers and strings (a `model.args` table);
+            # its storages keep them as JSON, which such a table is.
+            warnings.filterwarnings("ignore", "Choices for a categorical distribution")
+            return trial.suggest_categorical(self.key, list(self.values()))
 
     def describe(self) -> str:
         """One line: `augmentation.rotation_range  float in [0.0, 20.0]`."""
@@ -205,10 +238,44 @@ def _range_knob(key: str, kind: str, table: dict, where: str) -> Knob:
     return Knob(key, kind, low, high, log, step)
 
 
+def trial_layers(preset: str, fixed: dict, drawn: dict) -> Layers:
+    """A trial's configuration: `preset` with the `fixed` overrides and the `drawn` values
+    over them. A `model.args` value is merged into the argument table the rest gives the
+    model (a searched `dirac_init` keeps the base's whitening stem), rather than replacing it.
+
+    Example: `trial_layers("default", {}, {"model.args": {"dirac_init": False}})` keeps the
+    default's `whitening_patch_size = 3`."""
+    plain = {key: value for key, value in drawn.items() if key != ARGS_KEY}
+    layers = compose(preset=preset, overrides={**fixed, **plain})
+    if ARGS_KEY not in drawn:
+        return layers
+    arguments = {**layers.config.model.args, **drawn[ARGS_KEY]}
+    return compose(preset=preset, overrides={**fixed, **plain, ARGS_KEY: arguments})
+
+
+def validated(layers: Layers, arguments: bool = True) -> ExperimentConfig:
+    """The configuration of `layers` resolved and validated as a whole, and with `arguments`
+    its model arguments checked against its model (built once with them), as a run checks them
+    before writing anything; a ValueError names the first problem."""
+    config = checked(layers)
+    if arguments and config.model.args:
+        check_model_arguments(config.model.name, config.model.args)
+    return config
+
+
+def problem_of(error: ValueError) -> str:
+    """What `validated` refused, in the words of the setting (`schedule.warmup_epochs must be
+    ...`) rather than of the layer that set it, for a value the sampler drew."""
+    cause = error.__cause__
+    if isinstance(cause, ConfigError):
+        return cause.describe(SECTION_KEYS.get(cause.field, cause.field))
+    return str(error)
+
+
 def check_space(space: SearchSpace, preset: str, fixed: dict) -> None:
     """Refuses a knob whose values the configuration cannot take: the base `preset` with the
-    `fixed` overrides and each of the knob's bounding values (`Knob.values`) goes through the
-    project's validation (`training.presets.checked`), as a trial's would.
+    `fixed` overrides and each of the knob's bounding values (`Knob.values`) is validated as a
+    trial's would be (`validated`), model arguments against the base's model included.
 
     Example: `check_space(space, "default", {"model.name": "capsnet"})` refuses a
     `loss.label_smoothing` knob, as CapsuleNet's margin loss has no smoothing."""
@@ -216,13 +283,44 @@ def check_space(space: SearchSpace, preset: str, fixed: dict) -> None:
     if both:
         raise ValueError(f"{', '.join(both)} is searched by {space.source} and fixed by --set: "
                          f"remove one. Received: --set {both[0]}={fixed[both[0]]!r}")
+    validated(compose(preset=preset, overrides=fixed))
     for knob in space.knobs:
+        # Only these knobs change the model's arguments, whose check builds the model.
+        arguments = knob.key in (ARGS_KEY, MODEL_KEY)
         for value in knob.values():
             try:
-                checked(compose(preset=preset, overrides={**fixed, knob.key: value}))
+                validated(trial_layers(preset, fixed, {knob.key: value}), arguments)
             except ValueError as error:
+                fix = ("; search only arguments the base's model takes, or name another model "
+                       "with --set model.name=NAME" if knob.key == ARGS_KEY else "")
                 raise ValueError(f"[{knob.key}] in {space.source} reaches a value preset "
-                                 f"{preset!r} cannot take: {error}") from error
+                                 f"{preset!r} cannot take{fix}: {error}") from error
+
+
+def _same(value, choice) -> bool:
+    """`value == choice`, with a bool never equal to a number."""
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
+
+
+def base_params(space: SearchSpace, config: ExperimentConfig) -> dict:
+    """The values of `config` (the base configuration, resolved) that the space's knobs can
+    give, `{section.key: value}`: a study's first trial. A `model.args` knob gives the choice
+    that leaves the base's arguments as they are; a value out of a knob's range is left to the
+    sampler.
+
+    Example: `base_params(space, config)` -> `{"optimizer.lr": 0.003}` when the space searches
+    `optimizer.lr` from 1e-3 to 1e-2 and `runtime.batch_size` over 256 and 512 for a base of
+    batch size 128."""
+    values = config.to_dict()
+    params = {}
+    for knob in space.knobs:
+        value = values[field_of(knob.key, space.source)]
+        if knob.key == ARGS_KEY:
+            value = next((choice for choice in knob.choices
+                          if {**value, **choice} == value), None)
+        if value is not None and knob.contains(value):
+            params[knob.key] = value
+    return params
 
 
 def sample(space: SearchSpace, trial) -> dict:

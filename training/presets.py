@@ -321,18 +321,19 @@ def to_tables(config: ExperimentConfig) -> dict:
     values = config.to_dict()
     tables = {}
     for section, keys in SECTIONS.items():
-        table = {key: _tomlable(values[name]) for key, name in keys.items()
+        table = {key: tomlable(values[name]) for key, name in keys.items()
                  if values[name] is not None}
         if table:
             tables[section] = table
     return tables
 
 
-def _tomlable(value):
+def tomlable(value):
+    """A setting's value as TOML writes it: tuples as lists, within tables too."""
     if isinstance(value, tuple | list):
-        return [_tomlable(item) for item in value]
+        return [tomlable(item) for item in value]
     if isinstance(value, dict):
-        return {key: _tomlable(item) for key, item in value.items()}
+        return {key: tomlable(item) for key, item in value.items()}
     return value
 
 

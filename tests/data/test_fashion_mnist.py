@@ -77,12 +77,27 @@ def test_data_path_pointing_to_a_file_says_it_must_be_a_folder(tmp_path, monkeyp
     assert archive.read_bytes() == b"not a folder"
 
 
+def test_the_training_set_alone_needs_neither_the_test_files_nor_a_download(
+        tmp_path, data_path, monkeypatch):
+    for name in fm.FILES:
+        if name.startswith("train"):
+            shutil.copy(data_path / name, tmp_path / name)
+    monkeypatch.setattr(fm, "MIRRORS", ("http://127.0.0.1:9/",))  # a download would fail
+    loaded = load_fashion_mnist(tmp_path, download=True, with_test=False)
+    assert loaded.x_train.shape == (60000, 28, 28, 1) and len(loaded.y_train) == 60000
+    assert loaded.x_test.shape == (0, 28, 28, 1) and loaded.y_test.shape == (0,)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz is missing"):
+        load_fashion_mnist(tmp_path, download=False)  # the test set is still checked by default
+
+
 def test_image_label_count_mismatch_is_reported(tmp_path, monkeypatch):
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((4, 28, 28)))
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(3))
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(2))
-    monkeypatch.setattr(fm, "ensure_files", lambda directory, download: directory)
+    monkeypatch.setattr(fm, "ensure_files", lambda directory, download, **kwargs: directory)
     with pytest.raises(
         DatasetFileError, match=r"train images have shape \(4, 28, 28\) but labels have 3"
     ):

@@ -7,8 +7,11 @@ import optuna
 import pytest
 
 from reporting.sections import write_sections
+from search.contract import Contract, keep_contract
 from search.report import SEARCH_PAGE, base_values, generated_sections, studies_markdown
-from search.study import record_settings
+from search.space import read_space, space_path
+from search.study import record_command
+from training.presets import checked, compose
 
 STUDY = "tiny-aug"
 KNOBS = {"augmentation.rotation_range": (0.0, 20.0), "augmentation.random_erasing": (0.0, 0.5)}
@@ -38,7 +41,10 @@ def layout(tmp_path):
     study = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{database}",
                                 direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    record_settings(study, "default", "augmentation", FIXED, COMMAND, budget_seconds=90.0)
+    contract = Contract.of("default", FIXED, read_space(space_path("augmentation")), 90.0,
+                           checked(compose(overrides=FIXED)))
+    keep_contract(study, contract, running=True)
+    record_command(study, "augmentation", COMMAND)
     study.optimize(objective, n_trials=3)
     record = results / f"{STUDY}-trial0" / "result.json"
     record.parent.mkdir()
@@ -152,3 +158,19 @@ def test_the_wall_time_leaves_out_the_gaps_between_runs_of_the_command():
     parallel = [trial(0, 3), trial(1, 3)]
     assert wall_time(parallel) == (
         "4m 00s with a trial running (up to 2 trials ran at once, in parallel workers)")
+
+
+def test_the_summary_says_how_many_pruned_trials_were_invalid_configurations():
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    from search.report import state_counts
+
+    def trial(state, **attrs):
+        return SimpleNamespace(state=state, user_attrs=attrs)
+
+    trials = [trial(TrialState.COMPLETE), trial(TrialState.PRUNED, pruned_by="pruner"),
+              trial(TrialState.PRUNED, invalid="schedule.warmup_epochs must be in [0, 1)")]
+    assert state_counts(trials) == "3 trials: 1 complete, 2 pruned (1 invalid), 0 failed"
+    assert state_counts(trials[:2]) == "2 trials: 1 complete, 1 pruned, 0 failed"

@@ -88,13 +88,25 @@ def test_sweep_refuses_a_bad_space_before_any_trial(tmp_path, run_paths, capsys,
     ("mysql://me@db/sweeps", ["unknown scheme 'mysql'", "postgresql+psycopg://"]),
     ("postgresql://me:secret@127.0.0.1:1/sweeps", ["Cannot open the study storage",
                                                    "me:***@127.0.0.1:1"]),
-], ids=["unknown-scheme", "unreachable-server"])
-def test_a_bad_storage_is_one_clear_error(tmp_path, run_paths, capsys, url, words):
-    args = sweep_args("refused", space_file(tmp_path, TINY_SPACE), "--storage", url, "--dry-run")
+    ("sqlite:////proc/x/y.db", ["Cannot make the study storage sqlite:////proc/x/y.db: its "
+                                "folder /proc/x cannot be made or written", "sqlite:///PATH"]),
+], ids=["unknown-scheme", "unreachable-server", "unwritable-folder"])
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_a_bad_storage_is_one_clear_error(tmp_path, run_paths, capsys, url, words, dry_run):
+    args = sweep_args("refused", space_file(tmp_path, TINY_SPACE), "--storage", url,
+                      *(["--dry-run"] if dry_run else ["--trials", "1"]))
     assert run_sweep(args) == 2
     message = capsys.readouterr().err
     assert "Traceback" not in message and "secret" not in message
     assert message.count("error:") == 1 and all(word in message for word in words), message
+    assert not run_paths["RESULTS_PATH"].exists()
+
+
+def test_a_dry_run_leaves_the_folder_of_its_storage_unmade(tmp_path, run_paths, capsys):
+    url = f"sqlite:///{tmp_path}/new/study.db"
+    args = sweep_args("planned", space_file(tmp_path, TINY_SPACE), "--storage", url, "--dry-run")
+    assert run_sweep(args) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["space.toml"]
 
 
 def test_dry_run_prints_the_space_and_the_storage_and_writes_nothing(tmp_path, run_paths, capsys):
@@ -117,9 +129,35 @@ def test_a_budget_per_trial_is_planned_and_a_bad_one_refused(tmp_path, run_paths
     assert not run_paths["RESULTS_PATH"].exists()
 
 
-def test_a_study_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, run_paths, capsys):
-    assert run_sweep(sweep_args("../up", space_file(tmp_path, TINY_SPACE), "--dry-run")) == 2
-    assert "--study must be a plain folder name" in capsys.readouterr().err
+@pytest.mark.parametrize("name, words", [
+    ("../up", "--study must be a plain folder name"),
+    ("s" * 120, "--study must be at most 113 characters: its trials' runs are named"),
+], ids=["not-plain", "too-long-for-its-trials"])
+@pytest.mark.parametrize("extra", [["--dry-run"], ["--trials", "1"]], ids=["dry-run", "run"])
+def test_a_study_name_the_run_refuses_the_dry_run_refuses(tmp_path, run_paths, capsys, name,
+                                                          words, extra):
+    # On PostgreSQL too, where no folder is named after the study.
+    args = sweep_args(name, space_file(tmp_path, TINY_SPACE), "--storage",
+                      "postgresql://me@127.0.0.1:1/sweeps", *extra)
+    assert run_sweep(args) == 2
+    message = capsys.readouterr().err
+    assert words in message and "Cannot open the study storage" not in message, message
+    assert not run_paths["RESULTS_PATH"].exists()
+
+
+def test_the_search_loads_no_test_set(tmp_path, run_paths, capsys, monkeypatch):
+    import data
+
+    asked = {}
+
+    def load(*args, **kwargs):
+        asked.update(kwargs)
+        raise KeyboardInterrupt  # stops the command before its first trial
+
+    monkeypatch.setattr(data, "load_fashion_mnist", load)
+    assert run_sweep(sweep_args("no-test", space_file(tmp_path, TINY_SPACE))) == 130
+    assert asked == {"with_test": False}
+    assert capsys.readouterr().err == "\nInterrupted; rerun the command to continue the study.\n"
 
 
 class FakeTrial:

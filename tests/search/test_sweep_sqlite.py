@@ -1,6 +1,7 @@
 """A tiny study on the default SQLite storage, run twice in this process: trials are ordinary
-runs tagged with their study and number, never read the test set, keep no checkpoints, and the
-second command continues the study; its best trial exports as a preset train.py accepts."""
+runs tagged with their study and number, never read the test set, keep no checkpoints; the
+first trial is the base preset's, and the second command continues the study to its new total
+with settings of its own; its best trial exports as a preset train.py accepts."""
 
 import shutil
 from types import SimpleNamespace
@@ -34,7 +35,7 @@ class NoTestSet(FashionMNIST):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, fashion_mnist, data_path):
-    """The tiny study after its first command (2 trials) and its second (2 more)."""
+    """The tiny study after its first command (2 trials) and its second (to 4 in all)."""
     folder = tmp_path_factory.mktemp("sqlite-study")
     space = folder / "space.toml"
     space.write_text(TINY_SPACE)
@@ -47,7 +48,7 @@ def study(tmp_path_factory, fashion_mnist, data_path):
         storage = default_storage_url(STUDY)
         statuses = [run_sweep(sweep_args(STUDY, space, "--trials", "2"))]
         first = trials(STUDY, storage)
-        statuses.append(run_sweep(sweep_args(STUDY, space, "--trials", "2")))
+        statuses.append(run_sweep(sweep_args(STUDY, space, "--trials", "4")))
         yield SimpleNamespace(folder=folder, space=space, storage=storage, statuses=statuses,
                               first=first, all=trials(STUDY, storage))
 
@@ -69,10 +70,26 @@ def test_the_first_command_runs_its_trials_as_tagged_runs(study):
 
 
 @pytest.mark.slow
-def test_rerunning_the_command_adds_trials_to_the_same_study(study):
+def test_the_first_trial_trains_the_base_preset(study):
+    from tests.search.tiny_sweep import TINY_SETTINGS
+
+    config = presets.checked(presets.compose(overrides=TINY_SETTINGS))  # resolved here
+    base = study.first[0]
+    assert base.params == {"augmentation.rotation_range": config.augmentation.rotation_range,
+                           "optimizer.lr": config.optimizer.lr}
+    assert base.user_attrs["base"] is True
+    assert "base" not in study.first[1].user_attrs
+
+
+@pytest.mark.slow
+def test_rerunning_the_command_continues_the_study_with_new_settings(study):
     assert study.statuses[1] == 0
     assert [t.number for t in study.all] == [0, 1, 2, 3]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.all)
+    settings = [tuple(sorted(t.params.items())) for t in study.all]
+    assert len(set(settings)) == 4  # the rerun draws afresh instead of replaying the first
+    seeds = [t.user_attrs["sampler_seed"] for t in study.all]
+    assert seeds[1] != seeds[2] and seeds[2] == seeds[3]  # a seed per process
 
 
 @pytest.mark.slow
@@ -103,7 +120,10 @@ def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, ca
     best = optuna.load_study(study_name=STUDY, storage=study.storage).best_trial
     assert written["preset"] == "default"
     assert written["optimizer"] == {"lr": best.params["optimizer.lr"]}
-    assert set(written) == {"description", "preset", "augmentation", "optimizer"}
+    # The searched settings and those the study fixed, as the trial trained them.
+    assert set(written) == {"description", "preset", "augmentation", "optimizer", "data",
+                            "schedule", "evaluation"}
+    assert written["schedule"] == {"epochs": 1}
     capsys.readouterr()
     assert train.main(["--preset", "tuned", "--dry-run"]) == 0
     assert f"lr = {best.params['optimizer.lr']}" in capsys.readouterr().out
@@ -112,10 +132,14 @@ def test_the_best_trial_exports_as_a_preset_train_accepts(study, monkeypatch, ca
 
 
 @pytest.mark.slow
-def test_the_study_keeps_its_preset_space_fixed_settings_and_command(study):
+def test_the_study_keeps_its_contract_and_command(study):
     attrs = optuna.load_study(study_name=STUDY, storage=study.storage).user_attrs
 
     assert attrs["preset"] == "default" and attrs["space"] == str(study.space)
     assert attrs["fixed"] == {"data.limit_train": 2000, "data.val_size": 500,
                               "schedule.epochs": 1, "evaluation.tta": False}
     assert attrs["command"].startswith(f"python sweep.py --study {STUDY} --space ")
+    assert [knob["key"] for knob in attrs["space_knobs"]] == ["augmentation.rotation_range",
+                                                               "optimizer.lr"]
+    assert attrs["base"]["epochs"] == 1 and attrs["base"]["lr"] is None  # as composed
+    assert attrs["base_resolved"]["lr"] == study.first[0].params["optimizer.lr"]

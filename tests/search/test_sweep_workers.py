@@ -1,6 +1,7 @@
 """Workers as separate processes: a killed worker's trial is failed by the next and retried
-with its settings; two workers at once on one PostgreSQL study share its trials without
-sharing a number or a run folder."""
+with its settings; two workers started with the same command on one PostgreSQL study share
+its total of trials, each with settings of its own, without sharing a number or a run
+folder."""
 
 import json
 import re
@@ -57,27 +58,55 @@ def test_a_killed_workers_trial_is_failed_and_retried(tmp_path, run_paths, monke
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
+def test_ctrl_c_ends_a_worker_with_one_clean_message(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text(TINY_SPACE)
-    asked = {"a": 2, "b": 1}
-    processes = {
-        name: worker(sweep_args("shared", space, "--trials", str(count), "--storage",
-                                postgres_url, "--sampler", "random"), tmp_path)
-        for name, count in asked.items()
-    }
+    args = sweep_args("stopped", space, "--trials", "2")
+    args[args.index("schedule.epochs=1")] = "schedule.epochs=3"  # time to stop it mid-training
+    process = worker(args, tmp_path)
+    lines = []
+    for line in process.stdout:  # until the trial's second epoch, past compiling its step
+        lines.append(line)
+        if line.startswith("Epoch 2/"):
+            break
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        # Again while it runs on: an interrupt landing in a garbage collector's callback is
+        # dropped by Python itself.
+        process.send_signal(signal.SIGINT)
+        time.sleep(5)
+    output = "".join(lines) + process.stdout.read()
+    assert process.wait() == 130, output
+    assert output.rstrip().endswith("Interrupted; rerun the command to continue the study.")
+    assert "failed with parameters" not in output and "RunInterrupted" not in output, output
+    storage = f"sqlite:///{tmp_path}/results_path/sweeps/stopped/study.db"
+    (stopped,) = trials("stopped", storage)
+    assert stopped.state == TrialState.FAIL and "fail_reason" not in stopped.user_attrs
+
+
+@pytest.mark.slow
+def test_two_workers_started_with_one_command_train_distinct_settings(tmp_path, postgres_url):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE)
+    total = 4
+    command = sweep_args("shared", space, "--trials", str(total), "--storage", postgres_url)
+    processes = {name: worker(command, tmp_path) for name in ("a", "b")}
     outputs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
     assert all(process.returncode == 0 for process in processes.values()), outputs
     study = optuna.load_study(study_name="shared", storage=postgres_url)
-    numbers = [trial.number for trial in study.trials]
-    assert sorted(numbers) == list(range(sum(asked.values())))  # distinct, as many as asked
     assert all(trial.state == TrialState.COMPLETE for trial in study.trials)
+    # The study's total, give or take a trial both workers started at the same instant.
+    assert total <= len(study.trials) <= total + 1, [t.number for t in study.trials]
+    settings = [tuple(sorted(trial.params.items())) for trial in study.trials]
+    assert len(set(settings)) == len(settings), settings  # no worker replays the other's draws
+    seeds = {trial.user_attrs["sampler_seed"] for trial in study.trials}
+    assert len(seeds) == 2  # a seed per worker, kept in its trials
     folders = {}
-    for name, output in outputs.items():  # "trial N: complete, value V, 1 epoch(s), FOLDER"
+    for output in outputs.values():  # "trial N: complete, value V, 1 epoch(s), FOLDER"
         lines = re.findall(r"^trial (\d+): complete, .*, (\S+)$", output, re.MULTILINE)
-        assert len(lines) == asked[name], output
+        assert lines, output  # both workers ran trials
         folders.update({folder: int(number) for number, folder in lines})
-    assert len(folders) == sum(asked.values())  # no folder written by two trials
+    assert len(folders) == len(study.trials)  # no folder written by two trials
     for folder, number in folders.items():
         record = json.loads((tmp_path / "results_path" / folder.rsplit("/", 1)[-1]
                              / "result.json").read_text())

@@ -2,6 +2,7 @@
 long, and `sweep.py` run in this process or as a worker process."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -41,7 +42,14 @@ def worker(args: list[str], outputs) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.update({name: str(outputs / name.lower()) for name in OUTPUT_VARIABLES})
     return subprocess.Popen([sys.executable, "sweep.py", *args], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=answer_ctrl_c)
+
+
+def answer_ctrl_c() -> None:
+    """Ctrl-C as a terminal delivers it: tests started in the background inherit SIGINT
+    ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_sweep(args: list[str]) -> int:
