@@ -134,8 +134,9 @@ def test_without_a_pruner_only_the_budget_stops_a_trial_of_two_objectives(monkey
 
     clock = iter([0.0, 50.0, 50.0, 80.0])
     monkeypatch.setattr(objective.time, "perf_counter", lambda: next(clock))
-    callback = objective.PruningCallback(TwoObjectives(), 10, 300.0, report=False)
+    callback = objective.PruningCallback(TwoObjectives(), 300.0, report=False)
     callback.set_model(SimpleNamespace(stop_training=False))
+    callback.set_params({"epochs": 10})  # as `fit` gives it
     for epoch in range(2):
         callback.on_epoch_begin(epoch)
         callback.on_epoch_end(epoch, {"val_accuracy": 0.5})
