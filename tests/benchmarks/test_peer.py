@@ -63,6 +63,14 @@ def test_the_port_has_as_many_weights_as_the_project_network(torch_side):
     # Frozen whitening and BatchNorm's moving statistics included, as count_params counts them.
     assert torch_side.count_weights(network) == keras_model.count_params()
     assert torch_side.count_weights(network, trainable_only=True) == trainable
+    # Biases and BatchNorm's scales and offsets get 8x the learning rate, as 1-D variables do.
+    recipe = torch_side.Recipe.from_dict(peer.pytorch_recipe(_default_config()))
+    optimizer, _ = torch_side.build_optimizer(network, recipe, steps_per_epoch=10)
+    vectors = optimizer.param_groups[1]
+    assert vectors["initial_lr"] == pytest.approx(recipe.bias_lr_factor * recipe.lr)
+    assert sum(p.numel() for p in vectors["params"]) == sum(
+        int(np.prod(weight.shape)) for weight in keras_model.trainable_weights
+        if len(weight.shape) == 1)
 
 
 def test_the_port_computes_the_project_networks_logits_from_the_same_weights(torch_side):
@@ -124,6 +132,45 @@ def test_shifts_fill_the_border_with_background_as_the_projects_tta(torch_side):
     for index in range(2):
         expected = shift(images[index : index + 1], int(down[index]), int(right[index]))
         np.testing.assert_array_equal(moved[index, 0].numpy(), expected[0, ..., 0])
+
+
+def test_augmentation_mirrors_and_shifts_each_image_as_the_projects_knobs_say(torch_side):
+    import dataclasses
+
+    import torch
+
+    recipe = torch_side.Recipe.from_dict(peer.pytorch_recipe(_default_config()))
+    images = torch.randint(1, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    mirror = dataclasses.replace(recipe, horizontal_flip=1.0, height_shift_range=0.0,
+                                 width_shift_range=0.0)
+    assert torch.equal(torch_side.augment(images, mirror, generator), images.flip(3))
+    moved = torch_side.augment(images, dataclasses.replace(recipe, horizontal_flip=0.0),
+                               generator)
+
+    def shifted(image, down, right):
+        return torch_side.shift(image[None], torch.tensor([down]), torch.tensor([right]))[0]
+
+    # 10% of 28 pixels: every image is one of its shifts by up to 3 pixels each way.
+    offsets = [(down, right) for down in range(-3, 4) for right in range(-3, 4)]
+    drawn = []
+    for image, result in zip(images, moved):
+        matches = [offset for offset in offsets if torch.equal(result, shifted(image, *offset))]
+        assert matches, "an image that is no shift of its input by up to 3 pixels"
+        drawn.append(matches[0])
+    assert len(set(drawn)) > 10  # each image draws its own shift
+
+
+def test_the_learning_rate_follows_the_projects_one_cycle_schedule(torch_side):
+    from training.schedules import OneCycleLearningRate
+
+    recipe = torch_side.Recipe.from_dict(peer.pytorch_recipe(_default_config("--epochs", "3")))
+    steps_per_epoch = 7
+    factor = torch_side.one_cycle(recipe, steps_per_epoch)
+    total = recipe.epochs * steps_per_epoch
+    project = OneCycleLearningRate(recipe.lr, round(recipe.warmup_epochs * steps_per_epoch), total)
+    expected = [float(project(step)) / recipe.lr for step in range(total + 2)]
+    np.testing.assert_allclose([factor(step) for step in range(total + 2)], expected, atol=1e-6)
 
 
 def test_the_recipe_is_the_default_presets_in_pytorchs_terms():
