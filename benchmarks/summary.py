@@ -29,6 +29,7 @@ MODELS = "models"
 RACE = "race"
 ABLATION = "ablation"
 PROFILE = "profile"
+PEER = "peer"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -537,6 +538,66 @@ def profile_markdown(bench_dir: Path, base_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def _peer_row(side: dict, targets: list[float]) -> list[str]:
+    seconds = [side["seconds_to_val"][str(target)] for target in targets]
+    return [
+        f"{side['images_per_second']:,.0f}",
+        f"{side['train_seconds']:.0f} s",
+        *("not reached" if value is None else f"{value:.0f} s" for value in seconds),
+        f"{side['selected_weights']}{' + TTA' if side['selected_tta'] else ''}",
+        f"{side['val_accuracy']:.4f}",
+        f"{side['test_accuracy']:.4f}",
+    ]
+
+
+def _peer_outcome(record: dict) -> str:
+    """The project's training time to each target both sides reached, as a share of PyTorch's;
+    or why the times are not compared."""
+    shares = record["shares_of_pytorch_seconds"]
+    if not record["timing_comparable"]:
+        return f"Its times are not compared: {record['timing_note']}."
+    if not shares:
+        return "No validation target was reached by both sides."
+    listed = _and([f"{share:.2f}x" for share in shares.values()])
+    return (f"To validation accuracy {_and(list(shares))}, the project took {listed} the "
+            "PyTorch reference's training time.")
+
+
+def peer_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """The peer records (`benchmarks.peer`), newest first: the default preset trained by this
+    project and by the PyTorch reference, side by side, then one sentence with the machine, the
+    command and the project's share of PyTorch's time to each validation target.
+
+    Args:
+        bench_dir: the folder of the benchmark records (`RESULTS_PATH/benchmarks`).
+        base_dir: the folder of the page that shows the table; the record's link is relative to it.
+    """
+    peers = _records(bench_dir, "peer-*.json")
+    if not peers:
+        return "No peer record yet: run `python -m benchmarks.peer`."
+    parts = []
+    for path, record in sorted(peers, key=lambda peer: peer[1]["date"], reverse=True):
+        labels = {"project": f"this project, preset `{record['preset']}`",
+                  "pytorch": "PyTorch reference"}
+        sides = [(label, record[side]) for side, label in labels.items() if record[side]]
+        columns = ("Framework", "Images/s", "Training time",
+                   *(f"To val {target:.2f}" for target in record["targets"]),
+                   "Selected", "Val acc", "Test acc")
+        rows = [[side["framework"], *_peer_row(side, record["targets"])] for _, side in sides]
+        index = pd.Index([label for label, _ in sides], name="Side")
+        frame = pd.DataFrame(rows, index=index, columns=columns)
+        how = "one after the other on" if len(sides) > 1 else "on"
+        smoke = (" A smoke run (`--limit-train`): its figures say nothing of a full run."
+                 if record.get("smoke_run") else "")
+        parts.append(
+            f"{markdown_table(frame, right_aligned=columns[1:-3] + columns[-2:])}\n\n"
+            f"Trained {how} {record['machine']['key']}, with `{record['command']}` "
+            f"({_record_link(path, bench_dir, base_dir)}); the times compare only on that "
+            f"machine. {_peer_outcome(record)}{smoke}"
+        )
+    return "\n\n".join(parts)
+
+
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
     """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
     flops = {}
@@ -577,6 +638,7 @@ def generated_sections(results_dir: Path) -> list[GeneratedSection]:
         GeneratedSection(BENCHMARKS_PAGE, RACE, partial(race_markdown, bench_dir)),
         GeneratedSection(BENCHMARKS_PAGE, ABLATION, partial(ablation_markdown, bench_dir)),
         GeneratedSection(BENCHMARKS_PAGE, PROFILE, partial(profile_markdown, bench_dir)),
+        GeneratedSection(BENCHMARKS_PAGE, PEER, partial(peer_markdown, bench_dir)),
         GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
     ]
 

@@ -16,12 +16,12 @@ from records.reader import is_run
 # Fields that differ between the seeds of one configuration and say nothing about it: the seed,
 # and the labels of a run (its name, preset and tags), which change nothing it trains.
 PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
-# Tags of a benchmark's runs, which its own table sums up (`benchmarks.ablation` and
-# `benchmarks.race` tag their runs so): they are no seed group, and their seeds must not mix
-# with another batch of the same settings (the ablation's default step is the fast recipe,
-# trained on another day than its seed group).
-ABLATION_TAG, RACE_TAG = "ablation", "race"
-BENCHMARK_TAGS = (ABLATION_TAG, RACE_TAG)
+# Tags of a benchmark's runs, which its own table sums up (`benchmarks.ablation`,
+# `benchmarks.race` and `benchmarks.peer` tag their runs so): they are no seed group, and their
+# seeds must not mix with another batch of the same settings (the ablation's default step is the
+# fast recipe, trained on another day than its seed group).
+ABLATION_TAG, RACE_TAG, PEER_TAG = "ablation", "race", "peer"
+BENCHMARK_TAGS = (ABLATION_TAG, RACE_TAG, PEER_TAG)
 
 
 @dataclass

@@ -46,11 +46,12 @@ def test_a_seed_trained_twice_counts_once_with_its_latest_run():
     assert [member["run_name"] for member in group.records] == ["again", "other"]
 
 
-def test_a_benchmarks_runs_are_no_seed_group_and_do_not_join_one():
+@pytest.mark.parametrize("tag", ["ablation", "race", "peer"])
+def test_a_benchmarks_runs_are_no_seed_group_and_do_not_join_one(tag):
     batch = [record(f"a-seed{seed}", seed, 0.94, tags=["default-seeds"]) for seed in range(3)]
-    ablation = [record(f"ablation-0-seed{seed}", seed, 0.93, tags=["ablation"])
-                for seed in range(3)]  # the same settings, another batch
-    (group,) = seed_groups([*batch, *ablation])
+    benchmark = [record(f"{tag}-seed{seed}", seed, 0.93, tags=[tag])
+                 for seed in range(3)]  # the same settings, another batch
+    (group,) = seed_groups([*batch, *benchmark])
     assert [member["run_name"] for member in group.records] == ["a-seed0", "a-seed1", "a-seed2"]
 
 
