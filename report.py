@@ -35,6 +35,35 @@ def clean_records(records: list[dict]) -> list[dict]:
     return [record for record in records if from_clean_commit(record, by_name)]
 
 
+def readme_sections(results_dir: Path, readme: Path, inputs) -> list:
+    """The README's sections: the quick start, the race, and the headline tables, which take only
+    records that trace to a commit."""
+    from benchmarks import summary
+    from reporting import comparisons, run_tables
+    from reporting.sections import GeneratedSection
+    from reporting.tables import relative_link
+
+    clean = clean_records(inputs.records)
+
+    def seed_groups(folder: Path) -> str:
+        note = run_tables.clean_commits_note(len(inputs.records) - len(clean),
+                                             relative_link(results_dir / "README.md", folder))
+        return comparisons.seed_groups_markdown(clean) + note
+
+    quick_start = partial(
+        run_tables.default_run_markdown, results_dir, seeds_tag=DEFAULT_SEEDS_TAG,
+        precision_tag=DEFAULT_PRECISION_TAG,
+    )
+    return [
+        GeneratedSection(readme, "quick-start", quick_start),
+        GeneratedSection(readme, "race", partial(summary.race_sentence,
+                                                 results_dir / "benchmarks")),
+        GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir,
+                                                     clean_only=True)),
+        GeneratedSection(readme, "seed-groups", seed_groups),
+    ]
+
+
 def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path) -> list:
     """Every generated section, with paths relative to the README's folder; `inputs` are the
     records and predictions the report read (`reporting.leaderboard.ReportInputs`), `images_dir`
@@ -43,29 +72,15 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     from experiments import seed_table
     from reporting import comparisons, exports, label_noise, run_tables, specialist_report
     from reporting.sections import GeneratedSection
-    from reporting.tables import relative_link
     from search import report as search_report
 
     experiments, benchmarks = Path("docs") / "experiments.md", Path("docs") / "benchmarks.md"
-    bench_dir = results_dir / "benchmarks"
 
     def comparison(tag):
         return partial(run_tables.comparison_table, results_dir, tag=tag)
 
-    quick_start = partial(
-        run_tables.default_run_markdown, results_dir, seeds_tag=DEFAULT_SEEDS_TAG,
-        precision_tag=DEFAULT_PRECISION_TAG,
-    )
     return [
-        GeneratedSection(readme, "quick-start", quick_start),
-        GeneratedSection(readme, "race", partial(summary.race_sentence, bench_dir)),
-        # The README's headline tables: records that trace to a commit only.
-        GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir,
-                                                     clean_only=True)),
-        GeneratedSection(readme, "seed-groups", lambda folder: comparisons.seed_groups_markdown(
-            clean_records(inputs.records)) + run_tables.clean_commits_note(
-            len(inputs.records) - len(clean_records(inputs.records)),
-            relative_link(results_dir / "README.md", folder))),
+        *readme_sections(results_dir, readme, inputs),
         GeneratedSection(experiments, "paired-tests", partial(
             comparisons.paired_tests_markdown, inputs.predicted, results_dir)),
         GeneratedSection(Path("docs") / "search.md", "preset-comparison",

@@ -251,6 +251,39 @@ def changed_classes(before: np.ndarray, after: np.ndarray) -> int:
     return int(np.sum(before.argmax(axis=1) != after.argmax(axis=1)))
 
 
+def combination_record(name, generalist, specialist, best, tried, labels, combined) -> dict:
+    """A combination's record: which generalist and specialist, the method and weight chosen on
+    validation (`best`, of `tried`), each split's accuracy before and after, the test recall per
+    class, and how many images changed class. `generalist` and `specialist` are (name,
+    predictions) pairs; `labels` and `combined` are (validation, test) pairs."""
+    (generalist_name, before), (specialist_name, expert) = generalist, specialist
+    (val_labels, test_labels), (val, test) = labels, combined
+    return {
+        "kind": COMBINATION,
+        "run_name": name,
+        "status": "completed",
+        "smoke_run": False,
+        "generalist": generalist_name,
+        "generalist_kind": before.record.get("kind", "run"),
+        "specialist": specialist_name,
+        "group": expert.record["classes"],
+        "method": best["method"],
+        "weight": best["weight"],
+        "tried": tried,
+        "val_images": len(val_labels),
+        "generalist_val_accuracy": accuracy(before.val, val_labels),
+        "val_accuracy": best["val_accuracy"],
+        "generalist_test_accuracy": accuracy(before.test, test_labels),
+        "test_accuracy": accuracy(test, test_labels),
+        "per_class_recall": {"before": per_class_recall(before.test, test_labels),
+                             "after": per_class_recall(test, test_labels)},
+        # Images whose class the combination changed: none on either split is "no change".
+        "changed_val_predictions": changed_classes(before.val, val),
+        "changed_test_predictions": changed_classes(before.test, test),
+        "finished": utc_now(),
+    }
+
+
 def build_combination(results_dir, generalist_name, specialist_name, name, labels,
                       method=AUTO, command=None) -> dict:
     """Chooses the method (and weight) on validation, scores the test set once, writes and
@@ -284,32 +317,11 @@ def build_combination(results_dir, generalist_name, specialist_name, name, label
                                   best["weight"])
     (run_dir,) = claim_output_dir({"RESULTS_PATH": Path(results_dir)}, name, what="--name",
                                   say=print).values()
-    record = {
-        "kind": COMBINATION,
-        "run_name": run_dir.name,
-        "status": "completed",
-        "smoke_run": False,
-        "generalist": generalist_name,
-        "generalist_kind": generalist.record.get("kind", "run"),
-        "specialist": specialist_name,
-        "group": specialist.record["classes"],
-        "method": best["method"],
-        "weight": best["weight"],
-        "method_requested": method,
-        "tried": tried,
-        "val_images": len(val_labels),
-        "generalist_val_accuracy": accuracy(generalist.val, val_labels),
-        "val_accuracy": best["val_accuracy"],
-        "generalist_test_accuracy": accuracy(generalist.test, test_labels),
-        "test_accuracy": accuracy(test, test_labels),
-        "per_class_recall": {"before": per_class_recall(generalist.test, test_labels),
-                             "after": per_class_recall(test, test_labels)},
-        # Images whose class the combination changed: none on either split is "no change".
-        "changed_val_predictions": changed_classes(generalist.val, val),
-        "changed_test_predictions": changed_classes(generalist.test, test),
-        "finished": utc_now(),
-        "command": command,
-    }
+    record = combination_record(
+        run_dir.name, (generalist_name, generalist), (specialist_name, specialist),
+        best, tried, (val_labels, test_labels), (val, test),
+    )
+    record.update(method_requested=method, command=command)
     write_predictions(run_dir / PREDICTIONS_FILE, COMBINATION, val, test, generalist.val_indices)
     atomic_write_json(run_dir / "result.json", record)
     return record
