@@ -39,6 +39,7 @@ def readme_sections(results_dir: Path, readme: Path, inputs) -> list:
     """The README's sections: the quick start, the race, and the headline tables, which take only
     records that trace to a commit."""
     from benchmarks import summary
+    from experiments import family_report
     from reporting import comparisons, run_tables
     from reporting.sections import GeneratedSection
     from reporting.tables import relative_link
@@ -61,6 +62,8 @@ def readme_sections(results_dir: Path, readme: Path, inputs) -> list:
         GeneratedSection(readme, "top-runs", partial(run_tables.top_runs_markdown, results_dir,
                                                      clean_only=True)),
         GeneratedSection(readme, "seed-groups", seed_groups),
+        GeneratedSection(readme, family_report.EQUAL_COST,
+                         partial(family_report.equal_cost_markdown, clean, results_dir)),
     ]
 
 
@@ -69,7 +72,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
     records and predictions the report read (`reporting.leaderboard.ReportInputs`), `images_dir`
     the folder of its figures."""
     from benchmarks import summary
-    from experiments import seed_table
+    from experiments import family_report, seed_table
     from reporting import comparisons, exports, label_noise, run_tables, specialist_report
     from reporting.sections import GeneratedSection
     from search import report as search_report
@@ -111,6 +114,7 @@ def generated_sections(results_dir: Path, readme: Path, inputs, images_dir: Path
                          comparison("short-default-runs")),
         *exports.generated_sections(results_dir),
         *seed_table.generated_sections(results_dir),
+        *family_report.generated_sections(inputs.records, results_dir, images_dir),
         *summary.generated_sections(results_dir),
         *search_report.generated_sections(results_dir, images_dir),
         GeneratedSection(benchmarks, "precision-runs",

@@ -30,6 +30,8 @@ RACE = "race"
 ABLATION = "ablation"
 PROFILE = "profile"
 PEER = "peer"
+FAMILIES = "families"
+LEVERS = "levers"
 NATIVE_SHAPE = (28, 28, 1)
 APPROACH_NAMES = {
     "project": "this project",
@@ -598,6 +600,91 @@ def peer_markdown(bench_dir: Path, base_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def _family_side(side: dict | None) -> list[str]:
+    if side is None:
+        return ["-"] * 4
+    shared = "" if (side.get("load") or {}).get("alone") else " (shared)"
+    dtype = "bfloat16" if "bfloat16" in side["precision"] else "float32"
+    return [
+        f"`{side['preset']}`" if side.get("preset") else side["precision"],
+        f"{side['images_per_second']:,.0f}{shared}",
+        f"{side['achieved_gflops']:,.0f}",
+        "-" if side["utilisation"] is None else f"{side['utilisation']:.0%} ({dtype})",
+    ]
+
+
+def families_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """The families record (`benchmarks.families`): per family, its training images/s, GFLOP/s
+    and share of the machine's measured peak before the current recipe (the configuration of
+    an earlier run) and on it, and the speed-up; one sentence with the command and machine."""
+    path = bench_dir / "families-speed.json"
+    record = _read(path) if path.exists() else None
+    if record is None:
+        return "No families record yet: run `python -m benchmarks.families`."
+    rows, index = [], []
+    for row in record["rows"]:
+        index.append(row["model"])
+        before = row["before"]
+        rows.append([
+            "-" if not row["before_run"] else f"`{row['before_run']}` ({before['precision']})",
+            *_family_side(before)[1:],
+            *_family_side(row["after"]),
+            f"{row['speedup']:.2f}x" if "speedup" in row else "-",
+            f"{row['after']['flops_per_image_train'] / 1e6:,.0f}",
+        ])
+    columns = ("Before: configuration of run", "Images/s before", "GFLOP/s before",
+               "Share of peak before", "After: preset", "Images/s after", "GFLOP/s after",
+               "Share of peak after", "Speed-up", "Training MFLOP per image")
+    frame = pd.DataFrame(rows, index=pd.Index(index, name="Family"), columns=columns)
+    shared = "" if record["alone"] else (
+        " Rows marked shared had other processes on the cores: their speeds are not measurements."
+    )
+    return (
+        f"{markdown_table(frame, right_aligned=columns[1:4] + columns[5:])}\n\n"
+        f"Both sides of each row trained one after the other on {machine_name(record)}, with "
+        f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}): "
+        f"{record['windows']} windows of {record['timed_steps'] // record['windows']} steps "
+        f"after {record['warmup_steps']} warm-up steps, the median window kept; the share is of "
+        f"that machine's measured matrix product peak in the side's dtype.{shared}"
+    )
+
+
+def levers_markdown(bench_dir: Path, base_dir: Path) -> str:
+    """Each levers record (`benchmarks.levers`): per lever, its images/s, its share of the
+    machine's measured peak and its ratio to the preset as it is; one sentence per record with
+    the command, the machine and the baseline's drift between its first and last timing."""
+    records = _records(bench_dir, "levers-*.json")
+    if not records:
+        return "No levers record yet: run `python -m benchmarks.levers`."
+    parts = []
+    for path, record in records:
+        rows, index = [], []
+        for position, row in enumerate(record["rows"]):
+            last = position == len(record["rows"]) - 1
+            index.append(f"{row['lever']}{' (again)' if last else ''}")
+            if row.get("images_per_second") is None:
+                rows.append([row["description"], f"failed: {row.get('error', '-')}", "-", "-"])
+                continue
+            shared = "" if (row.get("load") or {}).get("alone") else " (shared)"
+            rows.append([
+                row["description"],
+                f"{row['images_per_second']:,.0f}{shared}",
+                "-" if row.get("utilisation") is None else f"{row['utilisation']:.0%}",
+                f"{row['against_baseline']:.2f}x",
+            ])
+        columns = ("Change", "Images/s", "Share of peak", "Against the baseline")
+        frame = pd.DataFrame(rows, index=pd.Index(index, name="Lever"), columns=columns)
+        parts.append(
+            f"{markdown_table(frame, right_aligned=columns[1:])}\n\n"
+            f"The `{record['preset']}` preset's training step with each lever, each in a process "
+            f"of its own, one after the other on {machine_name(record)}, with "
+            f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}); the share is of "
+            "that machine's measured matrix product peak in the step's dtype; the baseline ran "
+            f"first and last and drifted by {record['baseline_drift']:+.1%} between the two."
+        )
+    return "\n\n".join(parts)
+
+
 def _train_flops_per_image(bench_dir: Path) -> dict[str, tuple[int, Path]]:
     """Per model, the training FLOPs per 28x28x1 image in its first throughput record."""
     flops = {}
@@ -639,6 +726,8 @@ def generated_sections(results_dir: Path) -> list[GeneratedSection]:
         GeneratedSection(BENCHMARKS_PAGE, ABLATION, partial(ablation_markdown, bench_dir)),
         GeneratedSection(BENCHMARKS_PAGE, PROFILE, partial(profile_markdown, bench_dir)),
         GeneratedSection(BENCHMARKS_PAGE, PEER, partial(peer_markdown, bench_dir)),
+        GeneratedSection(BENCHMARKS_PAGE, FAMILIES, partial(families_markdown, bench_dir)),
+        GeneratedSection(BENCHMARKS_PAGE, LEVERS, partial(levers_markdown, bench_dir)),
         GeneratedSection(MODELS_PAGE, MODELS, partial(models_table, bench_dir)),
     ]
 

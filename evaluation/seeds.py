@@ -1,7 +1,9 @@
 """Runs of one configuration with different seeds, summarised: mean, spread and range.
 
 Two completed full runs belong to one group when their configurations are equal in everything
-but the seed and the run name, so a group needs no tag and cannot mix configurations. Ensemble
+but the seed and the run name, so a group needs no tag and cannot mix configurations. Runs with a
+time budget group by the budget instead of the epochs it chose for each seed (and the settings
+that follow from them). Ensemble
 and combination records, which have no configuration of their own, and specialists, tested on
 a group of classes only, belong to none.
 """
@@ -22,6 +24,9 @@ PER_SEED_FIELDS = ("seed", "run_name", "preset", "tags")
 # fast recipe, trained on another day than its seed group).
 ABLATION_TAG, RACE_TAG, PEER_TAG = "ablation", "race", "peer"
 BENCHMARK_TAGS = (ABLATION_TAG, RACE_TAG, PEER_TAG)
+# What a time budget decides for each run from the speed it measured: the epochs and the settings
+# derived from them (`training.config.with_budget_epochs`).
+BUDGET_DERIVED_FIELDS = ("epochs", "warmup_epochs", "swa", "swa_start", "swa_freq")
 
 
 @dataclass
@@ -55,7 +60,13 @@ def spread(values: list[float]) -> dict:
 
 
 def configuration_key(record: dict) -> str:
-    settings = {k: v for k, v in record["config"].items() if k not in PER_SEED_FIELDS}
+    """The configuration a run stands for: its settings but the per-seed ones; for a run with a
+    time budget, the budget in place of what it decided."""
+    budget = record.get("time_budget")
+    left_out = PER_SEED_FIELDS + (BUDGET_DERIVED_FIELDS if budget else ())
+    settings = {k: v for k, v in record["config"].items() if k not in left_out}
+    if budget:
+        settings["time_budget"] = budget["seconds"]
     return json.dumps(settings, sort_keys=True)
 
 

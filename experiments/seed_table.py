@@ -276,7 +276,7 @@ def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
             continue
         run_dir = config.RESULTS_PATH / row.name
         record = run_dir / "result.json"
-        state = _record_state(record) if record.exists() else None
+        state = record_state(record) if record.exists() else None
         if state == "completed":
             print(f"done     {row.label}: {record}")
             continue
@@ -294,7 +294,7 @@ def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
     return failures
 
 
-def _record_state(record: Path) -> str:
+def record_state(record: Path) -> str:
     """"completed" or "failed" as a row's record says, or "unreadable" (named on stderr)."""
     try:
         status = read_json(record, "A record").get("status")

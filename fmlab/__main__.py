@@ -11,6 +11,7 @@ so both spellings behave alike; the table below is the list `python -m fmlab` pr
 
 import importlib
 import sys
+from pathlib import Path
 
 # command -> (module whose `main(argv)` runs it, what it does)
 COMMANDS = {
@@ -24,20 +25,30 @@ COMMANDS = {
     "specialist": ("evaluation.specialist", "combine a generalist with a specialist"),
     "compact-predictions": ("records.predictions", "rewrite older predictions files"),
     "seed-table": ("experiments.seed_table", "train the original repository's table"),
+    "family-table": ("experiments.family_table", "every family on the recipe, to a time budget"),
     "race": ("benchmarks.race", "time the default against the previous one"),
     "ablation": ("benchmarks.ablation", "the speed options one at a time, chosen on validation"),
+    "peer": ("benchmarks.peer", "the default against the same recipe in PyTorch"),
     "throughput": ("benchmarks.throughput", "training images per second"),
     "time-to-accuracy": ("benchmarks.time_to_accuracy", "seconds to a target accuracy"),
     "flops": ("benchmarks.flops", "FLOPs per image and the CPU's peak"),
     "matmul-peak": ("benchmarks.matmul_peak", "the GFLOP/s that large matrix products reach"),
     "profile": ("benchmarks.profile_step", "where the time of a training step goes"),
+    "families": ("benchmarks.families", "every family's images/s, before and after the recipe"),
+    "levers": ("benchmarks.levers", "the step around the kernels, one lever at a time"),
 }
+
+
+def program() -> str:
+    """How the command was typed: `fmlab` once installed (`pip install -e .`), else
+    `python -m fmlab`."""
+    return "fmlab" if Path(sys.argv[0]).name == "fmlab" else "python -m fmlab"
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
     rows = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
-    return "usage: python -m fmlab COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(rows)
+    return f"usage: {program()} COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(rows)
 
 
 def main(argv=None) -> int:
@@ -51,7 +62,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     module, _ = COMMANDS[command]
-    sys.argv = [f"python -m fmlab {command}", *rest]  # what the command's --help shows
+    sys.argv = [f"{program()} {command}", *rest]  # what the command's --help shows
     return importlib.import_module(module).main(rest)
 
 

@@ -24,6 +24,19 @@ FIELDS_ADDED = {
     "flip_mode": "random",
     "time_budget": None,
 }
+# Settings that the records written before the fast recipe lack, at what those runs trained with,
+# which is not today's default: no moving average, label smoothing or test-time augmentation, no
+# model arguments, augmentation in the tf.data map, one device. Their validation split was drawn
+# with the run's seed (`split_seed` came later; `upgraded_config` fills it in).
+FIELDS_BEFORE_RECIPE = {
+    "augment_on": "dataset",
+    "distribute": "none",
+    "ema": 0.0,
+    "label_smoothing": 0.0,
+    "model_args": {},
+    "tta": False,
+    "warmup_epochs": None,
+}
 # The tags of the runs recorded before version 2, by run name: the docs tables they appear in.
 TAGS_BEFORE_VERSION_2 = {
     **{f"default-seed{seed}": ("default-seeds",) for seed in range(1, 5)},
@@ -235,9 +248,18 @@ def run_record_problems(data: dict) -> list[str]:
     return problems
 
 
+def upgraded_config(config: dict) -> dict:
+    """A saved configuration (a record's `config`, a run's `config.json`) with every setting
+    added since it was saved, at the value that trains as that run did; `config` itself when it
+    lacks none."""
+    added = {**FIELDS_BEFORE_RECIPE, "split_seed": config.get("seed", 0), **FIELDS_ADDED}
+    missing = {name: value for name, value in added.items() if name not in config}
+    return {**missing, **config} if missing else config
+
+
 def upgraded(record):
     """`record` as the current version reads it: its configuration with the settings added
-    since it was written (`FIELDS_ADDED`). Version 1 (no `record_version`) predates the preset
+    since it was written (`upgraded_config`). Version 1 (no `record_version`) predates the preset
     and tags of a run's configuration: its tags are those of `TAGS_BEFORE_VERSION_2`."""
     version = record.get("record_version", 1) if isinstance(record, dict) else None
     if not isinstance(version, int):  # not a record: the checks name it
@@ -246,9 +268,8 @@ def upgraded(record):
     if not isinstance(config, dict):  # an ensemble's record, or one the checks will name
         return record
     if version >= RECORD_VERSION:
-        if FIELDS_ADDED.keys() <= config.keys():
-            return record
-        return {**record, "config": {**FIELDS_ADDED, **config}}
+        filled = upgraded_config(config)
+        return record if filled is config else {**record, "config": filled}
     tags = TAGS_BEFORE_VERSION_2.get(record.get("run_name"), ())
-    config = {**FIELDS_ADDED, **config, "tags": [*config.get("tags", ()), *tags]}
+    config = {**upgraded_config(config), "tags": [*config.get("tags", ()), *tags]}
     return {**record, "record_version": RECORD_VERSION, "config": config}

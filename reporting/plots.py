@@ -118,6 +118,29 @@ def accuracy_curves_figure(records):
     return figure
 
 
+def accuracy_against_time_figure(curves):
+    """Validation accuracy after each epoch against the training seconds spent so far, one line
+    per (label, run record) in `curves`; the records' histories keep each epoch's seconds."""
+    figure, axis = plt.subplots(figsize=(9, 5))
+    lowest = 1.0
+    for label, record in curves:
+        seconds, accuracies, spent = [], [], 0.0
+        for _, logs in sorted(record["history"].items(), key=lambda item: int(item[0])):
+            spent += logs.get("seconds") or 0.0
+            if logs.get("val_accuracy") is not None:
+                seconds.append(spent / 60)
+                accuracies.append(logs["val_accuracy"])
+        axis.plot(seconds, accuracies, marker="o", markersize=3, label=label)
+        lowest = min([lowest, *accuracies])
+    axis.set_xlabel("Training time (minutes)")
+    axis.set_ylabel("Validation accuracy")
+    axis.set_ylim(bottom=max(0.0, lowest - 0.01))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def most_confident_mistakes(probabilities, labels, count: int = 24) -> np.ndarray:
     """Indices of the `count` wrong predictions with the highest confidence, most confident
     first; ties in the order of the images."""

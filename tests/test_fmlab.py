@@ -1,4 +1,5 @@
 import importlib
+import shutil
 import subprocess
 import sys
 
@@ -31,3 +32,12 @@ def test_help_names_the_command_as_typed():
     result = subprocess.run([sys.executable, "-m", "fmlab", "sweep", "--help"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("usage: python -m fmlab sweep")
+
+
+def test_the_installed_command_lists_every_command():
+    installed = shutil.which("fmlab")
+    if installed is None:
+        pytest.skip("fmlab is not on the PATH: `pip install -e .` installs it")
+    result = subprocess.run([installed, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("usage: fmlab COMMAND")
+    assert all(f"  {name} " in result.stdout for name in COMMANDS)

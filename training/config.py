@@ -14,6 +14,7 @@ from data.class_groups import GROUP_RULE, canonical_name, group_problem
 from data.knobs import AUGMENTATION_KNOBS, knob_allowed, knob_within
 from outputs.folders import NAME_RULE, is_output_name
 from outputs.io import read_json
+from records.run_record import upgraded_config
 from training.hardware import AUGMENT_ON, DISTRIBUTE, PRECISIONS, Hardware
 from training.schedule_rules import (
     CYCLIC_MODES,
@@ -392,11 +393,12 @@ class ExperimentConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> "ExperimentConfig":
-        """The configuration a run saved in `path` (its `config.json`); a ValueError naming the
-        file when it cannot be read or holds no configuration."""
+        """The configuration a run saved in `path` (its `config.json`), the settings added since
+        at the values it trained with (`records.run_record.upgraded_config`); a ValueError naming
+        the file when it cannot be read or holds no configuration."""
         values = read_json(path, "A run's saved configuration")
         try:
-            return cls.from_dict(values)
+            return cls.from_dict(upgraded_config(values) if isinstance(values, dict) else values)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path} holds no configuration this version reads: {error}. "
                              f"Received: {path}") from error

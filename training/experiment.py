@@ -140,9 +140,11 @@ def log_outcome_to_tensorboard(tensorboard_dir: Path, record: RunRecord, confusi
     writer.close()
 
 
-def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int):
+def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: int,
+                         steps_per_execution: int = 1):
     """The model in `config.runtime.precision`, compiled under `strategy`, augmenting inside its
-    train step when `config.runtime.augment_on` is "model"; the global dtype policy is restored
+    train step when `config.runtime.augment_on` is "model", running `steps_per_execution`
+    training steps per call of its compiled function; the global dtype policy is restored
     afterwards, so models built later in the same process are unaffected."""
     previous_policy = keras.mixed_precision.global_policy()
     try:
@@ -171,6 +173,7 @@ def build_compiled_model(config: ExperimentConfig, strategy, steps_per_epoch: in
                 else "sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 jit_compile=config.runtime.jit_compile,
+                steps_per_execution=steps_per_execution,
             )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)

@@ -55,6 +55,21 @@ def test_a_benchmarks_runs_are_no_seed_group_and_do_not_join_one(tag):
     assert [member["run_name"] for member in group.records] == ["a-seed0", "a-seed1", "a-seed2"]
 
 
+def test_budget_runs_group_by_their_budget_whatever_epochs_each_seed_chose():
+    def budget_run(name, seed, epochs, seconds):
+        derived = {"epochs": epochs, "swa_start": epochs, "warmup_epochs": epochs / 5}
+        return {**record(name, seed, 0.93, **derived), "time_budget": {"seconds": seconds,
+                                                                        "epochs": epochs}}
+
+    runs = [budget_run("b-10m-seed0", 0, 4, 600.0), budget_run("b-10m-seed1", 1, 3, 600.0),
+            budget_run("b-20m-seed0", 0, 7, 1200.0), budget_run("b-20m-seed1", 1, 8, 1200.0)]
+    # Without a budget, different epochs are different configurations.
+    fixed = [record("f-seed0", 0, 0.93, epochs=4, swa_start=4, warmup_epochs=0.8),
+             record("f-seed1", 1, 0.93, epochs=3, swa_start=3, warmup_epochs=0.6)]
+    groups = seed_groups([*runs, *fixed])
+    assert sorted(group.name for group in groups) == ["b-10m", "b-20m"]
+
+
 @pytest.mark.slow
 def test_seeds_flag_trains_each_seed_and_prints_the_spread(run_paths, capsys):
     argv = [

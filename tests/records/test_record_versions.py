@@ -1,7 +1,13 @@
 import json
 
 from records.reader import read_record, read_records, record_tags
-from records.run_record import FIELDS_ADDED, RECORD_VERSION, TAGS_BEFORE_VERSION_2, upgraded
+from records.run_record import (
+    FIELDS_ADDED,
+    FIELDS_BEFORE_RECIPE,
+    RECORD_VERSION,
+    TAGS_BEFORE_VERSION_2,
+    upgraded,
+)
 from tests.conftest import REPO_ROOT
 from tests.fake_records import fake_record, write_json
 
@@ -21,7 +27,8 @@ def test_a_version_1_record_gets_the_tags_of_its_docs_tables(tmp_path):
 def test_a_current_record_keeps_its_own_tags_and_an_ensemble_is_left_alone():
     current = fake_record("default-seed0", [900] * 10, 0.9)
     current.update(record_version=RECORD_VERSION)
-    current["config"].update(FIELDS_ADDED, tags=["mine"], preset="fast-cnn")
+    every_field = {**FIELDS_BEFORE_RECIPE, **FIELDS_ADDED, "split_seed": 0}
+    current["config"].update(every_field, tags=["mine"], preset="fast-cnn")
     assert upgraded(current) is current and record_tags(current) == ("mine",)
     ensemble = {"run_name": "pair", "kind": "ensemble", "status": "completed"}
     assert upgraded(ensemble) is ensemble and record_tags(ensemble) == ()
@@ -61,3 +68,22 @@ def test_the_fields_added_since_version_1_have_the_configurations_defaults():
     for name, value in FIELDS_ADDED.items():
         expected = defaults[name]
         assert (list(expected) if isinstance(expected, tuple) else expected) == value, name
+
+
+def test_a_configuration_from_before_the_recipe_trains_as_it_did():
+    # seed-wrn-16-4-adam trained before the moving average, label smoothing, test-time
+    # augmentation and split_seed existed: its configuration must not take today's defaults.
+    from training.config import ExperimentConfig
+
+    path = REPO_ROOT / "results" / "seed-wrn-16-4-adam" / "config.json"
+    assert "ema" not in json.loads(path.read_text())
+    config = ExperimentConfig.from_json(path)
+    assert config.averaging.ema == 0.0 and config.loss.label_smoothing == 0.0
+    assert config.evaluation.tta is False and config.model.args == {}
+    assert config.data.split_seed == config.runtime.seed == 0
+    (record, _) = read_record(path.with_name("result.json"))
+    assert record["config"]["ema"] == 0.0 and record["config"]["tta"] is False
+    # A record of today keeps its own settings.
+    current = ExperimentConfig.from_json(REPO_ROOT / "results" / "wrn-16-4-recipe-60m"
+                                         / "config.json")
+    assert current.averaging.ema == 0.999 and current.loss.label_smoothing == 0.1
