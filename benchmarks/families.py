@@ -10,20 +10,22 @@ the step or in `tf.data`, optimizer):
   after   the family's recipe preset (`presets/<family>-recipe.toml`, or the preset of the
           fast-cnn family).
 
-Each side trains --warmup steps, then --windows windows of --steps / --windows steps; its images/s
-is the median over the windows. Training FLOPs per image (3x the profiled forward pass, see
-benchmarks/flops.py) turn images/s into GFLOP/s and a share of this machine's measured matrix
-product peak in the side's dtype. Each side keeps the load of the machine while it was timed
-(`records.machine.LoadMeter`). The record goes to <out>/families-speed.json. Nothing else should
-run on the machine meanwhile.
+Each side trains --warmup steps, then --windows windows of about --window-seconds each (as many
+whole steps as a few timed steps say fit); its images/s is the median over the windows. Training
+FLOPs per image (3x the profiled forward pass, see benchmarks/flops.py) turn images/s into
+GFLOP/s and a share of this machine's measured matrix product peak in the side's dtype. Each side
+keeps the load of the machine while it was timed (`records.machine.LoadMeter`). The record goes
+to <out>/families-speed.json. Nothing else should run on the machine meanwhile.
 
     python -m benchmarks.families
-    python -m benchmarks.families --families wrn-16-4,mobilenet-v2 --steps 20 --windows 2
+    python -m benchmarks.families --families wrn-16-4,mobilenet-v2 --window-seconds 3
 """
 
 import argparse
+import math
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,8 @@ from training.hardware import make_strategy
 from training.presets import compose, list_presets
 
 RECORD_NAME = "families-speed.json"
+# Calls of the compiled training function timed after the warm-up to size the windows.
+SIZING_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -116,22 +120,31 @@ class TimedWindowsLoad(keras.callbacks.Callback):
             self.load = load and {**load, "alone": is_alone([load])}
 
 
-def time_training(config: ExperimentConfig, data, warmup: int, steps: int, windows: int,
-                  steps_per_execution: int = 1) -> dict:
-    """Images/s of `config`'s training step on this machine, with its FLOP rate and the load.
-    With `steps_per_execution`, callbacks see one call per that many steps, so the warm-up and
-    the windows are counted in calls of at least one."""
+def time_training(config: ExperimentConfig, data, warmup: int, window_seconds: float,
+                  windows: int, steps_per_execution: int = 1) -> dict:
+    """Images/s of `config`'s training step on this machine, with its FLOP rate and the load:
+    `warmup` untimed steps, a few timed ones that size the windows, then `windows` windows of
+    whole calls of the compiled function (`steps_per_execution` steps each) lasting about
+    `window_seconds` each; the median window counts."""
     keras.utils.set_random_seed(config.runtime.seed)
     run_data = build_data(config, data, with_test=False)
     model = build_compiled_model(config, make_strategy("none"), run_data.steps_per_epoch,
                                  steps_per_execution)
     if whitening_layers(model):
         fit_whitening(model, run_data.train[0])
-    calls = max(1, steps // windows // steps_per_execution)
-    timer = WindowTimer(max(1, warmup // steps_per_execution), calls, windows)
+
+    def train(calls, callbacks=()):
+        model.fit(run_data.train_ds, epochs=1, steps_per_epoch=calls * steps_per_execution,
+                  callbacks=list(callbacks), verbose=0, shuffle=False)
+
+    train(max(1, -(-warmup // steps_per_execution)))
+    started = time.perf_counter()
+    train(SIZING_CALLS)
+    call_seconds = (time.perf_counter() - started) / SIZING_CALLS
+    calls = max(1, math.ceil(window_seconds / call_seconds))
+    timer = WindowTimer(1, calls, windows)
     meter = TimedWindowsLoad(timer)
-    model.fit(run_data.train_ds, epochs=1, steps_per_epoch=timer.last_step * steps_per_execution,
-              callbacks=[timer, meter], verbose=0, shuffle=False)
+    train(timer.last_step, [timer, meter])
     runtime = config.runtime
     images = calls * steps_per_execution * runtime.batch_size
     rates = window_rates(timer.window_seconds(), images)
@@ -144,6 +157,7 @@ def time_training(config: ExperimentConfig, data, warmup: int, steps: int, windo
         "augment_on": runtime.augment_on,
         "jit_compile": runtime.jit_compile,
         "steps_per_execution": steps_per_execution,
+        "window_steps": calls * steps_per_execution,
         "model_args": dict(config.model.args),
         "params": int(model.count_params()),
         **rates,
@@ -164,7 +178,7 @@ def measure_family(family: Family, data, args) -> dict:
             continue
         print(f"{family.model}, {side}: {config.runtime.precision}, "
               f"batch {config.runtime.batch_size}", flush=True)
-        row[side] = time_training(config, data, args.warmup, args.steps, args.windows)
+        row[side] = time_training(config, data, args.warmup, args.window_seconds, args.windows)
         print(f"  {row[side]['images_per_second']:,.1f} images/s, "
               f"{row[side]['utilisation']:.0%} of the measured peak", flush=True)
     if row["before"] and row["after"]:
@@ -180,7 +194,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--families", default=",".join(family.model for family in FAMILIES),
                         help="comma-separated models of FAMILIES")
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per side")
+    parser.add_argument("--window-seconds", type=float, default=5.0,
+                        help="about how long each timed window lasts")
     parser.add_argument("--windows", type=int, default=4, help="timed windows (median kept)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--results", type=Path, default=None,
@@ -191,7 +206,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.families = [get_family(name.strip()) for name in args.families.split(",")]
     except ValueError as error:
         parser.error(f"argument --families: {error}")
-    bounds = (("--steps", args.steps, args.windows), ("--windows", args.windows, 1),
+    bounds = (("--window-seconds", args.window_seconds, 0.1), ("--windows", args.windows, 1),
               ("--warmup", args.warmup, 1))
     for name, value, least in bounds:
         if value < least:
@@ -219,13 +234,14 @@ def main(argv=None, data=None) -> int:
     speedups = [row["speedup"] for row in rows if "speedup" in row]
     record.update(
         warmup_steps=args.warmup,
-        timed_steps=args.steps,
+        window_seconds=args.window_seconds,
         windows=args.windows,
         alone=all((side["load"] or {}).get("alone") for side in sides),
         median_speedup=statistics.median(speedups) if speedups else None,
         rows=rows,
-        timing="each side: --warmup untimed steps, then --windows windows of --steps / --windows "
-        "steps of its own train step; images/s is the median window",
+        timing="each side: --warmup untimed steps, three timed ones that size the windows, then "
+        "--windows windows of whole steps of its own train step lasting about --window-seconds "
+        "each; images/s is the median window",
     )
     path = write_record(args.out / RECORD_NAME, record)
     print(f"record: {path}")

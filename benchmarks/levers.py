@@ -6,13 +6,13 @@ several steps per call of the compiled function, the threads of TensorFlow and O
 batch, augmentation on the host, oneDNN's kernels off. Each lever trains in its own process
 (threads and oneDNN are fixed when TensorFlow starts), with the preset's own training step as
 `train.py` builds it and the lever's change on top, timed as `benchmarks.families` times a side:
---warmup steps, then --windows windows, the median window's images/s, its FLOP rate as a share of
-the machine's measured peak, and the load while it ran. The preset as it is (`baseline`) is
-timed first and last, so the record shows how far the machine drifted between the two. The
-record goes to <out>/levers-<preset>.json.
+--warmup steps, then --windows windows of about --window-seconds each, the median window's
+images/s, its FLOP rate as a share of the machine's measured peak, and the load while it ran. The
+preset as it is (`baseline`) is timed first and last, so the record shows how far the machine
+drifted between the two. The record goes to <out>/levers-<preset>.json.
 
     python -m benchmarks.levers                                   # every lever, the default
-    python -m benchmarks.levers --levers baseline,xla --preset wrn-16-4-recipe
+    python -m benchmarks.levers --levers baseline,xla --preset wrn-16-4-recipe --window-seconds 8
 """
 
 import argparse
@@ -70,7 +70,7 @@ LEVERS = {
 RETIMED = "baseline"
 
 
-def time_lever(name: str, preset: str, warmup: int, steps: int, windows: int) -> dict:
+def time_lever(name: str, preset: str, warmup: int, window_seconds: float, windows: int) -> dict:
     """In this process (started for the lever): the lever's threads, the preset with its
     overrides, and its timing (`benchmarks.families.time_training`)."""
     import tensorflow as tf
@@ -86,7 +86,7 @@ def time_lever(name: str, preset: str, warmup: int, steps: int, windows: int) ->
     from training.presets import compose
 
     config = compose(preset=preset, overrides=lever.overrides).config.resolved().validate()
-    return time_training(config, load_fashion_mnist(), warmup, steps, windows,
+    return time_training(config, load_fashion_mnist(), warmup, window_seconds, windows,
                          steps_per_execution=lever.steps_per_execution)
 
 
@@ -94,7 +94,7 @@ def run_lever(name: str, args, folder: Path, index: int) -> dict:
     """The lever timed in a process of its own; its error text where it failed."""
     out = folder / f"{index}-{name}.json"
     argv = [sys.executable, "-m", "benchmarks.levers", "--child", name, "--preset", args.preset,
-            "--warmup", str(args.warmup), "--steps", str(args.steps),
+            "--warmup", str(args.warmup), "--window-seconds", str(args.window_seconds),
             "--windows", str(args.windows), "--child-out", str(out)]
     env = {**os.environ, **LEVERS[name].env}
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -129,7 +129,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", default="default", help="preset whose training step runs")
     parser.add_argument("--levers", default=",".join(LEVERS), help="comma-separated; the "
                         "baseline is always timed first and last")
-    parser.add_argument("--steps", type=int, default=80, help="timed steps per lever")
+    parser.add_argument("--window-seconds", type=float, default=5.0,
+                        help="about how long each timed window lasts")
     parser.add_argument("--windows", type=int, default=4, help="timed windows (median kept)")
     parser.add_argument("--warmup", type=int, default=16, help="untimed steps first")
     parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_PATH/benchmarks")
@@ -146,11 +147,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.preset not in list_presets():
         parser.error(f"argument --preset: unknown preset; known: {', '.join(list_presets())}. "
                      f"Received: {args.preset!r}")
-    timed = [args.child] if args.child else args.levers
-    spe = max(LEVERS[name].steps_per_execution for name in timed)
-    for name, value, least in (("--windows", args.windows, 1),
-                               ("--steps", args.steps, args.windows * spe),
-                               ("--warmup", args.warmup, spe)):
+    bounds = (("--window-seconds", args.window_seconds, 0.1), ("--windows", args.windows, 1),
+              ("--warmup", args.warmup, 1))
+    for name, value, least in bounds:
         if value < least:
             parser.error(f"argument {name}: must be >= {least}. Received: {value}")
     args.out = args.out or default_out_dir()
@@ -160,7 +159,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
-        result = time_lever(args.child, args.preset, args.warmup, args.steps, args.windows)
+        result = time_lever(args.child, args.preset, args.warmup, args.window_seconds,
+                            args.windows)
         args.child_out.write_text(json.dumps(result))
         return 0
     rows = lever_rows(args)
@@ -170,12 +170,12 @@ def main(argv=None) -> int:
         row["against_baseline"] = round(rate / first, 3) if rate and first else None
     record = base_record("benchmarks.levers", argv)
     record.update(
-        preset=args.preset, warmup_steps=args.warmup, timed_steps=args.steps,
+        preset=args.preset, warmup_steps=args.warmup, window_seconds=args.window_seconds,
         windows=args.windows, rows=rows,
         baseline_drift=round(last / first - 1, 4) if first and last else None,
         alone=all((row.get("load") or {}).get("alone") for row in rows),
         timing="each lever in its own process: --warmup untimed steps, then --windows windows "
-        "of --steps / --windows steps of the preset's train step with the lever; the median "
+        "of about --window-seconds of the preset's train step with the lever; the median "
         "window's images/s; the baseline first and last",
     )
     path = write_record(args.out / f"levers-{args.preset}.json", record)

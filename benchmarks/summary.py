@@ -643,7 +643,7 @@ def families_markdown(bench_dir: Path, base_dir: Path) -> str:
         f"{markdown_table(frame, right_aligned=columns[1:4] + columns[5:])}\n\n"
         f"Both sides of each row trained one after the other on {machine_name(record)}, with "
         f"`{record['command']}` ({_record_link(path, bench_dir, base_dir)}): "
-        f"{record['windows']} windows of {record['timed_steps'] // record['windows']} steps "
+        f"{record['windows']} windows of about {record['window_seconds']:g} s "
         f"after {record['warmup_steps']} warm-up steps, the median window kept; the share is of "
         f"that machine's measured matrix product peak in the side's dtype.{shared}"
     )

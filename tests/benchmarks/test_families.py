@@ -35,7 +35,7 @@ def test_an_unknown_family_is_refused_naming_the_known_ones():
     ("argv", "message"),
     [
         (["--families", "resnet"], "argument --families: Unknown family; known: capsnet"),
-        (["--steps", "1", "--windows", "2"], "argument --steps: must be >= 2"),
+        (["--window-seconds", "0"], "argument --window-seconds: must be >= 0.1"),
         (["--warmup", "0"], "argument --warmup: must be >= 1"),
         (["--families", "wrn-16-4"], "argument --results:"),
     ],
@@ -52,8 +52,8 @@ def test_bad_arguments_exit_2_naming_the_flag_and_write_nothing(argv, message, t
 
 @pytest.mark.slow  # trains a few steps of the simple CNN's two configurations
 def test_a_family_is_timed_before_and_after_and_tabled(tmp_path, fashion_mnist):
-    argv = ["--families", "simple-cnn", "--steps", "2", "--windows", "2", "--warmup", "1",
-            "--results", str(paths.REPO_ROOT / "results"), "--out", str(tmp_path)]
+    argv = ["--families", "simple-cnn", "--window-seconds", "0.2", "--windows", "2",
+            "--warmup", "1", "--results", str(paths.REPO_ROOT / "results"), "--out", str(tmp_path)]
     assert families.main(argv, data=fashion_mnist) == 0
 
     record = json.loads((tmp_path / families.RECORD_NAME).read_text())

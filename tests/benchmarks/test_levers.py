@@ -20,9 +20,9 @@ def test_every_lever_keeps_a_valid_configuration_of_the_default(name):
     [
         (["--levers", "xla,warp-drive"], "argument --levers: unknown lever warp-drive"),
         (["--preset", "no-such"], "argument --preset: unknown preset"),
-        (["--levers", "steps-per-execution-8", "--steps", "8", "--windows", "2"],
-         "argument --steps: must be >= 16"),
-        (["--warmup", "0"], "argument --warmup: must be >= 8"),
+        (["--window-seconds", "0"], "argument --window-seconds: must be >= 0.1"),
+        (["--windows", "0"], "argument --windows: must be >= 1"),
+        (["--warmup", "0"], "argument --warmup: must be >= 1"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_flag_and_write_nothing(argv, message, tmp_path, capsys):
@@ -36,8 +36,9 @@ def test_bad_arguments_exit_2_naming_the_flag_and_write_nothing(argv, message, t
 @pytest.mark.slow  # trains a few steps of the default model, 8 steps per call
 def test_several_steps_per_call_are_timed_as_steps(fashion_mnist, monkeypatch):
     monkeypatch.setattr("data.load_fashion_mnist", lambda: fashion_mnist)
-    result = levers.time_lever("steps-per-execution-8", "default", 8, 32, 2)
+    result = levers.time_lever("steps-per-execution-8", "default", 8, 0.2, 2)
     assert result["steps_per_execution"] == 8 and len(result["window_images_per_second"]) == 2
+    assert result["window_steps"] % 8 == 0
     assert result["images_per_second"] > 0 and result["flops_per_image_train"] > 0
 
 
@@ -46,7 +47,7 @@ def test_the_baseline_runs_first_and_last_and_a_failed_lever_is_kept_with_its_er
         tmp_path, monkeypatch):
     monkeypatch.setitem(LEVERS, "broken", levers.Lever("a setting that does not exist",
                                                        overrides=("runtime.warp=9",)))
-    argv = ["--levers", "broken", "--steps", "4", "--windows", "2", "--warmup", "1",
+    argv = ["--levers", "broken", "--window-seconds", "0.2", "--windows", "2", "--warmup", "1",
             "--out", str(tmp_path)]
     # The lever's process cannot see the patched table: it refuses the unknown lever.
     assert levers.main(argv) == 0
