@@ -649,6 +649,18 @@ def families_markdown(bench_dir: Path, base_dir: Path) -> str:
     )
 
 
+def _lever_share(row: dict, baseline: dict) -> str:
+    """The lever's share of the peak, or why it has none comparable: a lever that changed the
+    cores the process may use (pinned threads) was held against that smaller machine's peak."""
+    if row.get("utilisation") is None:
+        return "-"
+    machine, usual = (row.get("peak") or {}).get("machine"), (baseline.get("peak") or {}).get(
+        "machine")
+    if machine != usual:
+        return f"- (the process saw {machine})"
+    return f"{row['utilisation']:.0%}"
+
+
 def levers_markdown(bench_dir: Path, base_dir: Path) -> str:
     """Each levers record (`benchmarks.levers`): per lever, its images/s, its share of the
     machine's measured peak and its ratio to the preset as it is; one sentence per record with
@@ -669,7 +681,7 @@ def levers_markdown(bench_dir: Path, base_dir: Path) -> str:
             rows.append([
                 row["description"],
                 f"{row['images_per_second']:,.0f}{shared}",
-                "-" if row.get("utilisation") is None else f"{row['utilisation']:.0%}",
+                _lever_share(row, record["rows"][0]),
                 f"{row['against_baseline']:.2f}x",
             ])
         columns = ("Change", "Images/s", "Share of peak", "Against the baseline")

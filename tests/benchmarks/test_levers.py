@@ -61,3 +61,12 @@ def test_the_baseline_runs_first_and_last_and_a_failed_lever_is_kept_with_its_er
     table = summary.levers_markdown(tmp_path, tmp_path)
     assert "| broken | a setting that does not exist | failed:" in table
     assert "| baseline (again) |" in table and "drifted by" in table
+
+
+def test_a_lever_that_changed_the_cores_has_no_share_of_the_usual_peak():
+    usual = {"machine": "EPYC, 2 cores", "gflops": 400.0}
+    baseline = {"utilisation": 0.65, "peak": usual}
+    pinned = {"utilisation": 0.76, "peak": {"machine": "EPYC, 1 cores", "gflops": 208.0}}
+    assert summary._lever_share(baseline, baseline) == "65%"
+    assert summary._lever_share(pinned, baseline) == "- (the process saw EPYC, 1 cores)"
+    assert summary._lever_share({"utilisation": None}, baseline) == "-"
