@@ -88,10 +88,11 @@ def get_rows(models: list[str] | None) -> list[FamilyRow]:
 
 def commands(rows: list[FamilyRow], budget: float, seeds: int) -> list[tuple[str, list[str]]]:
     """(run name, `train.py` command) of every run of `rows`: a new run, or the resumption of
-    an interrupted one."""
+    an interrupted one. Seed by seed, so an unfinished batch has every row at fewer seeds rather
+    than some rows at none."""
     planned = []
-    for row in rows:
-        for seed in range(seeds):
+    for seed in range(seeds):
+        for row in rows:
             name = row.run_name(budget, seed)
             if (config.RESULTS_PATH / name / "config.json").exists():
                 argv = ["train.py", "--resume", name]

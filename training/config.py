@@ -217,8 +217,8 @@ class AugmentationConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     tta: bool = _flag(
-        "also score every weight set with horizontal-flip test-time augmentation, and keep it "
-        "where validation prefers it",
+        "also score the weight set best on validation with horizontal-flip test-time "
+        "augmentation, and keep it where validation prefers it",
         default=True,
     )
     tta_shifts: int = _flag(

@@ -80,6 +80,7 @@ from training.selection import (
     score_weight_set,
     scores,
     select,
+    with_tta,
 )
 from training.specialists import (
     GroupSplit,
@@ -496,33 +497,23 @@ def _settle_batchnorm(model, run_data: RunData, record: RunRecord, say) -> None:
     record.final_batchnorm_recomputed = True
 
 
-def _score(model, weights: str, run_data: RunData, config) -> list[Candidate]:
+def _score(model, weights: str, run_data: RunData) -> Candidate:
     """Scores the model its checkpoint holds (`inference_copy`: float32, as it loads), so the
     record's accuracies are those of the saved file, whatever precision trained it."""
-    copy = inference_copy(model)
     test_images = run_data.test[0] if run_data.test else None
-    evaluation = config.evaluation
-    return score_weight_set(
-        copy, weights, run_data.val[0], test_images, evaluation.tta, evaluation.tta_shifts
-    )
+    (plain,) = score_weight_set(inference_copy(model), weights, run_data.val[0], test_images, False)
+    return plain
 
 
-def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
-    """Scores each weight set (final; SWA and EMA averages where the run kept them), each also
-    with test-time augmentation when `config.evaluation.tta`, on validation and test; keeps the
-    best on validation (never on test) in `model`; saves each set as a checkpoint and the selected
-    candidate's probabilities in `predictions.npz` (the record keeps every candidate's
-    accuracies). Returns the selected candidate's test evaluation; a run without a test set
-    (`run_data.test` is None) writes no predictions and returns None."""
-    # `fit` ends with the EMA loaded.
-    ema_weights = model.get_weights() if config.averaging.ema else None
-    model.set_weights(final_weights)
-    _settle_batchnorm(model, run_data, record, say)
-    sets = "validation and test sets" if run_data.test else "validation set"
-    say(f"Evaluating the final weights on the {sets}.")
-    candidates = _score(model, "final", run_data, config)
-    weight_values = {"final": model.get_weights()}
-    save_model_atomically(model, folders.checkpoint_dir / "final.keras")
+def _score_with_tta(model, plain: Candidate, run_data: RunData, config) -> Candidate:
+    """`plain`'s weights (now in `model`) scored with the run's test-time augmentation."""
+    test_images = run_data.test[0] if run_data.test else None
+    return with_tta(inference_copy(model), plain, run_data.val[0], test_images,
+                    config.evaluation.tta_shifts)
+
+
+def _averages(model, swa, ema_weights, config, record) -> list:
+    """(name, description, load) of each averaged weight set the run kept."""
     averages = []
     if swa is not None and swa.count:
         averages.append(("swa", f"the SWA average of epochs {swa.snapshot_epochs}", swa.apply))
@@ -530,14 +521,41 @@ def evaluate_and_select(model, run_data, swa, final_weights, folders, record, co
     if ema_weights is not None:
         description = f"the moving average (decay {config.averaging.ema})"
         averages.append(("ema", description, lambda: model.set_weights(ema_weights)))
-    for name, description, load in averages:
+    return averages
+
+
+def evaluate_and_select(model, run_data, swa, final_weights, folders, record, config, say):
+    """Scores each weight set (final; SWA and EMA averages where the run kept them) on validation
+    and test; with `config.evaluation.tta`, the set best on validation is scored again with
+    test-time augmentation (its views cost as many passes again, so only the one set that can be
+    chosen with them pays for them). Keeps the best candidate on validation (never on test) in
+    `model`; saves each set as a checkpoint and the selected candidate's probabilities in
+    `predictions.npz` (the record keeps every candidate's accuracies). Returns the selected
+    candidate's test evaluation; a run without a test set (`run_data.test` is None) writes no
+    predictions and returns None."""
+    # `fit` ends with the EMA loaded.
+    ema_weights = model.get_weights() if config.averaging.ema else None
+    model.set_weights(final_weights)
+    _settle_batchnorm(model, run_data, record, say)
+    sets = "validation and test sets" if run_data.test else "validation set"
+    say(f"Evaluating the final weights on the {sets}.")
+    candidates = [_score(model, "final", run_data)]
+    weight_values = {"final": model.get_weights()}
+    save_model_atomically(model, folders.checkpoint_dir / "final.keras")
+    for name, description, load in _averages(model, swa, ema_weights, config, record):
         say(f"Loading {description}, recomputing BatchNorm statistics, evaluating it.")
         load()
         recompute_batchnorm_statistics(model, run_data.batches_without_augmentation())
-        candidates += _score(model, name, run_data, config)
+        candidates.append(_score(model, name, run_data))
         weight_values[name] = model.get_weights()
         save_model_atomically(model, folders.checkpoint_dir / f"{name}.keras")
     val_labels = run_data.val[1]
+    if config.evaluation.tta:
+        best = select(candidates, val_labels)
+        say(f"Evaluating the {best.weights} weights, the best on validation, with test-time "
+            "augmentation.")
+        model.set_weights(weight_values[best.weights])
+        candidates.append(_score_with_tta(model, best, run_data, config))
     test_labels = run_data.test[1] if run_data.test else None
     selected = select(candidates, val_labels)
     model.set_weights(weight_values[selected.weights])  # the returned model holds the selection

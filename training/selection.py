@@ -1,5 +1,5 @@
-"""Every weight set of a run scored on validation and test, with and without test-time
-augmentation, and one of them chosen on validation alone."""
+"""Every weight set of a run scored on validation and test, the best of them on validation also
+with test-time augmentation, and one candidate chosen on validation alone."""
 
 from dataclasses import dataclass
 
@@ -37,20 +37,27 @@ def score_weight_set(
     `test_images` None predicts nothing on test (the candidates' test probabilities are None)."""
     val = predict(model, val_images)
     test = None if test_images is None else predict(model, test_images)
-    candidates = [Candidate(weights, False, val, test)]
-    if tta:
+    plain = Candidate(weights, False, val, test)
+    if not tta:
+        return [plain]
+    return [plain, with_tta(model, plain, val_images, test_images, tta_shifts)]
 
-        def predict_view(images):
-            return predict(model, images)
 
-        val_tta = predict_with_tta(predict_view, val_images, tta_shifts, plain=val)
-        test_tta = (
-            None
-            if test is None
-            else predict_with_tta(predict_view, test_images, tta_shifts, plain=test)
-        )
-        candidates.append(Candidate(weights, True, val_tta, test_tta))
-    return candidates
+def with_tta(model, plain: Candidate, val_images, test_images, tta_shifts: int = 0) -> Candidate:
+    """`plain`'s weights (now in `model`) predicted with test-time augmentation, reusing
+    `plain`'s predictions for the unaugmented view."""
+
+    def predict_view(images):
+        return predict(model, images)
+
+    val = predict_with_tta(predict_view, val_images, tta_shifts, plain=plain.val_probabilities)
+    test = (
+        None
+        if test_images is None
+        else predict_with_tta(predict_view, test_images, tta_shifts,
+                              plain=plain.test_probabilities)
+    )
+    return Candidate(plain.weights, True, val, test)
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
