@@ -372,7 +372,9 @@ def train_one(config: ExperimentConfig, resume: bool) -> tuple[int, RunRecord | 
     from training.experiment import DiskFullError, RunInterrupted, run_experiment
 
     try:
-        result = run_experiment(config, resume=resume, verbose=1)
+        # A progress bar on a terminal; one line per epoch in a log file or a pipe, which would
+        # otherwise collect every redraw of the bar.
+        result = run_experiment(config, resume=resume, verbose=1 if sys.stdout.isatty() else 2)
     except RunInterrupted as interrupt:
         print(
             f"\nInterrupted. The last completed epoch is saved; continue with:\n"

@@ -51,6 +51,8 @@ from training.presets import compose, list_presets
 RECORD_NAME = "families-speed.json"
 # Calls of the compiled training function timed after the warm-up to size the windows.
 SIZING_CALLS = 3
+# How the timed steps run (`time_training`): in `model.fit`, or in a plain loop.
+LOOPS = ("fit", "function")
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,15 @@ class TimedWindowsLoad(keras.callbacks.Callback):
 
 
 def time_training(config: ExperimentConfig, data, warmup: int, window_seconds: float,
-                  windows: int, steps_per_execution: int = 1) -> dict:
+                  windows: int, steps_per_execution: int = 1, loop: str = "fit") -> dict:
     """Images/s of `config`'s training step on this machine, with its FLOP rate and the load:
     `warmup` untimed steps, a few timed ones that size the windows, then `windows` windows of
     whole calls of the compiled function (`steps_per_execution` steps each) lasting about
-    `window_seconds` each; the median window counts."""
+    `window_seconds` each; the median window counts. `loop` "fit" runs the steps in
+    `model.fit` as a run does; "function" in a plain Python loop over a `tf.function` of the
+    model's train step (`time_plain_loop`)."""
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {', '.join(LOOPS)}. Received: loop={loop!r}")
     keras.utils.set_random_seed(config.runtime.seed)
     run_data = build_data(config, data, with_test=False)
     model = build_compiled_model(config, make_strategy("none"), run_data.steps_per_epoch,
@@ -142,12 +148,16 @@ def time_training(config: ExperimentConfig, data, warmup: int, window_seconds: f
     train(SIZING_CALLS)
     call_seconds = (time.perf_counter() - started) / SIZING_CALLS
     calls = max(1, math.ceil(window_seconds / call_seconds))
-    timer = WindowTimer(1, calls, windows)
-    meter = TimedWindowsLoad(timer)
-    train(timer.last_step, [timer, meter])
+    if loop == "function":
+        seconds, load = time_plain_loop(model, run_data.train_ds, calls, windows)
+    else:
+        timer = WindowTimer(1, calls, windows)
+        meter = TimedWindowsLoad(timer)
+        train(timer.last_step, [timer, meter])
+        seconds, load = timer.window_seconds(), meter.load
     runtime = config.runtime
     images = calls * steps_per_execution * runtime.batch_size
-    rates = window_rates(timer.window_seconds(), images)
+    rates = window_rates(seconds, images)
     peak = measured_peak_for(runtime.precision)
     return {
         "model": config.model.name,
@@ -157,14 +167,38 @@ def time_training(config: ExperimentConfig, data, warmup: int, window_seconds: f
         "augment_on": runtime.augment_on,
         "jit_compile": runtime.jit_compile,
         "steps_per_execution": steps_per_execution,
+        "loop": loop,
         "window_steps": calls * steps_per_execution,
         "model_args": dict(config.model.args),
         "params": int(model.count_params()),
         **rates,
         **flop_rates(train_flops_per_image(model, IMAGE_SHAPE), rates["images_per_second"], peak),
         "peak": peak,
-        "load": meter.load,
+        "load": load,
     }
+
+
+def time_plain_loop(model, dataset, steps: int, windows: int) -> tuple[list[float], dict | None]:
+    """Seconds of each of `windows` windows of `steps` training steps run the plain way: a
+    Python loop over a `tf.function` of `model.train_step` (its XLA setting kept), without
+    `fit`, its callbacks or its per-step logs; and the load over the windows. One untimed step
+    first traces the function."""
+    import tensorflow as tf
+
+    step = tf.function(model.train_step, reduce_retracing=True, jit_compile=model.jit_compile)
+    iterator = iter(dataset)
+    logs = step(next(iterator))
+    meter = LoadMeter()
+    meter.start()
+    seconds = []
+    for _ in range(windows):
+        started = time.perf_counter()
+        for _ in range(steps):
+            logs = step(next(iterator))
+        float(tf.nest.flatten(logs)[0])  # waits for the last step where execution is async
+        seconds.append(time.perf_counter() - started)
+    load = meter.stop()
+    return seconds, load and {**load, "alone": is_alone([load])}
 
 
 def measure_family(family: Family, data, args) -> dict:

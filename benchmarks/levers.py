@@ -3,7 +3,8 @@ one machine.
 
 A lever is a change to how the same training step runs, not to what it computes: XLA on the CPU,
 several steps per call of the compiled function, the threads of TensorFlow and OpenMP, a larger
-batch, augmentation on the host, oneDNN's kernels off. Each lever trains in its own process
+batch, augmentation on the host, a plain `tf.function` loop instead of `model.fit`, oneDNN's
+kernels off. Each lever trains in its own process
 (threads and oneDNN are fixed when TensorFlow starts), with the preset's own training step as
 `train.py` builds it and the lever's change on top, timed as `benchmarks.families` times a side:
 --warmup steps, then --windows windows of about --window-seconds each, the median window's
@@ -37,6 +38,8 @@ class Lever:
         env: environment variables of the lever's process (read when TensorFlow starts).
         threads: (intra-op, inter-op) thread counts set before TensorFlow runs anything.
         steps_per_execution: training steps per call of the compiled function.
+        loop: how the steps run: "fit" as a run trains, or "function", a plain loop over a
+            `tf.function` of the train step (`benchmarks.families.time_plain_loop`).
     """
 
     description: str
@@ -44,6 +47,7 @@ class Lever:
     env: dict = field(default_factory=dict)
     threads: tuple[int, int] | None = None
     steps_per_execution: int = 1
+    loop: str = "fit"
 
 
 def _cores() -> int:
@@ -64,6 +68,8 @@ LEVERS = {
     "batch-256": Lever("batch 256 instead of the preset's", overrides=("runtime.batch_size=256",)),
     "augment-in-dataset": Lever("augmentation in the tf.data map on the host, not in the step",
                                 overrides=("runtime.augment_on=dataset",)),
+    "plain-loop": Lever("a plain loop over a tf.function of the train step, not `model.fit`",
+                        loop="function"),
     "onednn-off": Lever("oneDNN's kernels off (TensorFlow's own)",
                         env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
 }
@@ -87,7 +93,7 @@ def time_lever(name: str, preset: str, warmup: int, window_seconds: float, windo
 
     config = compose(preset=preset, overrides=lever.overrides).config.resolved().validate()
     return time_training(config, load_fashion_mnist(), warmup, window_seconds, windows,
-                         steps_per_execution=lever.steps_per_execution)
+                         steps_per_execution=lever.steps_per_execution, loop=lever.loop)
 
 
 def run_lever(name: str, args, folder: Path, index: int) -> dict:
@@ -117,7 +123,8 @@ def lever_rows(args) -> list[dict]:
             rows.append({"lever": name, "description": LEVERS[name].description,
                          "overrides": list(LEVERS[name].overrides), "env": LEVERS[name].env,
                          "threads": LEVERS[name].threads,
-                         "steps_per_execution": LEVERS[name].steps_per_execution, **result})
+                         "steps_per_execution": LEVERS[name].steps_per_execution,
+                         "loop": LEVERS[name].loop, **result})
     return rows
 
 

@@ -341,13 +341,16 @@ def fit(model: FastCNN, split: Split, recipe: Recipe, say) -> tuple[dict, Averag
         started = time.perf_counter()
         loss = train_epoch(model, optimizer, scheduler, averages, split.train, recipe, generator)
         averages.end_epoch(model, epoch, recipe)
+        validation_started = time.perf_counter()
         val_accuracy = accuracy(probabilities(model, split.val[0], recipe.bfloat16), split.val[1])
+        validation_seconds = time.perf_counter() - validation_started
         seconds = time.perf_counter() - started
         say(f"PyTorch epoch {epoch}/{recipe.epochs}: {seconds:.1f} s, loss {loss:.4f}, "
             f"val_accuracy {val_accuracy:.4f}")
         # A loss that is not finite is kept as None, as the project's history keeps it.
         history[str(epoch)] = {"loss": loss if math.isfinite(loss) else None,
                                "val_accuracy": val_accuracy, "seconds": seconds,
+                               "validation_seconds": validation_seconds,
                                "load": meter.stop()}
     return history, averages
 

@@ -8,9 +8,8 @@ repository's rows at the training time each needs.
 
 Each row (`ROWS`) is a family's recipe preset trained with `train.py --time-budget`, which
 measures the run's speed first and trains the epochs that fit (`training.time_budget`). A run is
-named `<preset>-<budget>-seed<k>` and runs as one `train.py` command in its own process, so an
-interrupted batch continues where it stopped: a run with a completed record is skipped, an
-interrupted one resumed.
+named `<preset>-<budget>-seed<k>` and runs as one `train.py` command in its own process
+(`experiments.runner`), so an interrupted batch continues where it stopped.
 
 The tables read every completed budget run of a row's preset, whatever its name: the equal-cost
 table the runs of `EQUAL_COST_BUDGET`, the original rows' table every budget tried, so a budget
@@ -18,13 +17,11 @@ that fell short stays in view beside the one that passed.
 """
 
 import argparse
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import config
-from experiments.seed_table import record_state
+from experiments.runner import train_each
 from training.time_budget import format_duration, parse_duration
 
 DOCS_PAGE = Path("docs") / "experiments.md"  # relative to the repository root
@@ -86,40 +83,17 @@ def get_rows(models: list[str] | None) -> list[FamilyRow]:
     return [by_model[model] for model in models]
 
 
-def commands(rows: list[FamilyRow], budget: float, seeds: int) -> list[tuple[str, list[str]]]:
-    """(run name, `train.py` command) of every run of `rows`: a new run, or the resumption of
-    an interrupted one. Seed by seed, so an unfinished batch has every row at fewer seeds rather
-    than some rows at none."""
+def runs(rows: list[FamilyRow], budget: float, seeds: int) -> list[tuple[str, str, list[str]]]:
+    """(run name, label, `train.py` arguments) of every run of `rows` (`runner.train_each`), seed
+    by seed, so an unfinished batch has every row at fewer seeds rather than some rows at none."""
     planned = []
     for seed in range(seeds):
         for row in rows:
             name = row.run_name(budget, seed)
-            if (config.RESULTS_PATH / name / "config.json").exists():
-                argv = ["train.py", "--resume", name]
-            else:
-                argv = ["train.py", "--preset", row.preset, "--time-budget",
-                        format_duration(budget), "--seed", str(seed), "--run-name", name]
-            planned.append((name, [sys.executable, *argv]))
+            argv = ["train.py", "--preset", row.preset, "--time-budget",
+                    format_duration(budget), "--seed", str(seed), "--run-name", name]
+            planned.append((name, name, argv))
     return planned
-
-
-def run(rows: list[FamilyRow], budget: float, seeds: int, dry_run: bool) -> int:
-    """Trains (or with `dry_run` prints) every run not yet recorded; returns the failures."""
-    failures = 0
-    for name, argv in commands(rows, budget, seeds):
-        record = config.RESULTS_PATH / name / "result.json"
-        state = record_state(record) if record.exists() else None
-        if state == "completed":
-            print(f"done     {name}")
-            continue
-        if state is not None:
-            print(f"{state:<8} {name}: remove {config.RESULTS_PATH / name} to train it again")
-            failures += 1
-            continue
-        print(f"{'to run' if dry_run else 'running':<8} {' '.join(argv[1:])}", flush=True)
-        if not dry_run:
-            failures += subprocess.run(argv, cwd=config.REPO_ROOT).returncode != 0
-    return failures
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -147,7 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return 1 if run(args.rows, args.budget, args.seeds, args.dry_run) else 0
+    return 1 if train_each(runs(args.rows, args.budget, args.seeds), args.dry_run) else 0
 
 
 if __name__ == "__main__":

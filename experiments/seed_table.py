@@ -8,24 +8,22 @@ the default augmentation and the validation-only protocol.
 
 Each row (`ROWS`) is a preset of `presets/` that trains under its own name as run name
 (`python train.py --preset seed-wrn-16-4-adam --run-name seed-wrn-16-4-adam`); `get_row(name)`
-and `row_config(name)` give one by name. Each row runs as one `train.py` command in its
-own process, so an interrupted suite continues where it stopped: rows with a result.json are
-skipped, and a row whose run was interrupted is resumed. Each preset's epochs fit about
-an hour of training on 2 CPU cores at the speeds measured by the family's short runs
-(~1,400 images/s for the simple CNN in bfloat16, ~137 for WRN-16-4, ~110 for MobileNetV2 and
-CapsuleNet, ~246 for ShuffleNetV2 in float32).
+and `row_config(name)` give one by name. Each row runs as one `train.py` command in its own
+process (`experiments.runner`), so an interrupted suite continues where it stopped. Each preset's
+epochs fit about an hour of training on 2 CPU cores at the speeds measured by the family's short
+runs (~1,400 images/s for the simple CNN in bfloat16, ~137 for WRN-16-4, ~110 for MobileNetV2
+and CapsuleNet, ~246 for ShuffleNetV2 in float32).
 """
 
 import argparse
 import math
-import subprocess
 import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import config
-from outputs.io import UnreadableFileError, read_json
+from experiments.runner import train_each
 
 # The rows' families, in the epochs table's order, and the test accuracy each should reach on 2
 # CPU cores, selection on validation only.
@@ -120,8 +118,9 @@ def row_config(name: str, epochs_scale: float = 1.0):
 
 
 def command(row: Row, epochs_scale: float) -> list[str]:
-    """The `train.py` command of `row`: its preset under its own name, the epochs scaled."""
-    args = [sys.executable, "train.py", "--preset", row.name, "--run-name", row.name]
+    """The `train.py` arguments of `row` (the script first): its preset under its own name, the
+    epochs scaled."""
+    args = ["train.py", "--preset", row.name, "--run-name", row.name]
     if epochs_scale != 1:
         args += ["--epochs", str(scaled_epochs(row, epochs_scale))]
     return args
@@ -269,39 +268,10 @@ def generated_sections(results_dir: Path) -> list:
 
 def run_presets(epochs_scale: float, models, dry_run: bool) -> int:
     """Runs (or with `dry_run` prints) every row of `models` (all when None) that has no
-    record; returns the number of failed rows."""
-    failures = 0
-    for row in ROWS.values():
-        if models is not None and row.model not in models:
-            continue
-        run_dir = config.RESULTS_PATH / row.name
-        record = run_dir / "result.json"
-        state = record_state(record) if record.exists() else None
-        if state == "completed":
-            print(f"done     {row.label}: {record}")
-            continue
-        if state is not None:
-            print(f"{state:<8} {row.label}: {record} (remove the folder to retry)")
-            failures += 1
-            continue
-        args_row = command(row, epochs_scale)
-        if (run_dir / "config.json").exists():
-            args_row = [sys.executable, "train.py", "--resume", row.name]
-        status = "to run  " if dry_run else "running "
-        print(f"{status} {row.label}: {' '.join(args_row[1:])}", flush=True)
-        if not dry_run:
-            failures += subprocess.run(args_row, cwd=config.REPO_ROOT).returncode != 0
-    return failures
-
-
-def record_state(record: Path) -> str:
-    """"completed" or "failed" as a row's record says, or "unreadable" (named on stderr)."""
-    try:
-        status = read_json(record, "A record").get("status")
-    except UnreadableFileError as error:
-        print(f"warning: {error}", file=sys.stderr)
-        return "unreadable"
-    return "completed" if status == "completed" else "failed"
+    record (`runner.train_each`); returns the number of failed rows."""
+    rows = [row for row in ROWS.values() if models is None or row.model in models]
+    return train_each([(row.name, row.label, command(row, epochs_scale)) for row in rows],
+                      dry_run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,7 +53,8 @@ def epoch_loads(epochs: dict[int, dict]) -> list[dict]:
 
 
 class HistoryRecorder(keras.callbacks.Callback):
-    """Writes every epoch's logs, learning rate, duration and load to a JSON file, keyed by epoch.
+    """Writes every epoch's logs, learning rate, duration (`seconds`, of which
+    `validation_seconds` went to the validation pass) and load to a JSON file, keyed by epoch.
 
     The load (`LOAD_KEYS`) is the share of the machine's cores that other processes and the
     hypervisor took while the epoch trained and validated, and this process's CPU seconds: it
@@ -73,6 +74,8 @@ class HistoryRecorder(keras.callbacks.Callback):
             if keep_epochs is None or epoch <= keep_epochs
         }
         self._started = 0.0
+        self._validation_started = None
+        self._validation_seconds = None
         self._load = LoadMeter()
 
     @staticmethod
@@ -84,13 +87,23 @@ class HistoryRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._validation_seconds = None
         self._load.start()
+
+    # `fit` calls these around each epoch's validation pass.
+    def on_test_begin(self, logs=None):
+        self._validation_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validation_seconds = time.perf_counter() - self._validation_started
 
     def on_epoch_end(self, epoch, logs=None):
         entry = {key: float(value) for key, value in (logs or {}).items()}
         entry = {key: (value if math.isfinite(value) else None) for key, value in entry.items()}
         entry["learning_rate"] = current_learning_rate(self.model.optimizer)
         entry["seconds"] = time.perf_counter() - self._started
+        if self._validation_seconds is not None:
+            entry["validation_seconds"] = self._validation_seconds
         load = self._load.stop()
         if load is not None:
             entry.update({key: load[name] for name, key in LOAD_KEYS.items()})

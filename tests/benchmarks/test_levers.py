@@ -3,6 +3,7 @@ import json
 import pytest
 
 from benchmarks import levers, summary
+from benchmarks.families import time_training
 from benchmarks.levers import LEVERS
 from training.presets import compose
 
@@ -40,6 +41,20 @@ def test_several_steps_per_call_are_timed_as_steps(fashion_mnist, monkeypatch):
     assert result["steps_per_execution"] == 8 and len(result["window_images_per_second"]) == 2
     assert result["window_steps"] % 8 == 0
     assert result["images_per_second"] > 0 and result["flops_per_image_train"] > 0
+
+
+@pytest.mark.slow  # trains a few steps of the default model outside fit
+def test_the_plain_loop_trains_the_same_step_outside_fit(fashion_mnist, monkeypatch):
+    monkeypatch.setattr("data.load_fashion_mnist", lambda: fashion_mnist)
+    result = levers.time_lever("plain-loop", "default", 2, 0.2, 2)
+    assert result["loop"] == "function" and len(result["window_images_per_second"]) == 2
+    assert result["images_per_second"] > 0 and result["load"]["own_cpu_seconds"] > 0
+
+
+def test_an_unknown_loop_is_refused_naming_the_loops(fashion_mnist):
+    config = compose(preset="default").config.resolved()
+    with pytest.raises(ValueError, match="loop must be one of fit, function. Received: loop="):
+        time_training(config, fashion_mnist, 1, 0.1, 1, loop="while")
 
 
 @pytest.mark.slow  # three processes each train a few steps of the default model

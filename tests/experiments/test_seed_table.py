@@ -26,7 +26,7 @@ def test_every_row_is_a_preset_trained_under_its_own_name():
     labels = [row.label for row in ROWS]
     assert len(labels) == len(set(labels)) == 11
     for name, row in seed_table.ROWS.items():
-        argv = seed_table.command(row, epochs_scale=1.0)[2:]  # after python train.py
+        argv = seed_table.command(row, epochs_scale=1.0)[1:]  # after train.py
         assert argv == ["--preset", name, "--run-name", name]
         config, resume, _ = train.parse_config(argv)
         assert not resume and config.run.name == name and config.preset == name
@@ -69,7 +69,7 @@ def test_epochs_scale_multiplies_the_presets_epochs():
     epochs = math.ceil(row.config.schedule.epochs * 2.5)
     assert argv[argv.index("--epochs") + 1] == str(epochs)
     assert seed_table.row_config(row.name, epochs_scale=2.5).schedule.epochs == epochs
-    assert train.parse_config(argv[2:])[0] == seed_table.row_config(row.name, epochs_scale=2.5)
+    assert train.parse_config(argv[1:])[0] == seed_table.row_config(row.name, epochs_scale=2.5)
 
 
 def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsys):
@@ -85,7 +85,7 @@ def test_dry_run_skips_finished_rows_and_resumes_interrupted_ones(results, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"done     {finished.label}")
     assert lines[1].endswith(f"train.py --resume {interrupted.name}")
-    assert lines[2].startswith(f"failed   {failed.label}") and "remove the folder" in lines[2]
+    assert lines[2].startswith(f"failed   {failed.label}: remove ")
     # Every row but the finished and the failed one is to run (the interrupted one resumed).
     assert sum(line.startswith("to run") for line in lines) == len(ROWS) - 2
 

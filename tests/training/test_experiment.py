@@ -63,6 +63,7 @@ def test_the_record_names_its_machine_its_peak_its_load_and_its_commit(smoke_run
     assert system["git_commit"].endswith("-dirty") is not system["git_clean"]
     for epoch in record["history"].values():  # each epoch's load, beside its seconds
         assert 0 <= epoch["load_other_share"] <= 1 and epoch["own_cpu_seconds"] > 0
+        assert 0 < epoch["validation_seconds"] < epoch["seconds"]
     load = record["load"]
     assert load["epochs_measured"] == 2
     assert load["alone"] == (load["other_share_max"] <= 0.05 and load["steal_share_max"] <= 0.05)
