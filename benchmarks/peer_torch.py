@@ -32,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from data.fashion_mnist import load_fashion_mnist, train_val_split
 from outputs.io import atomic_write_json
 from records.machine import LoadMeter, cpu_facts, summarize_load, usable_cores
-from training.selection import EVAL_BATCH_SIZE
+from training.selection import BATCHNORM_IMAGES, EVAL_BATCH_SIZE
 from training.tta import tta_shifts
 
 # training.swa's rule: BatchNorm statistics that still hold this share of their initial values
@@ -385,11 +385,11 @@ def tta_probabilities(model: nn.Module, images: torch.Tensor, pixels: int, plain
 def weight_sets(model: FastCNN, averages: Averages, split: Split, recipe: Recipe,
                 steps: int) -> dict[str, nn.Module]:
     """The final, SWA and EMA weights (the project's order), the averages' BatchNorm statistics
-    recomputed on the unaugmented training images, and the final weights' too when `steps`
-    left them near their initial values (`SETTLED_INITIAL_WEIGHT`)."""
+    recomputed on the first `BATCHNORM_IMAGES` unaugmented training images, and the final
+    weights' too when `steps` left them near their initial values (`SETTLED_INITIAL_WEIGHT`)."""
 
     def recompute(network: nn.Module) -> None:
-        images = split.train[0]
+        images = split.train[0][:BATCHNORM_IMAGES]
         batches = (channels_last(images[start : start + EVAL_BATCH_SIZE])
                    for start in range(0, len(images), EVAL_BATCH_SIZE))
         with autocast(recipe):
@@ -409,15 +409,17 @@ def weight_sets(model: FastCNN, averages: Averages, split: Split, recipe: Recipe
 
 
 def select(sets: dict[str, nn.Module], split: Split, recipe: Recipe):
-    """The validation accuracy of every weight set, plain and with TTA, by (weights, tta), and
-    the best of them (a tie goes to the first): validation alone chooses, as the project does."""
-    scores = {}
+    """The validation accuracy of every weight set, and with TTA that of the best of them, by
+    (weights, tta), and the best candidate (a tie goes to the first): validation alone
+    chooses, as the project does."""
+    scores, plain = {}, {}
     for name, network in sets.items():
-        plain = probabilities(network, split.val[0])
-        scores[name, False] = accuracy(plain, split.val[1])
-        if recipe.tta:
-            averaged = tta_probabilities(network, split.val[0], recipe.tta_shifts, plain)
-            scores[name, True] = accuracy(averaged, split.val[1])
+        plain[name] = probabilities(network, split.val[0])
+        scores[name, False] = accuracy(plain[name], split.val[1])
+    if recipe.tta:
+        best, _ = max(scores, key=scores.get)
+        averaged = tta_probabilities(sets[best], split.val[0], recipe.tta_shifts, plain[best])
+        scores[best, True] = accuracy(averaged, split.val[1])
     return scores, max(scores, key=scores.get)
 
 

@@ -27,21 +27,23 @@ def make_training_dataset(
     labels: np.ndarray,
     batch_size: int,
     seed: int,
-    first_epoch: int = 0,
+    first_step: int = 0,
     augmentation=None,
     alternate_flip: bool = False,
 ) -> tf.data.Dataset:
-    """Endless training batches, epoch after epoch from `first_epoch` (0-based); pass
-    `steps_per_epoch=math.ceil(len(images) / batch_size)` to `fit`.
+    """Endless training batches, pass after pass over the images, from step `first_step`
+    (0-based) on; `fit` takes `steps_per_epoch=math.ceil(len(images) / batch_size)` for an epoch
+    of one pass, or fewer steps.
 
-    The order of epoch e is a permutation drawn from (`seed`, e) alone and, with `augmentation`,
-    the transforms of step s from (its seeds, s) alone (`augment_at_step`). A run resumed at
-    epoch e therefore sees exactly the batches that the uninterrupted run saw. With
-    `alternate_flip`, each image is mirrored in every other epoch (`alternating_flip`), before
+    The order of pass p is a permutation drawn from (`seed`, p) alone and, with `augmentation`,
+    the transforms of step s from (its seeds, s) alone (`augment_at_step`). A run resumed after
+    step s therefore sees exactly the batches that the uninterrupted run saw. With
+    `alternate_flip`, each image is mirrored in every other pass (`alternating_flip`), before
     `augmentation`.
     """
     count = len(images)
-    steps_per_epoch = math.ceil(count / batch_size)
+    steps_per_epoch = math.ceil(count / batch_size)  # of a pass
+    first_pass, steps_into_it = divmod(first_step, steps_per_epoch)
     images = tf.constant(images)
     labels = tf.constant(labels.astype(np.int32))
 
@@ -59,7 +61,8 @@ def make_training_dataset(
             batch = alternating_flip(batch, tf.gather(flips, indices), epoch)
         return step, batch, tf.gather(labels, indices)
 
-    dataset = tf.data.Dataset.range(first_epoch, MAX_EPOCHS).flat_map(epoch_batches)
+    dataset = tf.data.Dataset.range(first_pass, MAX_EPOCHS).flat_map(epoch_batches)
+    dataset = dataset.skip(steps_into_it)  # index batches only: nothing is gathered or augmented
     dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augmentation is None:
         dataset = dataset.map(lambda step, x, y: (x, y))

@@ -26,7 +26,8 @@ ABLATION_TAG, RACE_TAG, PEER_TAG = "ablation", "race", "peer"
 BENCHMARK_TAGS = (ABLATION_TAG, RACE_TAG, PEER_TAG)
 # What a time budget decides for each run from the speed it measured: the epochs and the settings
 # derived from them (`training.config.with_budget_epochs`).
-BUDGET_DERIVED_FIELDS = ("epochs", "warmup_epochs", "swa", "swa_start", "swa_freq")
+BUDGET_DERIVED_FIELDS = ("epochs", "steps_per_epoch", "warmup_epochs", "swa", "swa_start",
+                         "swa_freq")
 
 
 @dataclass

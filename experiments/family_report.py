@@ -66,6 +66,22 @@ def train_flops(results_dir: Path) -> dict[str, int]:
     return {row["model"]: row["after"]["flops_per_image_train"] for row in record.get("rows", ())}
 
 
+def _span(values) -> str:
+    values = sorted(set(values))
+    return "-".join(map(str, values[:1] + values[1:][-1:]))
+
+
+def epochs_cell(runs: list[dict]) -> str:
+    """The epochs the runs trained ("3", or "3-4" where seeds differ), with the passes over the
+    training images where a budget made the epochs shorter than a pass: "2 (1.65 passes)"."""
+    epochs = _span(run["epochs_run"] for run in runs)
+    plans = [run["time_budget"] for run in runs if run["time_budget"].get("passes")]
+    if not any(plan["passes"] < plan["epochs"] - 1e-9 for plan in plans):
+        return epochs
+    passes = _span(round(plan['passes'], 2) for plan in plans)
+    return f"{epochs} ({passes} passes)"
+
+
 def _equal_cost_cells(row: FamilyRow, runs: list[dict], flops: dict[str, int]) -> list[str]:
     from records.machine import record_alone
     from reporting.tables import format_duration as duration
@@ -74,14 +90,13 @@ def _equal_cost_cells(row: FamilyRow, runs: list[dict], flops: dict[str, int]) -
     if not runs:
         return [original, "not run yet", "-", "-", "-", "-", "-", "-"]
     alone = [run for run in runs if record_alone(run) is not False]
-    epochs = sorted({run["epochs_run"] for run in runs})
     model = runs[0]["model"]
     return [
         original,
         accuracy_cell([run["test_accuracy"] for run in runs]),
         str(len(runs)),
         duration(sum(run["train_seconds"] for run in alone) / len(alone)) if alone else "-",
-        "-".join(map(str, epochs[:1] + epochs[1:][-1:])),
+        epochs_cell(runs),
         f"{sum(run['images_per_second'] for run in alone) / len(alone):,.0f}" if alone else "-",
         f"{runs[0]['params']:,}",
         f"{flops[model] / 1e6:,.0f}" if model in flops else "-",

@@ -138,17 +138,38 @@ class ClassCapsules(keras.layers.Layer):
 
     def route(self, inputs):
         """Returns the output capsules and the final coupling coefficients, which have shape
-        (batch, num_inputs, num_capsules) and sum to 1 over the output capsules."""
+        (batch, num_inputs, num_capsules) and sum to 1 over the output capsules.
+
+        The predictions are laid out (batch, output capsule, input capsule, dim), so that both
+        sums of the routing, over the input capsules and over the dimensions, are batched
+        matrix-vector products of contiguous rows; in the (batch, input, output, dim) layout
+        each einsum of the routing transposed the whole prediction tensor, forward and
+        backward, which cost as much as CapsNet's convolutions on a CPU.
+        """
         inputs = ops.cast(inputs, self.compute_dtype)  # also when called without __call__
         kernel = ops.cast(self.kernel, self.compute_dtype)
-        predictions = ops.einsum("bid,ijkd->bijk", inputs, kernel)
-        logits = ops.zeros_like(predictions[..., 0])
+        predictions = self.predictions(inputs, kernel)
+        logits = ops.zeros_like(predictions[..., 0])  # (batch, j, i)
         for iteration in range(self.routing_iterations):
-            coefficients = ops.softmax(logits, axis=-1)
-            outputs = squash(ops.einsum("bij,bijk->bjk", coefficients, predictions))
+            coefficients = ops.softmax(logits, axis=1)  # over the output capsules
+            weighted = ops.matmul(ops.expand_dims(coefficients, 2), predictions)
+            outputs = squash(ops.squeeze(weighted, 2))
             if iteration < self.routing_iterations - 1:
-                logits = logits + ops.einsum("bijk,bjk->bij", predictions, outputs)
-        return outputs, coefficients
+                agreement = ops.matmul(predictions, ops.expand_dims(outputs, -1))
+                logits = logits + ops.squeeze(agreement, -1)
+        return outputs, ops.transpose(coefficients, (0, 2, 1))
+
+    def predictions(self, inputs, kernel):
+        """u_j|i = W_ij u_i for every input capsule i and output capsule j, as (batch, j, i,
+        dim): one matrix product per input capsule, of its vectors over the batch and its
+        matrices to every output capsule."""
+        num_inputs, _, _, input_dim = kernel.shape
+        per_input = ops.transpose(inputs, (1, 0, 2))  # (i, batch, input_dim)
+        matrices = ops.reshape(ops.transpose(kernel, (0, 3, 1, 2)),
+                               (num_inputs, input_dim, self.num_capsules * self.capsule_dim))
+        products = ops.matmul(per_input, matrices)  # (i, batch, j * dim)
+        products = ops.reshape(products, (num_inputs, -1, self.num_capsules, self.capsule_dim))
+        return ops.transpose(products, (1, 2, 0, 3))
 
     def call(self, inputs):
         return self.route(inputs)[0]

@@ -23,6 +23,7 @@ FIELDS_ADDED = {
     "tta_shifts": 0,
     "flip_mode": "random",
     "time_budget": None,
+    "steps_per_epoch": None,
 }
 # Settings that the records written before the fast recipe lack, at what those runs trained with,
 # which is not today's default: no moving average, label smoothing or test-time augmentation, no
@@ -121,8 +122,10 @@ class RunRecord:
         time_budget: a run trained within a time budget: the budget (`seconds`), the speed it
             measured before training (`images_per_second`, `epoch_seconds` with validation and
             checkpoints, `setup_seconds` of building the steps, `measure_seconds` it took),
-            the `epochs` it chose and, where training stopped before them to stay within the
-            budget, `stopped_after` (the last epoch trained; else null).
+            the `epochs` it chose, their `steps_per_epoch` (fewer than a pass where whole
+            passes would leave part of the budget unused) and the `passes` over the training
+            images in all, and, where training stopped before them to stay within the budget,
+            `stopped_after` (the last epoch trained; else null).
 
     Example:
         >>> record = RunRecord.from_json(json.loads(path.read_text()))

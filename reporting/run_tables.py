@@ -176,9 +176,10 @@ def default_run_markdown(results_dir: Path, base_dir: Path, seeds_tag: str,
     return (
         f"`python train.py` trains `{first['model']}` for {first['epochs_run']} epochs with the "
         f"`{config['lr_schedule']}` schedule{' and SWA' if config['swa'] else ''}, shows a "
-        f"progress bar per epoch, then prints the validation and test accuracy of the weights "
-        f"chosen on validation and where it wrote the record, the checkpoints and the "
-        f"TensorBoard logs. {_seeds_sentence(defaults, results_dir, base_dir)}\n\n"
+        f"progress bar per epoch (a line per epoch when its output goes to a file), then prints "
+        f"the validation and test accuracy of the weights chosen on validation and where it "
+        f"wrote the record, the checkpoints and the TensorBoard logs. "
+        f"{_seeds_sentence(defaults, results_dir, base_dir)}\n\n"
         f"`--precision auto` picks `mixed_bfloat16` on a CPU with bfloat16 instructions "
         f"(AVX512-BF16, AMX) and `float32` on one without them. "
         f"{_precision_pair(float32, bfloat16)} "

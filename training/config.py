@@ -130,6 +130,11 @@ class ScheduleConfig:
         flat="lr_schedule",
     )
     epochs: int = _flag("number of training epochs", default=10)
+    steps_per_epoch: int | None = _flag(
+        "training steps per epoch; default: one pass over the training images. A time budget "
+        "sets it below a pass where whole passes would leave part of the budget unused",
+        default=None,
+    )
     warmup_epochs: float | None = _flag(
         "epochs of linear warmup for cosine and onecycle; default: 0 for cosine, "
         "a fifth of --epochs for onecycle",
@@ -514,6 +519,8 @@ class Checks:
     def schedule(self) -> None:
         require, schedule, lr = self.require, self.config.schedule, self.config.optimizer.lr
         require(schedule.epochs >= 1, "epochs", ">= 1")
+        require(schedule.steps_per_epoch is None or schedule.steps_per_epoch >= 1,
+                "steps_per_epoch", ">= 1, or unset for one pass over the training images")
         if schedule.name in CYCLIC_MODES and lr is not None:
             require(schedule.max_lr >= lr, "max_lr", f">= lr ({lr}) for a cyclical schedule")
         require(0 < schedule.cycle_epochs < math.inf, "cycle_epochs", "finite and > 0")
@@ -539,6 +546,8 @@ class Checks:
         budget = schedule.time_budget
         require(budget is None or (math.isfinite(budget) and budget > 0), "time_budget",
                 f"{DURATION_RULE}, or unset")
+        require(budget is None or schedule.steps_per_epoch is None, "steps_per_epoch",
+                "unset with a time budget, which sets it")
 
     def averaging(self) -> None:
         require, averaging = self.require, self.config.averaging
@@ -634,14 +643,16 @@ def _resolve_epoch_defaults(values: dict) -> None:
         values["warmup_epochs"] = default_warmup_epochs(schedule, values["epochs"])
 
 
-def with_budget_epochs(config: ExperimentConfig, epochs: int) -> ExperimentConfig:
-    """What a run with a time budget trains once the budget chose its `epochs`: `config`, as
-    asked (before `resolve`), with those epochs and the budget spent, so that resolving it
-    derives the defaults that depend on the epochs from them (the one-cycle warm-up, SWA's start,
-    SWA itself from `MIN_SWA_EPOCHS`), as for a run asked for that many epochs; settings given
-    explicitly stay as given.
+def with_budget_epochs(config: ExperimentConfig, epochs: int,
+                       steps_per_epoch: int | None = None) -> ExperimentConfig:
+    """What a run with a time budget trains once the budget chose its `epochs` (and, where they
+    are shorter than a pass, their `steps_per_epoch`): `config`, as asked (before `resolve`),
+    with those epochs and the budget spent, so that resolving it derives the defaults that
+    depend on the epochs from them (the one-cycle warm-up, SWA's start, SWA itself from
+    `MIN_SWA_EPOCHS`), as for a run asked for that many epochs; settings given explicitly stay
+    as given.
 
     Example: `resolve(with_budget_epochs(ExperimentConfig(), 20), hardware).averaging.swa_start`
     is 15.
     """
-    return config.replace(epochs=epochs, time_budget=None)
+    return config.replace(epochs=epochs, steps_per_epoch=steps_per_epoch, time_budget=None)

@@ -75,6 +75,7 @@ from training.optimizers import build_optimizer
 from training.presets import preset_chain, to_toml
 from training.schedule_rules import MIN_SWA_EPOCHS
 from training.selection import (
+    BATCHNORM_IMAGES,
     EVAL_BATCH_SIZE,
     Candidate,
     score_weight_set,
@@ -91,7 +92,7 @@ from training.specialists import (
 )
 from training.speed_probe import BudgetStop, measure_epoch_cost
 from training.swa import SWA, batchnorm_statistics_settled, recompute_batchnorm_statistics
-from training.time_budget import budget_epochs, format_duration
+from training.time_budget import budget_plan, format_duration
 
 # What a run with a time budget measured and chose (`plan_time_budget`), kept beside its
 # configuration until the record holds it, so a resumed run keeps it too.
@@ -222,13 +223,6 @@ class RunFolders:
     def backup_dir(self) -> Path:
         return self.checkpoint_dir / "backup"
 
-# BatchNorm statistics of averaged weights are recomputed on this many training images: their
-# means and variances over 10,240 images (millions of pixels per channel) differ from those over
-# every image by far less than a run's noise, at a fifth of the passes, which in the large
-# families cost minutes per weight set. The file's images come shuffled, so the first are a
-# sample of every class.
-BATCHNORM_IMAGES = 20 * EVAL_BATCH_SIZE
-
 
 @dataclass
 class RunData:
@@ -334,10 +328,10 @@ def continue_from(folders: RunFolders, say) -> dict | None:
 def build_data(
     config: ExperimentConfig, data: FashionMNIST, first_epoch: int = 0, with_test: bool = True
 ) -> RunData:
-    """The seeded, stratified split and its datasets, the training batches from `first_epoch`
-    (0-based) on; augmentation in the `tf.data` map only when `config.runtime.augment_on` is
-    "dataset" (otherwise the train step augments). Without `with_test`, `data.x_test` is never
-    read."""
+    """The seeded, stratified split and its datasets, the training batches from epoch
+    `first_epoch` (0-based) on, an epoch `config.schedule.steps_per_epoch` steps or one pass;
+    augmentation in the `tf.data` map only when `config.runtime.augment_on` is "dataset"
+    (otherwise the train step augments). Without `with_test`, `data.x_test` is never read."""
     if not with_test:  # a view without the test set, so nothing below can read it
         data = FashionMNIST(data.x_train, data.y_train, np.empty((0, *IMAGE_SHAPE), np.uint8),
                             np.empty(0, np.uint8))
@@ -350,11 +344,13 @@ def build_data(
         if config.runtime.augment_on == "dataset"
         else None
     )
+    steps_per_epoch = (config.schedule.steps_per_epoch
+                       or math.ceil(len(train[0]) / config.runtime.batch_size))
     train_ds = make_training_dataset(
         *train,
         config.runtime.batch_size,
         config.runtime.seed,
-        first_epoch,
+        first_step=first_epoch * steps_per_epoch,
         augmentation=augmentation,
         alternate_flip=config.augmentation.flip_mode == "alternate",
     )
@@ -365,7 +361,7 @@ def build_data(
         val_indices=val_idx,
         train_ds=train_ds,
         val_ds=make_dataset(*val, EVAL_BATCH_SIZE),
-        steps_per_epoch=math.ceil(len(train[0]) / config.runtime.batch_size),
+        steps_per_epoch=steps_per_epoch,
         group=group,
     )
 
@@ -373,11 +369,11 @@ def build_data(
 def plan_time_budget(config: ExperimentConfig, strategy, data: FashionMNIST, say):
     """The configuration a run with `config.schedule.time_budget` trains, and what its record
     keeps of the plan. A copy of its model, thrown away, trains a few steps on the run's own
-    batches and validates a few (`training.speed_probe`); the budget then gives the epochs
-    (`training.time_budget.budget_epochs`) and the configuration resolves the settings that
-    follow from them (`with_budget_epochs`). Raises `TimeBudgetTooSmall`, naming the minimum,
-    before anything is written; the seeds are set again, so the run trains as one asked for
-    those epochs."""
+    batches and validates a few (`training.speed_probe`); the budget then gives the epochs and
+    their length (`training.time_budget.budget_plan`) and the configuration resolves the
+    settings that follow from them (`with_budget_epochs`). Raises `TimeBudgetTooSmall`, naming
+    the minimum, before anything is written; the seeds are set again, so the run trains as one
+    asked for those epochs."""
     started = time.perf_counter()
     budget = config.schedule.time_budget
     probe_config = resolve_config(with_budget_epochs(config, config.schedule.epochs), False)
@@ -388,22 +384,29 @@ def plan_time_budget(config: ExperimentConfig, strategy, data: FashionMNIST, say
         probe_data.train_ds, probe_data.val_ds, probe_data.steps_per_epoch,
         len(probe_data.val[0]), probe_config.runtime.batch_size, EVAL_BATCH_SIZE,
     )
-    epochs = budget_epochs(budget, cost, config.model.name)
+    plan = budget_plan(budget, cost, config.model.name)
+    partial = plan.steps_per_epoch < plan.full_steps
     keras.utils.set_random_seed(config.runtime.seed)
     try:
-        planned = resolve_config(with_budget_epochs(config, epochs), False)
+        planned = resolve_config(
+            with_budget_epochs(config, plan.epochs, plan.steps_per_epoch if partial else None),
+            False)
     except ConfigError as error:
-        raise ValueError(f"The time budget fits {epochs} epoch(s): {error}") from error
+        raise ValueError(f"The time budget fits {plan.epochs} epoch(s): {error}") from error
+    length = (f" of {plan.steps_per_epoch} of a pass's {plan.full_steps} steps" if partial
+              else "")
     say(f"{cost.images_per_second:.0f} training images/s measured; an epoch with its validation "
         f"and checkpoints takes about {cost.epoch_seconds:.1f} s after "
-        f"{cost.setup_seconds:.1f} s of building the steps: {epochs} epoch(s), the schedule "
-        "scaled to them.")
+        f"{cost.setup_seconds:.1f} s of building the steps: {plan.epochs} epoch(s){length}, "
+        f"{plan.passes:.2f} passes over the training images, the schedule scaled to them.")
     return planned, {
         "seconds": budget,
         "images_per_second": cost.images_per_second,
-        "epoch_seconds": cost.epoch_seconds,
+        "epoch_seconds": plan.epoch_seconds,
         "setup_seconds": cost.setup_seconds,
-        "epochs": epochs,
+        "epochs": plan.epochs,
+        "steps_per_epoch": plan.steps_per_epoch,
+        "passes": round(plan.passes, 4),
         "measure_seconds": time.perf_counter() - started,
     }
 
@@ -482,7 +485,8 @@ def training_record(config, folders, model, strategy, run_data, history) -> RunR
         best_epoch=best_epoch,
         history={str(e): epochs[e] for e in sorted(epochs)},
         train_seconds=train_seconds,
-        images_per_second=train_images * len(epochs) / train_seconds if train_seconds else None,
+        images_per_second=(min(train_images, run_data.steps_per_epoch * config.runtime.batch_size)
+                           * len(epochs) / train_seconds if train_seconds else None),
         finished=utc_now(),
         system=system_info(),
         load=summarize_load(epoch_loads(epochs)),

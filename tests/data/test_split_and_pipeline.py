@@ -83,13 +83,20 @@ def test_each_epoch_is_a_permutation_drawn_from_the_seed_and_epoch_alone():
     images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
     labels = np.arange(10)
 
-    def epochs(first_epoch, count, seed=3):
-        dataset = make_training_dataset(images, labels, 4, seed, first_epoch)
-        batches = [y.numpy() for _, y in dataset.take(3 * count)]
-        return [np.concatenate(batches[3 * e : 3 * e + 3]) for e in range(count)]
+    def batches(first_step, count, seed=3):
+        dataset = make_training_dataset(images, labels, 4, seed, first_step=first_step)
+        return [y.numpy() for _, y in dataset.take(count)]
+
+    def epochs(first_epoch, count, seed=3):  # 3 steps a pass
+        steps = batches(3 * first_epoch, 3 * count, seed)
+        return [np.concatenate(steps[3 * e : 3 * e + 3]) for e in range(count)]
 
     whole = epochs(0, 3)
     assert all(sorted(epoch) == list(range(10)) for epoch in whole)  # every image once
     assert not np.array_equal(whole[0], whole[1])  # reshuffled every epoch
     np.testing.assert_array_equal(epochs(1, 2), whole[1:])  # as after a resume at epoch 1
     assert not np.array_equal(epochs(0, 1, seed=4)[0], whole[0])
+    # Epochs shorter than a pass: a resume after step 4, within the second pass, goes on there.
+    stream = batches(0, 9)
+    for expected, resumed in zip(stream[4:], batches(4, 5), strict=True):
+        np.testing.assert_array_equal(resumed, expected)

@@ -126,3 +126,13 @@ def test_the_sections_are_written_into_the_docs_page(results, tmp_path):
     assert write_sections(sections, tmp_path) == [page]
     text = page.read_text()
     assert "0.9450" in text and "passes by 0.0058" in text and "![Validation accuracy" in text
+
+
+def test_epochs_shorter_than_a_pass_are_shown_with_the_passes_they_made():
+    wrn = family_table.get_rows(["wrn-16-4"])[0]
+    whole = [budget_record(wrn, seed, 930, epochs=4) for seed in range(2)]
+    assert family_report.epochs_cell(whole) == "4"
+    shorter = [budget_record(wrn, seed, 930, epochs=2) for seed in range(2)]
+    for record, steps in zip(shorter, (353, 360)):
+        record["time_budget"].update(steps_per_epoch=steps, passes=round(2 * steps / 430, 4))
+    assert family_report.epochs_cell(shorter) == "2 (1.64-1.67 passes)"

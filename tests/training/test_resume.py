@@ -20,8 +20,11 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # every test trains in subprocesses, several epochs each
 
+# Epochs of 4 steps, shorter than a pass of 6 (as a time budget may choose): a resumed run picks
+# up the stream of batches within a pass.
 ARGS = [
     "--epochs", "3", "--limit-train", "300", "--val-size", "100", "--batch-size", "50",
+    "--steps-per-epoch", "4",
     "--seed", "5", "--deterministic", "--swa", "--swa-start", "2", "--lr-schedule", "cosine",
     "--rotation-range", "10", "--width-shift-range", "0.1", "--random-erasing", "0.5",
 ]  # fmt: skip

@@ -10,9 +10,10 @@ import train
 from training.config import ExperimentConfig, resolve, with_budget_epochs
 from training.hardware import Hardware
 from training.time_budget import (
+    BudgetPlan,
     EpochCost,
     TimeBudgetTooSmall,
-    budget_epochs,
+    budget_plan,
     format_duration,
     parse_duration,
 )
@@ -80,18 +81,34 @@ def test_a_bad_budget_on_the_command_line_is_refused(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_the_budget_gives_the_most_epochs_that_fit_after_the_setup():
+def test_the_budget_gives_the_most_whole_passes_that_fit_after_the_setup():
     assert COST.epoch_seconds == pytest.approx(9.5)
     assert COST.images_per_second == pytest.approx(1280)
-    assert budget_epochs(100.0, COST, "m") == 10  # (100 - 5) / 9.5
-    assert budget_epochs(104.4, COST, "m") == 10
-    assert budget_epochs(14.5, COST, "m") == 1  # exactly the minimum
-    assert budget_epochs(3600.0, COST, "m") == 378
+    assert budget_plan(100.0, COST, "m") == BudgetPlan(10, 90, 90, 9.5)  # (100 - 5) / 9.5
+    assert budget_plan(14.5, COST, "m") == BudgetPlan(1, 90, 90, 9.5)  # exactly the minimum
+    assert budget_plan(3600.0, COST, "m").epochs == 378
+
+
+def test_where_whole_passes_leave_time_one_epoch_more_of_shorter_epochs_fills_it():
+    # 1.5 passes fit in 19 s: 2 epochs of 65 steps train 130 steps, one pass 90.
+    plan = budget_plan(19.0, COST, "m")
+    assert (plan.epochs, plan.steps_per_epoch) == (2, 65)
+    assert plan.epoch_seconds == pytest.approx(7.0) and plan.passes == pytest.approx(130 / 90)
+    # 10.5 passes: 11 epochs of 85 steps (935) beat 10 of 90 (900).
+    assert (budget_plan(104.4, COST, "m").epochs, budget_plan(104.4, COST, "m").steps_per_epoch) \
+        == (11, 85)
+    # Just over 11 passes: one validation more costs more than the steps it would add.
+    assert budget_plan(110.0, COST, "m") == BudgetPlan(11, 90, 90, 9.5)
+    for budget in (14.5, 15, 17.3, 19, 23.9, 50, 104.4, 200.1, 999):
+        plan = budget_plan(budget, COST, "m")
+        assert COST.setup_seconds + plan.epochs * plan.epoch_seconds <= budget + 1e-9
+        assert 1 <= plan.steps_per_epoch <= 90
+        assert plan.epochs * plan.steps_per_epoch >= math.floor((budget - 5) / 9.5) * 90
 
 
 def test_a_budget_too_small_for_one_epoch_is_refused_with_the_minimum():
     with pytest.raises(TimeBudgetTooSmall) as error:
-        budget_epochs(14.0, COST, "wrn-16-4")
+        budget_plan(14.0, COST, "wrn-16-4")
     assert error.value.minimum == pytest.approx(14.5)
     message = str(error.value)
     assert message.startswith("The time budget is too small for one epoch of wrn-16-4")
@@ -100,7 +117,19 @@ def test_a_budget_too_small_for_one_epoch_is_refused_with_the_minimum():
     assert message.endswith("Received: time_budget=14 s")
     one_step = EpochCost(3.0, 1, 128, 1.0, 1.0, 2.0)
     with pytest.raises(TimeBudgetTooSmall, match=r"an epoch takes about 5.0 s \(1 step of 3.000 s"):
-        budget_epochs(6.0, one_step, "capsnet")
+        budget_plan(6.0, one_step, "capsnet")
+
+
+def test_epochs_shorter_than_a_pass_are_a_setting_a_budget_alone_may_not_share():
+    config = ExperimentConfig().replace(steps_per_epoch=100)
+    assert resolve(config, CPU).schedule.steps_per_epoch == 100
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1, or unset"):
+        ExperimentConfig().replace(steps_per_epoch=0).validate()
+    with pytest.raises(ValueError, match="steps_per_epoch must be unset with a time budget"):
+        ExperimentConfig().replace(steps_per_epoch=100, time_budget=60.0).validate()
+    shorter = with_budget_epochs(resolve(ExperimentConfig().replace(time_budget=600.0), CPU), 2,
+                                 300)
+    assert (shorter.schedule.epochs, shorter.schedule.steps_per_epoch) == (2, 300)
 
 
 def test_with_a_budget_the_settings_that_follow_from_the_epochs_wait_for_them():
