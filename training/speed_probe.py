@@ -21,6 +21,8 @@ WARM_STEPS = 2
 MIN_TIMED_STEPS = 5
 MAX_TIMED_STEPS = 50
 PROBE_SECONDS = 2.0
+# How far past the budget another epoch may end before `BudgetStop` ends training instead.
+OVERRUN_TOLERANCE = 0.1
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -115,10 +117,13 @@ def checkpoint_seconds(model: keras.Model) -> float:
 
 
 class BudgetStop(keras.callbacks.Callback):
-    """Ends training after the epoch past which one more would end after `budget_seconds` of
-    training (`fit`'s time, from `spent` seconds of earlier attempts on): the safety net of a
-    run whose epochs were chosen to fit. The next epoch is taken to last as long as the last one
-    or, before a second, as `epoch_seconds` (the first also builds the steps).
+    """Ends training after the epoch past which one more would end more than
+    `OVERRUN_TOLERANCE` after `budget_seconds` of training (`fit`'s time, from `spent` seconds of
+    earlier attempts on): the safety net of a run whose epochs were chosen to fit, for a machine
+    that turned much slower than measured. Stopping cuts the schedule short, which costs more
+    accuracy than a few seconds over the budget, so a small overrun is let through. The next
+    epoch is taken to last as long as the last one or, before a second, as `epoch_seconds` (the
+    first also builds the steps).
 
     `stopped_after` is then the last epoch trained (1-based), else None.
     """
@@ -142,7 +147,8 @@ class BudgetStop(keras.callbacks.Callback):
         self._epochs_seen += 1
         following = last if self._epochs_seen > 1 else self.epoch_seconds
         elapsed = self.spent + now - self._started
-        if elapsed + following > self.budget_seconds and epoch + 1 < self.params["epochs"]:
+        limit = self.budget_seconds * (1 + OVERRUN_TOLERANCE)
+        if elapsed + following > limit and epoch + 1 < self.params["epochs"]:
             self.say(f"Epoch {epoch + 1}: another epoch would end after the time budget "
                   f"({elapsed:.0f} s of {self.budget_seconds:.0f} s spent); training stops here.")
             self.stopped_after = epoch + 1

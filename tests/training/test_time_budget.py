@@ -10,6 +10,7 @@ import train
 from training.config import ExperimentConfig, resolve, with_budget_epochs
 from training.hardware import Hardware
 from training.time_budget import (
+    PLANNING_MARGIN,
     BudgetPlan,
     EpochCost,
     TimeBudgetTooSmall,
@@ -81,29 +82,31 @@ def test_a_bad_budget_on_the_command_line_is_refused(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_the_budget_gives_the_most_whole_passes_that_fit_after_the_setup():
+def test_the_budget_gives_the_most_whole_passes_that_fit_after_the_setup_and_margin():
     assert COST.epoch_seconds == pytest.approx(9.5)
     assert COST.images_per_second == pytest.approx(1280)
-    assert budget_plan(100.0, COST, "m") == BudgetPlan(10, 90, 90, 9.5)  # (100 - 5) / 9.5
+    assert PLANNING_MARGIN == 0.05
+    assert budget_plan(105.0, COST, "m") == BudgetPlan(10, 90, 90, 9.5)  # (105 - 5) x 0.95 / 9.5
     assert budget_plan(14.5, COST, "m") == BudgetPlan(1, 90, 90, 9.5)  # exactly the minimum
-    assert budget_plan(3600.0, COST, "m").epochs == 378
+    assert budget_plan(3600.0, COST, "m").epochs == 359
 
 
 def test_where_whole_passes_leave_time_one_epoch_more_of_shorter_epochs_fills_it():
-    # 1.5 passes fit in 19 s: 2 epochs of 65 steps train 130 steps, one pass 90.
+    # 1.3 passes fit in 19 s: 2 epochs of 61 steps train 122 steps, one pass 90.
     plan = budget_plan(19.0, COST, "m")
-    assert (plan.epochs, plan.steps_per_epoch) == (2, 65)
-    assert plan.epoch_seconds == pytest.approx(7.0) and plan.passes == pytest.approx(130 / 90)
-    # 10.5 passes: 11 epochs of 85 steps (935) beat 10 of 90 (900).
-    assert (budget_plan(104.4, COST, "m").epochs, budget_plan(104.4, COST, "m").steps_per_epoch) \
-        == (11, 85)
+    assert (plan.epochs, plan.steps_per_epoch) == (2, 61)
+    assert plan.epoch_seconds == pytest.approx(6.6) and plan.passes == pytest.approx(122 / 90)
+    # 9.5 passes: 10 epochs of 85 steps (850) beat 9 of 90 (810).
+    plan = budget_plan(100.0, COST, "m")
+    assert (plan.epochs, plan.steps_per_epoch) == (10, 85)
     # Just over 11 passes: one validation more costs more than the steps it would add.
-    assert budget_plan(110.0, COST, "m") == BudgetPlan(11, 90, 90, 9.5)
+    assert budget_plan(115.6, COST, "m") == BudgetPlan(11, 90, 90, 9.5)
     for budget in (14.5, 15, 17.3, 19, 23.9, 50, 104.4, 200.1, 999):
         plan = budget_plan(budget, COST, "m")
         assert COST.setup_seconds + plan.epochs * plan.epoch_seconds <= budget + 1e-9
         assert 1 <= plan.steps_per_epoch <= 90
-        assert plan.epochs * plan.steps_per_epoch >= math.floor((budget - 5) / 9.5) * 90
+        fit = max(1, math.floor((budget - 5) * (1 - PLANNING_MARGIN) / 9.5))
+        assert plan.epochs * plan.steps_per_epoch >= fit * 90
 
 
 def test_a_budget_too_small_for_one_epoch_is_refused_with_the_minimum():
@@ -189,18 +192,21 @@ def budget_stop(monkeypatch, times, budget=10.0, epoch_seconds=3.0, spent=0.0, e
     return stop, said
 
 
-def test_the_safety_net_stops_before_an_epoch_that_would_pass_the_budget(monkeypatch):
+def test_the_safety_net_stops_before_an_epoch_that_would_pass_the_budget_by_a_tenth(monkeypatch):
     # The first epoch is followed by the estimate (3 s), the others by the last epoch's length.
-    stop, said = budget_stop(monkeypatch, [0.0, 4.0, 6.0, 8.5, 9.0])
-    assert stop.stopped_after == 3 and stop.model.stop_training  # 8.5 + 2.5 > 10
-    assert said == ["Epoch 3: another epoch would end after the time budget (8 s of 10 s "
+    stop, said = budget_stop(monkeypatch, [0.0, 4.0, 6.0, 9.0, 9.5])
+    assert stop.stopped_after == 3 and stop.model.stop_training  # 9 + 3 > 10 x 1.1
+    assert said == ["Epoch 3: another epoch would end after the time budget (9 s of 10 s "
                     "spent); training stops here."]
+    # Half a second over the budget is let through: stopping would cut the schedule short.
+    over, said = budget_stop(monkeypatch, [0.0, 4.0, 6.0, 8.5, 10.5], epochs=4)
+    assert over.stopped_after is None and said == []
     within, said = budget_stop(monkeypatch, [0.0, 4.0, 6.0, 8.0, 9.0, 10.0], epochs=5)
     assert within.stopped_after is None and not within.model.stop_training and said == []
 
 
 def test_the_safety_net_counts_the_training_time_of_earlier_attempts(monkeypatch):
-    stop, _ = budget_stop(monkeypatch, [0.0, 2.0], spent=6.0)  # 6 + 2 + 3 > 10
+    stop, _ = budget_stop(monkeypatch, [0.0, 2.0], spent=6.5)  # 6.5 + 2 + 3 > 10 x 1.1
     assert stop.stopped_after == 1
     first, _ = budget_stop(monkeypatch, [0.0, 2.0, 3.0])  # alone: 2 + 3 and 3 + 1 fit
     assert first.stopped_after is None
