@@ -336,7 +336,13 @@ def enqueue_base(study: optuna.Study, params: dict) -> bool:
     trial, and not twice (two workers starting together). Returns whether it queued.
 
     Example: `enqueue_base(study, {"optimizer.lr": 0.003})`."""
-    if not params or study.get_trials(deepcopy=False):
+    if not params:
+        return False
+    # Workers started by one command reach this together; between one's look at the study and
+    # its enqueueing, the other can do both and the baseline is queued twice. A random wait of
+    # up to a second first spreads them apart (it narrows the race, the storage has no lock).
+    time.sleep(secrets.randbelow(1000) / 1000)
+    if study.get_trials(deepcopy=False):
         return False
     study.enqueue_trial(params, user_attrs={"base": True}, skip_if_exists=True)
     return True
